@@ -1,0 +1,458 @@
+//! The environment contract of ARCHITECTURE.md section 7, parsed once at init.
+//!
+//! Every function reads the same variables into one typed [`Config`]. A missing or malformed
+//! variable is a [`ConfigError`] that names the variable and says what is wrong, so a bad
+//! deployment fails at init with a message an owner can act on instead of at the first event.
+//!
+//! Parsing goes through [`Config::from_lookup`], a pure function over a variable lookup, so each
+//! error case is tested without touching the process environment.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use crate::gateway::{Gateway, GatewayTarget};
+use crate::policy_settings::PolicySettings;
+
+/// Names of the variables of the contract, in one place so messages and docs agree.
+pub mod vars {
+    pub const TABLE: &str = "CLAWKEEPER_TABLE";
+    pub const TOPIC_ARN: &str = "CLAWKEEPER_TOPIC_ARN";
+    pub const BUCKET: &str = "CLAWKEEPER_BUCKET";
+    pub const GATEWAYS: &str = "CLAWKEEPER_GATEWAYS";
+    pub const POLICY: &str = "CLAWKEEPER_POLICY";
+}
+
+/// Default mount point of a gateway's `/home/node` inside the VPC functions.
+pub const DEFAULT_STATE_ROOT: &str = "/mnt/openclaw";
+/// Default OpenClaw state dir, relative to the state root.
+pub const DEFAULT_STATE_DIR: &str = ".openclaw";
+
+/// A configuration variable that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub var: &'static str,
+    /// What is wrong with it, and where possible how to fix it.
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            var,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Everything a clawkeeper function reads from its environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// DynamoDB table holding gateway state, incidents and dedupe markers.
+    pub table: String,
+    /// SNS topic that owners subscribe to.
+    pub topic_arn: String,
+    /// S3 bucket for snapshots.
+    pub bucket: String,
+    /// The gateways this deployment watches, in configuration order.
+    pub gateways: Vec<Gateway>,
+    /// Watchdog policy: the defaults of ARCHITECTURE.md section 4 with `CLAWKEEPER_POLICY` applied.
+    pub policy: PolicySettings,
+}
+
+impl Config {
+    /// Reads the contract from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the contract through `lookup`, which returns a variable's value if it is set.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table = required(&lookup, vars::TABLE)?;
+        check_table_name(&table)?;
+        let topic_arn = required(&lookup, vars::TOPIC_ARN)?;
+        check_topic_arn(&topic_arn)?;
+        let bucket = required(&lookup, vars::BUCKET)?;
+        check_bucket_name(&bucket)?;
+        let gateways = parse_gateways(&required(&lookup, vars::GATEWAYS)?)?;
+        let policy = match lookup(vars::POLICY).filter(|v| !v.trim().is_empty()) {
+            Some(json) => {
+                PolicySettings::from_json(&json).map_err(|problem| ConfigError::new(vars::POLICY, problem))?
+            }
+            None => PolicySettings::default(),
+        };
+        Ok(Self {
+            table,
+            topic_arn,
+            bucket,
+            gateways,
+            policy,
+        })
+    }
+
+    /// The configured gateway with this id.
+    pub fn gateway(&self, id: &str) -> Option<&Gateway> {
+        self.gateways.iter().find(|g| g.id == id)
+    }
+}
+
+fn required(lookup: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<String, ConfigError> {
+    match lookup(var) {
+        None => Err(ConfigError::new(var, "is not set")),
+        Some(v) if v.trim().is_empty() => Err(ConfigError::new(var, "is set but empty")),
+        Some(v) => Ok(v.trim().to_string()),
+    }
+}
+
+fn check_table_name(name: &str) -> Result<(), ConfigError> {
+    // DynamoDB: 3 to 255 characters of [a-zA-Z0-9_.-].
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if (3..=255).contains(&name.len()) && ok_chars {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            vars::TABLE,
+            format!("{name:?} is not a DynamoDB table name (3-255 characters of letters, digits, '_', '.', '-')"),
+        ))
+    }
+}
+
+fn check_topic_arn(arn: &str) -> Result<(), ConfigError> {
+    // arn:<partition>:sns:<region>:<account>:<topic>
+    let parts: Vec<&str> = arn.split(':').collect();
+    let well_formed = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && !parts[5].is_empty();
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            vars::TOPIC_ARN,
+            format!("{arn:?} is not an SNS topic ARN (expected arn:aws:sns:<region>:<account>:<topic>)"),
+        ))
+    }
+}
+
+fn check_bucket_name(name: &str) -> Result<(), ConfigError> {
+    // S3 general purpose bucket rules: 3-63 characters, lowercase letters, digits, '.', '-',
+    // starting and ending with a letter or digit.
+    let bytes = name.as_bytes();
+    let edge_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let ok = (3..=63).contains(&name.len())
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && edge_ok(bytes[0])
+        && edge_ok(bytes[bytes.len() - 1])
+        && !name.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            vars::BUCKET,
+            format!(
+                "{name:?} is not an S3 bucket name (3-63 lowercase letters, digits, '.', '-', starting and ending with a letter or digit)"
+            ),
+        ))
+    }
+}
+
+/// One element of `CLAWKEEPER_GATEWAYS` as written by the owner or the template.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    id: String,
+    cluster: String,
+    service: Option<String>,
+    task_family: Option<String>,
+    probe_url: Option<String>,
+    token_secret_arn: Option<String>,
+    log_group: Option<String>,
+    state_root: Option<String>,
+    state_dir: Option<String>,
+}
+
+fn parse_gateways(json: &str) -> Result<Vec<Gateway>, ConfigError> {
+    let err = |problem: String| ConfigError::new(vars::GATEWAYS, problem);
+    let raw: Vec<serde_json::Value> =
+        serde_json::from_str(json).map_err(|e| err(format!("is not a JSON array of gateway objects: {e}")))?;
+    if raw.is_empty() {
+        return Err(err("is an empty array: configure at least one gateway".into()));
+    }
+    let mut seen = HashSet::new();
+    let mut gateways = Vec::with_capacity(raw.len());
+    for (index, value) in raw.into_iter().enumerate() {
+        let label = gateway_label(index, &value);
+        let raw: RawGateway = serde_json::from_value(value).map_err(|e| err(format!("{label}: {e}")))?;
+        let gateway = validate_gateway(raw).map_err(|problem| err(format!("{label}: {problem}")))?;
+        if !seen.insert(gateway.id.clone()) {
+            return Err(err(format!(
+                "{label}: id {:?} is used twice; ids must be unique",
+                gateway.id
+            )));
+        }
+        gateways.push(gateway);
+    }
+    Ok(gateways)
+}
+
+/// "gateway 2 (\"home\")": position (1-based) and id when there is one, for error messages.
+fn gateway_label(index: usize, value: &serde_json::Value) -> String {
+    match value.get("id").and_then(|v| v.as_str()) {
+        Some(id) => format!("gateway {} ({id:?})", index + 1),
+        None => format!("gateway {}", index + 1),
+    }
+}
+
+fn validate_gateway(raw: RawGateway) -> Result<Gateway, String> {
+    let id_ok = !raw.id.is_empty()
+        && raw.id.len() <= 64
+        && raw
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !id_ok {
+        // The id becomes part of DynamoDB keys and S3 prefixes.
+        return Err(format!(
+            "`id` {:?} must be 1-64 characters of letters, digits, '-' or '_'",
+            raw.id
+        ));
+    }
+    let cluster = non_empty("cluster", raw.cluster)?;
+    let target = match (raw.service, raw.task_family) {
+        (Some(service), None) => GatewayTarget::Service(non_empty("service", service)?),
+        (None, Some(family)) => GatewayTarget::Standalone {
+            family: non_empty("task_family", family)?,
+        },
+        (Some(_), Some(_)) => {
+            return Err("`service` and `task_family` are both set; set exactly one".into());
+        }
+        (None, None) => {
+            return Err(
+                "neither `service` nor `task_family` is set; set `service` for an ECS service or `task_family` for a standalone task"
+                    .into(),
+            );
+        }
+    };
+    if let Some(url) = &raw.probe_url
+        && (!(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10)
+    {
+        return Err(format!("`probe_url` {url:?} must be an http:// or https:// URL"));
+    }
+    if let Some(arn) = &raw.token_secret_arn
+        && (!arn.starts_with("arn:") || !arn.contains(":secretsmanager:"))
+    {
+        return Err(format!(
+            "`token_secret_arn` {arn:?} must be a Secrets Manager secret ARN"
+        ));
+    }
+    let state_root = raw.state_root.unwrap_or_else(|| DEFAULT_STATE_ROOT.to_string());
+    if !state_root.starts_with('/') || state_root.split('/').any(|part| part == "..") {
+        return Err(format!(
+            "`state_root` {state_root:?} must be an absolute path without '..'"
+        ));
+    }
+    let state_dir = raw.state_dir.unwrap_or_else(|| DEFAULT_STATE_DIR.to_string());
+    if state_dir.is_empty() || state_dir.starts_with('/') || state_dir.split('/').any(|part| part == "..") {
+        return Err(format!(
+            "`state_dir` {state_dir:?} must be a relative path under `state_root`, without '..'"
+        ));
+    }
+    Ok(Gateway {
+        id: raw.id,
+        cluster,
+        target,
+        probe_url: raw.probe_url,
+        token_secret_arn: raw.token_secret_arn,
+        log_group: raw.log_group,
+        state_root,
+        state_dir,
+    })
+}
+
+fn non_empty(field: &str, value: String) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err(format!("`{field}` is empty"))
+    } else {
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const GATEWAYS: &str = r#"[{"id":"home","cluster":"openclaw","service":"openclaw-gateway"}]"#;
+
+    fn env(overrides: &[(&str, Option<&str>)]) -> Result<Config, ConfigError> {
+        let mut vars: HashMap<&str, String> = HashMap::from([
+            (vars::TABLE, "clawkeeper-state".to_string()),
+            (
+                vars::TOPIC_ARN,
+                "arn:aws:sns:us-east-1:123456789012:clawkeeper".to_string(),
+            ),
+            (vars::BUCKET, "clawkeeper-snapshots".to_string()),
+            (vars::GATEWAYS, GATEWAYS.to_string()),
+        ]);
+        for (name, value) in overrides {
+            match value {
+                Some(v) => vars.insert(name, v.to_string()),
+                None => vars.remove(name),
+            };
+        }
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    fn error_for(overrides: &[(&str, Option<&str>)]) -> ConfigError {
+        match env(overrides) {
+            Ok(config) => panic!("expected a configuration error, got {config:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_complete_environment_parses_with_defaults() {
+        let config = env(&[]).expect("valid config");
+        assert_eq!(config.table, "clawkeeper-state");
+        assert_eq!(config.gateways.len(), 1);
+        let gw = &config.gateways[0];
+        assert_eq!(gw.id, "home");
+        assert_eq!(gw.target, GatewayTarget::Service("openclaw-gateway".into()));
+        assert_eq!(gw.state_root, DEFAULT_STATE_ROOT);
+        assert_eq!(gw.state_dir, DEFAULT_STATE_DIR);
+        assert_eq!(config.policy, PolicySettings::default());
+    }
+
+    #[test]
+    fn each_missing_variable_is_named() {
+        for var in [vars::TABLE, vars::TOPIC_ARN, vars::BUCKET, vars::GATEWAYS] {
+            let e = error_for(&[(var, None)]);
+            assert_eq!(e.var, var);
+            assert_eq!(e.to_string(), format!("{var}: is not set"));
+            let e = error_for(&[(var, Some("  "))]);
+            assert_eq!(e.to_string(), format!("{var}: is set but empty"));
+        }
+    }
+
+    #[test]
+    fn malformed_names_and_arns_are_refused() {
+        let e = error_for(&[(vars::TABLE, Some("a b"))]);
+        assert_eq!(e.var, vars::TABLE);
+        assert!(e.problem.contains("not a DynamoDB table name"), "{e}");
+        let e = error_for(&[(vars::TOPIC_ARN, Some("clawkeeper-topic"))]);
+        assert_eq!(e.var, vars::TOPIC_ARN);
+        assert!(e.problem.contains("not an SNS topic ARN"), "{e}");
+        let e = error_for(&[(vars::TOPIC_ARN, Some("arn:aws:sqs:us-east-1:123456789012:q"))]);
+        assert_eq!(e.var, vars::TOPIC_ARN);
+        let e = error_for(&[(vars::BUCKET, Some("My_Bucket"))]);
+        assert_eq!(e.var, vars::BUCKET);
+        assert!(e.problem.contains("not an S3 bucket name"), "{e}");
+    }
+
+    #[test]
+    fn gateways_must_be_a_json_array_of_valid_gateways() {
+        let cases: &[(&str, &str)] = &[
+            ("{not json", "is not a JSON array"),
+            (r#"{"id":"home"}"#, "is not a JSON array"),
+            ("[]", "empty array"),
+            (r#"[{"cluster":"c","service":"s"}]"#, "gateway 1: missing field `id`"),
+            (
+                r#"[{"id":"home","service":"s"}]"#,
+                "gateway 1 (\"home\"): missing field `cluster`",
+            ),
+            (
+                r#"[{"id":"home","cluster":"c"}]"#,
+                "neither `service` nor `task_family`",
+            ),
+            (
+                r#"[{"id":"home","cluster":"c","service":"s","task_family":"f"}]"#,
+                "both set",
+            ),
+            (
+                r#"[{"id":"home","cluster":"c","service":"s","servce":"x"}]"#,
+                "unknown field `servce`",
+            ),
+            (r#"[{"id":"ho me","cluster":"c","service":"s"}]"#, "`id` \"ho me\""),
+            (r#"[{"id":"home","cluster":"","service":"s"}]"#, "`cluster` is empty"),
+            (
+                r#"[{"id":"home","cluster":"c","service":"s","probe_url":"ftp://x/healthz"}]"#,
+                "`probe_url`",
+            ),
+            (
+                r#"[{"id":"home","cluster":"c","service":"s","token_secret_arn":"token"}]"#,
+                "`token_secret_arn`",
+            ),
+            (
+                r#"[{"id":"home","cluster":"c","service":"s","state_root":"mnt"}]"#,
+                "`state_root`",
+            ),
+            (
+                r#"[{"id":"home","cluster":"c","service":"s","state_dir":"../etc"}]"#,
+                "`state_dir`",
+            ),
+            (
+                r#"[{"id":"a","cluster":"c","service":"s"},{"id":"a","cluster":"c","service":"t"}]"#,
+                "gateway 2 (\"a\"): id \"a\" is used twice",
+            ),
+            (
+                r#"[{"id":"home","cluster":"c","service":7}]"#,
+                "gateway 1 (\"home\"): invalid type",
+            ),
+        ];
+        for (json, expected) in cases {
+            let e = error_for(&[(vars::GATEWAYS, Some(json))]);
+            assert_eq!(e.var, vars::GATEWAYS, "{json}");
+            assert!(
+                e.to_string().contains(expected),
+                "{json}: got {e}, expected it to contain {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn standalone_gateways_and_optional_fields_parse() {
+        let json = r#"[{"id":"lab","cluster":"c","task_family":"openclaw","probe_url":"http://127.0.0.1:18789",
+            "token_secret_arn":"arn:aws:secretsmanager:us-east-1:123456789012:secret:gw","log_group":"/ecs/openclaw",
+            "state_root":"/mnt/lab","state_dir":"state/.openclaw"}]"#;
+        let config = env(&[(vars::GATEWAYS, Some(json))]).expect("valid");
+        let gw = config.gateway("lab").expect("configured");
+        assert_eq!(
+            gw.target,
+            GatewayTarget::Standalone {
+                family: "openclaw".into()
+            }
+        );
+        assert_eq!(gw.probe_url.as_deref(), Some("http://127.0.0.1:18789"));
+        assert_eq!(gw.log_group.as_deref(), Some("/ecs/openclaw"));
+        assert_eq!(gw.state_path(), std::path::PathBuf::from("/mnt/lab/state/.openclaw"));
+        assert!(config.gateway("home").is_none());
+    }
+
+    #[test]
+    fn policy_overrides_apply_and_errors_name_the_variable() {
+        let config = env(&[(vars::POLICY, Some(r#"{"down_grace_secs":0,"crash_loop_stops":2}"#))]).expect("valid");
+        assert_eq!(config.policy.down_grace_secs, 0);
+        assert_eq!(config.policy.crash_loop_stops, 2);
+        assert_eq!(
+            config.policy.backoff_max_secs,
+            PolicySettings::default().backoff_max_secs
+        );
+
+        let e = error_for(&[(vars::POLICY, Some(r#"{"down_grace":5}"#))]);
+        assert_eq!(e.var, vars::POLICY);
+        assert!(e.problem.contains("unknown field `down_grace`"), "{e}");
+        let e = error_for(&[(vars::POLICY, Some("[1]"))]);
+        assert_eq!(e.var, vars::POLICY);
+    }
+}

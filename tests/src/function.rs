@@ -1,0 +1,171 @@
+//! A compiled clawkeeper function running as a real Lambda process against the emulator.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::runtime_api::{FunctionFailure, RuntimeApi};
+
+/// How an invocation ended.
+#[derive(Debug)]
+pub enum Invocation {
+    /// The handler answered.
+    Ok(Value),
+    /// The handler reported an error.
+    Failed(FunctionFailure),
+    /// The process exited before answering (init failure or crash).
+    Exited {
+        status: ExitStatus,
+        init_error: Option<FunctionFailure>,
+    },
+}
+
+impl Invocation {
+    /// The response, or a panic that shows what happened instead.
+    pub fn expect_ok(self) -> Value {
+        match self {
+            Invocation::Ok(v) => v,
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+
+    /// The reported function error, or a panic that shows what happened instead.
+    pub fn expect_failed(self) -> FunctionFailure {
+        match self {
+            Invocation::Failed(f) => f,
+            other => panic!("expected a function error, got {other:?}"),
+        }
+    }
+}
+
+/// A running function binary with its own Runtime API emulator and captured logs.
+pub struct FunctionProcess {
+    name: String,
+    child: Child,
+    api: RuntimeApi,
+    logs: Arc<Mutex<String>>,
+    started: Instant,
+}
+
+impl FunctionProcess {
+    /// Starts the binary `name` with the given extra environment (on top of the variables the
+    /// Lambda runtime needs). The process environment is otherwise clean: no stray AWS profile.
+    pub fn spawn(name: &str, env: &[(String, String)]) -> Self {
+        let bin = bin_path(name);
+        assert!(
+            bin.exists(),
+            "{} not found: build the functions first (`cargo build --workspace --bins`)",
+            bin.display()
+        );
+        let api = RuntimeApi::start();
+        let mut command = Command::new(&bin);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr())
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "test-stream")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("RUST_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let logs = Arc::new(Mutex::new(String::new()));
+        for pipe in [
+            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let logs = Arc::clone(&logs);
+            thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut logs = logs.lock().expect("log lock");
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
+            });
+        }
+        Self {
+            name: name.to_string(),
+            child,
+            api,
+            logs,
+            started,
+        }
+    }
+
+    /// Invokes the function with `event` and waits up to 60 s for the outcome.
+    pub fn invoke(&mut self, event: &Value) -> Invocation {
+        self.invoke_within(event, Duration::from_secs(60))
+    }
+
+    /// Invokes the function with `event` and waits up to `timeout`.
+    pub fn invoke_within(&mut self, event: &Value, timeout: Duration) -> Invocation {
+        let id = self.api.enqueue(event);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(result) = self.api.wait_result(&id, Duration::from_millis(50)) {
+                return match result {
+                    Ok(v) => Invocation::Ok(v),
+                    Err(f) => Invocation::Failed(f),
+                };
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Invocation::Exited {
+                    status,
+                    init_error: self.api.init_error(),
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not answer within {timeout:?}; logs:\n{}",
+                self.name,
+                self.logs()
+            );
+        }
+    }
+
+    /// Everything the process wrote to stdout and stderr so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().expect("log lock").clone()
+    }
+
+    /// Time from spawn to the first Runtime API poll, once it happened.
+    pub fn init_duration(&self) -> Option<Duration> {
+        self.api.first_poll().map(|t| t.duration_since(self.started))
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the compiled function binaries are: `CLAWKEEPER_BIN_DIR`, else the target dir of
+/// this test binary (`target/<profile>/deps/..`).
+pub fn bin_path(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CLAWKEEPER_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().expect("current exe");
+            let deps = exe.parent().expect("deps dir");
+            deps.parent().expect("profile dir").to_path_buf()
+        });
+    dir.join(name)
+}

@@ -1,0 +1,211 @@
+//! A Lambda Runtime API emulator: the real function binary polls it exactly as it polls
+//! Lambda (`/2018-06-01/runtime/invocation/next`, `.../response`, `.../error`, `init/error`),
+//! and a test invokes through it with a JSON event.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::http::{Message, read_message};
+
+const PREFIX: &str = "/2018-06-01/runtime";
+
+/// An error a function reported through the Runtime API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionFailure {
+    pub error_type: String,
+    pub error_message: String,
+}
+
+impl FunctionFailure {
+    fn from_body(body: &[u8]) -> Self {
+        let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        Self {
+            error_type: parsed["errorType"].as_str().unwrap_or("<none>").to_string(),
+            error_message: parsed["errorMessage"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned()),
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<(String, Vec<u8>)>,
+    results: HashMap<String, Result<Value, FunctionFailure>>,
+    init_error: Option<FunctionFailure>,
+    first_poll: Option<Instant>,
+    polls: u64,
+    next_id: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+/// The emulator, listening on a loopback port until dropped with the test.
+pub struct RuntimeApi {
+    addr: String,
+    shared: Arc<Shared>,
+}
+
+impl RuntimeApi {
+    /// Starts listening on a free loopback port.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the Runtime API emulator");
+        let addr = listener.local_addr().expect("local addr").to_string();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        });
+        let accept_shared = Arc::clone(&shared);
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let shared = Arc::clone(&accept_shared);
+                thread::spawn(move || serve_connection(stream, &shared));
+            }
+        });
+        Self { addr, shared }
+    }
+
+    /// `host:port` for `AWS_LAMBDA_RUNTIME_API`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// When the function first asked for an event (the end of its init).
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.lock().first_poll
+    }
+
+    /// An init error the function reported, if any.
+    pub fn init_error(&self) -> Option<FunctionFailure> {
+        self.lock().init_error.clone()
+    }
+
+    /// Queues an event and returns its request id.
+    pub fn enqueue(&self, event: &Value) -> String {
+        let mut state = self.lock();
+        state.next_id += 1;
+        let id = format!("req-{:04}", state.next_id);
+        state
+            .queue
+            .push_back((id.clone(), serde_json::to_vec(event).expect("event serializes")));
+        self.shared.changed.notify_all();
+        id
+    }
+
+    /// Waits up to `timeout` for the outcome of a request; `None` on timeout.
+    pub fn wait_result(&self, id: &str, timeout: Duration) -> Option<Result<Value, FunctionFailure>> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            if let Some(result) = state.results.remove(id) {
+                return Some(result);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, left.min(Duration::from_millis(100)))
+                .expect("lock")
+                .0;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.state.lock().expect("emulator lock")
+    }
+}
+
+fn serve_connection(stream: TcpStream, shared: &Shared) {
+    let Ok(mut writer) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(stream);
+    while let Ok(Some(request)) = read_message(&mut reader) {
+        let (status, headers, body) = route(&request, shared);
+        let mut head = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        if writer
+            .write_all(head.as_bytes())
+            .and_then(|()| writer.write_all(&body))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+type Answer = (&'static str, Vec<(&'static str, String)>, Vec<u8>);
+
+fn route(request: &Message, shared: &Shared) -> Answer {
+    let mut parts = request.start.split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let path = parts.next().unwrap_or("").strip_prefix(PREFIX).unwrap_or("");
+    let accepted: Answer = ("202 Accepted", vec![], b"{\"status\":\"OK\"}".to_vec());
+    match (method, path) {
+        ("GET", "/invocation/next") => next_invocation(shared),
+        ("POST", "/init/error") => {
+            let mut state = shared.state.lock().expect("lock");
+            state.init_error = Some(FunctionFailure::from_body(&request.body));
+            shared.changed.notify_all();
+            accepted
+        }
+        ("POST", p) if p.starts_with("/invocation/") => {
+            let rest = &p["/invocation/".len()..];
+            let (id, kind) = rest.rsplit_once('/').unwrap_or((rest, ""));
+            let outcome = match kind {
+                "response" => Ok(serde_json::from_slice(&request.body)
+                    .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&request.body).into_owned()))),
+                "error" => Err(FunctionFailure::from_body(&request.body)),
+                _ => return ("404 Not Found", vec![], b"{}".to_vec()),
+            };
+            let mut state = shared.state.lock().expect("lock");
+            state.results.insert(id.to_string(), outcome);
+            shared.changed.notify_all();
+            accepted
+        }
+        _ => ("404 Not Found", vec![], b"{}".to_vec()),
+    }
+}
+
+fn next_invocation(shared: &Shared) -> Answer {
+    let mut state = shared.state.lock().expect("lock");
+    state.polls += 1;
+    state.first_poll.get_or_insert_with(Instant::now);
+    loop {
+        if let Some((id, body)) = state.queue.pop_front() {
+            let deadline_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+                + 300_000;
+            let headers = vec![
+                ("Lambda-Runtime-Aws-Request-Id", id),
+                ("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string()),
+                (
+                    "Lambda-Runtime-Invoked-Function-Arn",
+                    "arn:aws:lambda:us-east-1:123456789012:function:clawkeeper-test".to_string(),
+                ),
+                (
+                    "Lambda-Runtime-Trace-Id",
+                    "Root=1-00000000-000000000000000000000000;Sampled=0".to_string(),
+                ),
+            ];
+            return ("200 OK", headers, body);
+        }
+        state = shared.changed.wait(state).expect("lock");
+    }
+}

@@ -1,0 +1,99 @@
+//! Every function binary: bad configuration stops it at init with the variable named (reported
+//! through the Runtime API), and the functions not built yet refuse events instead of faking
+//! success.
+
+use clawkeeper_tests::{FunctionProcess, Invocation, clawkeeper_env};
+use serde_json::json;
+
+const FUNCTIONS: &[&str] = &[
+    "task-events",
+    "reconciler",
+    "log-alerts",
+    "snapshot",
+    "restore",
+    "control",
+];
+
+fn base_env() -> Vec<(String, String)> {
+    let mut env = clawkeeper_env(&json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}]));
+    // No AWS is reached in these tests; a closed port makes sure of it.
+    env.push(("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:9".into()));
+    env.push(("AWS_REGION".into(), "us-east-1".into()));
+    env.push(("AWS_ACCESS_KEY_ID".into(), "testing".into()));
+    env.push(("AWS_SECRET_ACCESS_KEY".into(), "testing".into()));
+    env
+}
+
+fn with(var: &str, value: Option<&str>) -> Vec<(String, String)> {
+    let mut env: Vec<_> = base_env().into_iter().filter(|(k, _)| k != var).collect();
+    if let Some(v) = value {
+        env.push((var.to_string(), v.to_string()));
+    }
+    env
+}
+
+fn expect_init_error(function: &str, env: &[(String, String)], var: &str, fragment: &str) {
+    let mut process = FunctionProcess::spawn(function, env);
+    match process.invoke(&json!({})) {
+        Invocation::Exited { status, init_error } => {
+            assert!(!status.success(), "{function}: exit status {status}");
+            let init_error =
+                init_error.unwrap_or_else(|| panic!("{function}: no init error reported; logs:\n{}", process.logs()));
+            assert_eq!(init_error.error_type, "Runtime.ConfigError");
+            assert!(
+                init_error.error_message.starts_with(&format!("{var}: "))
+                    && init_error.error_message.contains(fragment),
+                "{function}: {init_error:?}"
+            );
+            assert!(
+                process.logs().contains(var),
+                "{function}: the log names the variable:\n{}",
+                process.logs()
+            );
+        }
+        other => panic!("{function}: expected an init failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_function_stops_at_init_on_missing_configuration() {
+    for function in FUNCTIONS {
+        expect_init_error(
+            function,
+            &with("CLAWKEEPER_GATEWAYS", None),
+            "CLAWKEEPER_GATEWAYS",
+            "is not set",
+        );
+    }
+}
+
+#[test]
+fn malformed_variables_are_named() {
+    let cases = [
+        ("CLAWKEEPER_TABLE", "no spaces allowed", "not a DynamoDB table name"),
+        ("CLAWKEEPER_TOPIC_ARN", "my-topic", "not an SNS topic ARN"),
+        ("CLAWKEEPER_BUCKET", "Bad_Bucket", "not an S3 bucket name"),
+        (
+            "CLAWKEEPER_GATEWAYS",
+            "[{\"id\":\"home\",\"cluster\":\"c\"}]",
+            "neither `service` nor `task_family`",
+        ),
+        ("CLAWKEEPER_POLICY", "{\"down_grace\":1}", "unknown field `down_grace`"),
+    ];
+    for (var, value, fragment) in cases {
+        expect_init_error("control", &with(var, Some(value)), var, fragment);
+    }
+}
+
+#[test]
+fn functions_not_built_yet_refuse_events() {
+    for function in FUNCTIONS.iter().filter(|f| **f != "control") {
+        let mut process = FunctionProcess::spawn(function, &base_env());
+        let failure = process.invoke(&json!({"source": "aws.ecs"})).expect_failed();
+        assert_eq!(failure.error_type, "NotImplemented", "{function}");
+        assert!(failure.error_message.starts_with(function), "{function}: {failure:?}");
+        // The process survives and refuses the next event too.
+        let again = process.invoke(&json!({})).expect_failed();
+        assert_eq!(again.error_type, "NotImplemented");
+    }
+}
