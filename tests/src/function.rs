@@ -157,15 +157,19 @@ impl Drop for FunctionProcess {
     }
 }
 
-/// Where the compiled function binaries are: `CLAWKEEPER_BIN_DIR`, else the target dir of
-/// this test binary (`target/<profile>/deps/..`).
+/// Where the compiled function binaries are: `CLAWKEEPER_BIN_DIR`, else the profile dir this
+/// program runs from (`target/<profile>/` for the demo, `target/<profile>/deps/` for tests).
 pub fn bin_path(name: &str) -> PathBuf {
     let dir = std::env::var_os("CLAWKEEPER_BIN_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             let exe = std::env::current_exe().expect("current exe");
-            let deps = exe.parent().expect("deps dir");
-            deps.parent().expect("profile dir").to_path_buf()
+            let dir = exe.parent().expect("exe dir");
+            if dir.ends_with("deps") {
+                dir.parent().expect("profile dir").to_path_buf()
+            } else {
+                dir.to_path_buf()
+            }
         });
     dir.join(name)
 }

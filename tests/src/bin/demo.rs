@@ -33,7 +33,10 @@ fn step(function: &mut FunctionProcess, name: &str, event: Value) {
         Invocation::Ok(answer) => println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default()),
         Invocation::Failed(f) => println!("error {}: {}", f.error_type, f.error_message),
         Invocation::Exited { status, init_error } => {
-            println!("function exited ({status}); init error: {init_error:?}\n{}", function.logs())
+            println!(
+                "function exited ({status}); init error: {init_error:?}\n{}",
+                function.logs()
+            )
         }
     }
 }
@@ -59,7 +62,10 @@ async fn create_gateway(ecs: &aws_sdk_ecs::Client) {
         .send()
         .await
     {
-        Ok(out) => out.task_definition.and_then(|t| t.task_definition_arn).unwrap_or_default(),
+        Ok(out) => out
+            .task_definition
+            .and_then(|t| t.task_definition_arn)
+            .unwrap_or_default(),
         Err(e) => fail("RegisterTaskDefinition", &e),
     };
     if let Err(e) = ecs
