@@ -62,8 +62,12 @@ impl FunctionProcess {
             "{} not found: build the functions first (`cargo build --workspace --bins`)",
             bin.display()
         );
+        Self::spawn_command(name, Command::new(&bin), env)
+    }
+
+    /// Starts any Runtime API client (a benchmark peer, say) the same way as [`Self::spawn`].
+    pub fn spawn_command(name: &str, mut command: Command, env: &[(String, String)]) -> Self {
         let api = RuntimeApi::start();
-        let mut command = Command::new(&bin);
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -79,9 +83,7 @@ impl FunctionProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let started = Instant::now();
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
         let logs = Arc::new(Mutex::new(String::new()));
         for pipe in [
             child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
@@ -142,6 +144,11 @@ impl FunctionProcess {
     /// Everything the process wrote to stdout and stderr so far.
     pub fn logs(&self) -> String {
         self.logs.lock().expect("log lock").clone()
+    }
+
+    /// The process id, to read its resource use from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Time from spawn to the first Runtime API poll, once it happened.

@@ -1,0 +1,291 @@
+//! `make bench`: cold start and footprint of every function beside its peers, measured in one run,
+//! written to `docs/BENCHMARKS.md`.
+//!
+//! For each program: start it N times against the Runtime API emulator and time process start to
+//! the first `/invocation/next` poll (its init), read its resident memory (`VmRSS`) after init and
+//! after one event, and its file size. Peers: a minimal Rust Lambda (`floor-lambda`, the floor)
+//! and a Python 3 / boto3 function with the same AWS client set-up. The functions run from
+//! `CLAWKEEPER_BIN_DIR` (release builds, as deployed). No assertion on time anywhere: numbers only.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use aws_sdk_ecs::types::ContainerDefinition;
+use clawkeeper_tests::function::bin_path;
+use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env, workspace_root};
+use serde_json::json;
+
+const FUNCTIONS: &[&str] = &[
+    "task-events",
+    "reconciler",
+    "log-alerts",
+    "snapshot",
+    "restore",
+    "control",
+];
+
+struct Program {
+    name: String,
+    kind: &'static str,
+    command: fn(&str) -> Command,
+    size: Option<u64>,
+}
+
+struct Figures {
+    init_ms: Vec<f64>,
+    rss_init_kib: Vec<u64>,
+    rss_event_kib: Vec<u64>,
+    event_ms: Vec<f64>,
+}
+
+#[tokio::main]
+async fn main() {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let out = std::env::var("BENCH_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("docs/BENCHMARKS.md"));
+
+    let moto = Moto::start();
+    create_service(&moto).await;
+    let mut env = moto.aws_env();
+    env.extend(clawkeeper_env(
+        &json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}]),
+    ));
+
+    let mut programs: Vec<Program> = FUNCTIONS
+        .iter()
+        .map(|name| Program {
+            name: name.to_string(),
+            kind: "clawkeeper",
+            command: |name| Command::new(bin_path(name)),
+            size: std::fs::metadata(bin_path(name)).ok().map(|m| m.len()),
+        })
+        .collect();
+    programs.push(Program {
+        name: "floor-lambda".into(),
+        kind: "peer: minimal Rust Lambda",
+        command: |name| Command::new(bin_path(name)),
+        size: std::fs::metadata(bin_path("floor-lambda")).ok().map(|m| m.len()),
+    });
+    programs.push(Program {
+        name: "python-boto3".into(),
+        kind: "peer: Python 3 + boto3 (4 clients)",
+        command: |_| {
+            let mut c = Command::new(clawkeeper_tests::moto::venv_dir().join("bin/python"));
+            c.arg(workspace_root().join("bench/python_peer.py"));
+            c
+        },
+        size: None,
+    });
+
+    let mut rows = Vec::new();
+    for program in &programs {
+        eprintln!("bench: {} x{runs}", program.name);
+        let figures = measure(program, &env, runs);
+        rows.push((program, figures));
+    }
+    let report = render(&rows, runs);
+    if let Err(e) = std::fs::write(&out, &report) {
+        eprintln!("bench: cannot write {}: {e}", out.display());
+        std::process::exit(1);
+    }
+    println!("{report}");
+    eprintln!("bench: wrote {}", out.display());
+}
+
+fn measure(program: &Program, env: &[(String, String)], runs: usize) -> Figures {
+    let mut figures = Figures {
+        init_ms: vec![],
+        rss_init_kib: vec![],
+        rss_event_kib: vec![],
+        event_ms: vec![],
+    };
+    let event = json!({"action": "status"});
+    for _ in 0..runs {
+        let mut process = FunctionProcess::spawn_command(&program.name, (program.command)(&program.name), env);
+        let mut waited = Duration::ZERO;
+        while process.init_duration().is_none() && waited < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(1));
+            waited += Duration::from_millis(1);
+        }
+        let Some(init) = process.init_duration() else {
+            eprintln!("bench: {} never polled; logs:\n{}", program.name, process.logs());
+            std::process::exit(1);
+        };
+        figures.init_ms.push(init.as_secs_f64() * 1000.0);
+        figures.rss_init_kib.extend(rss_kib(process.pid()));
+        let started = std::time::Instant::now();
+        match process.invoke(&event) {
+            Invocation::Ok(_) | Invocation::Failed(_) => {}
+            Invocation::Exited { status, .. } => {
+                eprintln!("bench: {} exited ({status}); logs:\n{}", program.name, process.logs());
+                std::process::exit(1);
+            }
+        }
+        figures.event_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        figures.rss_event_kib.extend(rss_kib(process.pid()));
+    }
+    figures
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// (median, p10, p90) of a sample.
+fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.1), at(0.9))
+}
+
+fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
+    let mut doc = String::new();
+    let _ = writeln!(doc, "# Benchmarks\n");
+    let _ = writeln!(
+        doc,
+        "Generated by `make bench` (tests/src/bin/bench.rs). Never edited by hand: rerun to refresh.\n"
+    );
+    let _ = writeln!(
+        doc,
+        "- date: {}",
+        command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+    );
+    let _ = writeln!(
+        doc,
+        "- machine: {} ({} cores), {}",
+        cpu_model(),
+        command_output("nproc", &[]),
+        command_output("uname", &["-srm"])
+    );
+    let _ = writeln!(doc, "- rustc: {}", command_output("rustc", &["--version"]));
+    let _ = writeln!(
+        doc,
+        "- build: `cargo build --release` with the workspace release profile (opt-level s, LTO, 1 codegen unit, stripped)"
+    );
+    let _ = writeln!(doc, "- runs: {runs} per program; figures are median (p10-p90)\n");
+    let _ = writeln!(doc, "## Cold start and footprint\n");
+    let _ = writeln!(
+        doc,
+        "Init = process start to the first Runtime API poll, against the in-repo Runtime API emulator on loopback. \
+         RSS from `/proc/<pid>/status`. First event = `{{\"action\":\"status\"}}` answered (control and the Python peer \
+         make one ECS DescribeServices call to a local moto_server; functions not built yet answer an error at once).\n"
+    );
+    let _ = writeln!(
+        doc,
+        "| program | kind | init ms | RSS after init MiB | RSS after 1 event MiB | first event ms | binary MB |"
+    );
+    let _ = writeln!(doc, "|---|---|---|---|---|---|---|");
+    let floor = rows
+        .iter()
+        .find(|(p, _)| p.name == "floor-lambda")
+        .map(|(_, f)| spread(&f.init_ms).0);
+    let python = rows
+        .iter()
+        .find(|(p, _)| p.name == "python-boto3")
+        .map(|(_, f)| spread(&f.init_ms).0);
+    for (program, f) in rows {
+        let (m, lo, hi) = spread(&f.init_ms);
+        let rss = |v: &[u64]| spread(&v.iter().map(|&k| k as f64 / 1024.0).collect::<Vec<_>>()).0;
+        let (em, elo, ehi) = spread(&f.event_ms);
+        let size = program
+            .size
+            .map(|s| format!("{:.1}", s as f64 / 1e6))
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            doc,
+            "| `{}` | {} | {m:.1} ({lo:.1}-{hi:.1}) | {:.1} | {:.1} | {em:.1} ({elo:.1}-{ehi:.1}) | {size} |",
+            program.name,
+            program.kind,
+            rss(&f.rss_init_kib),
+            rss(&f.rss_event_kib),
+        );
+    }
+    let _ = writeln!(doc, "\n## Against the goals\n");
+    for (program, f) in rows.iter().filter(|(p, _)| p.kind == "clawkeeper") {
+        let init = spread(&f.init_ms).0;
+        let vs_floor = floor.map(|fl| init / fl).unwrap_or(f64::NAN);
+        let vs_python = python.map(|py| py / init).unwrap_or(f64::NAN);
+        let size_mb = program.size.map(|s| s as f64 / 1e6).unwrap_or(f64::NAN);
+        let _ = writeln!(
+            doc,
+            "- `{}`: init {init:.1} ms (goal < 20 ms: {}), {vs_floor:.1}x the floor (goal <= 3x: {}), {vs_python:.0}x faster than Python/boto3 (goal >= 10x: {}), {size_mb:.1} MB (goal < 10 MB: {})",
+            program.name,
+            verdict(init < 20.0),
+            verdict(vs_floor <= 3.0),
+            verdict(vs_python >= 10.0),
+            verdict(size_mb < 10.0),
+        );
+    }
+    doc
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+fn command_output(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "?".into())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+async fn create_service(moto: &Moto) {
+    let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
+    let ok = async {
+        ecs.create_cluster().cluster_name("openclaw").send().await.ok()?;
+        let td = ecs
+            .register_task_definition()
+            .family("openclaw-gateway")
+            .container_definitions(
+                ContainerDefinition::builder()
+                    .name("gateway")
+                    .image("openclaw")
+                    .memory(1024)
+                    .build(),
+            )
+            .send()
+            .await
+            .ok()?
+            .task_definition?
+            .task_definition_arn?;
+        ecs.create_service()
+            .cluster("openclaw")
+            .service_name("openclaw-gateway")
+            .task_definition(td)
+            .desired_count(1)
+            .send()
+            .await
+            .ok()
+    }
+    .await;
+    if ok.is_none() {
+        eprintln!("bench: could not create the ECS service in moto");
+        std::process::exit(1);
+    }
+}
