@@ -21,6 +21,7 @@ pub mod vars {
     pub const BUCKET: &str = "CLAWKEEPER_BUCKET";
     pub const GATEWAYS: &str = "CLAWKEEPER_GATEWAYS";
     pub const POLICY: &str = "CLAWKEEPER_POLICY";
+    pub const SNAPSHOT_FUNCTION: &str = "CLAWKEEPER_SNAPSHOT_FUNCTION";
 }
 
 /// Default mount point of a gateway's `/home/node` inside the VPC functions.
@@ -60,6 +61,8 @@ pub struct Config {
     pub gateways: Vec<Gateway>,
     /// Watchdog policy: the defaults of ARCHITECTURE.md section 4 with `CLAWKEEPER_POLICY` applied.
     pub policy: PolicySettings,
+    /// Optional: the snapshot function the watchdog and `control` invoke (`CLAWKEEPER_SNAPSHOT_FUNCTION`).
+    pub snapshot_function: Option<String>,
 }
 
 impl Config {
@@ -83,12 +86,16 @@ impl Config {
             }
             None => PolicySettings::default(),
         };
+        let snapshot_function = lookup(vars::SNAPSHOT_FUNCTION)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
         Ok(Self {
             table,
             topic_arn,
             bucket,
             gateways,
             policy,
+            snapshot_function,
         })
     }
 

@@ -87,3 +87,62 @@ pub trait Ecs {
         desired_status: &str,
     ) -> impl Future<Output = Result<Vec<TaskView>, AwsError>> + Send;
 }
+
+/// What [`EcsControl::run_task`] starts: one Fargate task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunSpec {
+    /// Family, `family:revision` or full ARN.
+    pub task_definition: String,
+    /// Subnets of the awsvpc network configuration; none means the task definition's network mode
+    /// needs no configuration.
+    pub subnets: Vec<String>,
+    /// Security groups of the awsvpc network configuration.
+    pub security_groups: Vec<String>,
+    /// Whether the task gets a public IP (needed in a public subnet without NAT to pull images).
+    pub assign_public_ip: bool,
+    /// Idempotency token (up to 64 ASCII letters, digits, `-` and `_`): the same token within a few
+    /// hours starts no second task. Use the action's idempotency key.
+    pub client_token: Option<String>,
+}
+
+/// The ECS operations that change things, separate from the read-only [`Ecs`] so a function that only
+/// reads cannot act. Cluster arguments accept a name or an ARN.
+pub trait EcsControl {
+    /// Sets the service's desired count (0 pauses the gateway, 1 resumes it).
+    fn set_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        count: i32,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Starts a new deployment of the service with its current task definition (a restart).
+    fn force_new_deployment(&self, cluster: &str, service: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Stops one task; `reason` (cut to ECS's 255 characters) shows in the task's stopped reason.
+    fn stop_task(
+        &self,
+        cluster: &str,
+        task_arn: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Starts one standalone Fargate task and returns its ARN.
+    fn run_task(&self, cluster: &str, spec: &RunSpec) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// Describes one task; `None` when ECS does not know it (any more: stopped tasks expire after
+    /// about an hour).
+    fn describe_task(
+        &self,
+        cluster: &str,
+        task_arn: &str,
+    ) -> impl Future<Output = Result<Option<TaskView>, AwsError>> + Send;
+
+    /// Tasks of a service with the given desired status (`RUNNING` or `STOPPED`), at most 100.
+    fn list_tasks_of_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired_status: &str,
+    ) -> impl Future<Output = Result<Vec<TaskView>, AwsError>> + Send;
+}

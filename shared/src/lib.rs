@@ -5,9 +5,14 @@ pub mod aws;
 pub mod aws_error;
 pub mod config;
 pub mod ecs;
+pub mod engine;
 pub mod gateway;
 pub mod lambda;
+pub mod notifier;
 pub mod policy_settings;
+pub mod snapshot;
+pub mod store;
+pub mod watch;
 
 pub use aws_error::AwsError;
 pub use config::{Config, ConfigError};

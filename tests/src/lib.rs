@@ -1,6 +1,8 @@
 //! Helpers for clawkeeper's end-to-end tests: a fresh `moto_server` per test, a Lambda Runtime
 //! API emulator driving the real function binaries, and the sample events.
 
+pub mod aws_setup;
+pub mod events;
 pub mod function;
 pub mod http;
 pub mod moto;

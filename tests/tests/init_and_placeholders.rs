@@ -14,6 +14,9 @@ const FUNCTIONS: &[&str] = &[
     "control",
 ];
 
+/// Functions that refuse every event until their issue lands.
+const NOT_BUILT_YET: &[&str] = &["log-alerts", "snapshot", "restore"];
+
 fn base_env() -> Vec<(String, String)> {
     let mut env = clawkeeper_env(&json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}]));
     // No AWS is reached in these tests; a closed port makes sure of it.
@@ -87,7 +90,7 @@ fn malformed_variables_are_named() {
 
 #[test]
 fn functions_not_built_yet_refuse_events() {
-    for function in FUNCTIONS.iter().filter(|f| **f != "control") {
+    for function in NOT_BUILT_YET {
         let mut process = FunctionProcess::spawn(function, &base_env());
         let failure = process.invoke(&json!({"source": "aws.ecs"})).expect_failed();
         assert_eq!(failure.error_type, "NotImplemented", "{function}");

@@ -1,24 +1,98 @@
-//! `snapshot`: snapshots of the gateway state. Not built yet: it answers every event with a `NotImplemented`
-//! error (never a fake success), so an event it receives stays in Lambda's retry and
-//! dead-letter path.
+//! `snapshot`: consistent archives of gateway state to S3 (ARCHITECTURE.md section 6).
+//!
+//! Events: an EventBridge scheduled event (every configured gateway, trigger `scheduled`), or
+//! `{"gateway":"<id>","trigger":"<word>"}` from `control` and `task-events`, optionally with
+//! `"quiescent":true` (the task is known to be stopped), `"source_task":"<arn>"` and
+//! `"force":true`. Answers `{"results":[...]}`, one summary per gateway; any failure makes the
+//! invocation fail with a stable `errorType`, so Lambda's failure destination alerts the owner
+//! without the function needing a route to SNS from inside the VPC.
 
-use clawkeeper_shared::FunctionError;
+mod request;
+
+use std::path::PathBuf;
+
+use clawkeeper_shared::aws::load_sdk_config;
+use clawkeeper_shared::aws::s3::S3Store;
 use clawkeeper_shared::lambda::{init_tracing, load_config};
+use clawkeeper_shared::snapshot::job::apply_retention;
+use clawkeeper_shared::snapshot::retention::RetentionPolicy;
+use clawkeeper_shared::snapshot::{CaptureOptions, SnapshotOutcome, SnapshotRequest, clock, take_snapshot};
+use clawkeeper_shared::{Config, FunctionError};
 use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const FUNCTION: &str = "snapshot";
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
-    let _config = load_config(FUNCTION)?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        tracing::warn!(request_id = %event.context.request_id, "event refused: not built yet");
-        Err::<Value, _>(FunctionError::not_implemented(
-            FUNCTION,
-            "snapshots of the gateway state",
-        ))
+    let config = load_config(FUNCTION)?;
+    let store = S3Store::new(&load_sdk_config().await, &config.bucket);
+    // Private SQLite copies go to local disk (Lambda's /tmp), never to the gateway's volume.
+    let scratch = std::env::temp_dir();
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        handle(&config, &store, &scratch, event.payload)
     }))
     .await
+}
+
+async fn handle(config: &Config, store: &S3Store, scratch: &PathBuf, event: Value) -> Result<Value, FunctionError> {
+    let request = request::parse(&event, config).inspect_err(|e| {
+        tracing::warn!(error_type = e.error_type, error = %e.message, "refused snapshot request");
+    })?;
+    let mut results = Vec::new();
+    let mut failures: Vec<FunctionError> = Vec::new();
+    for gateway in &request.gateways {
+        let now = clock::epoch_millis(std::time::SystemTime::now());
+        let snapshot = SnapshotRequest {
+            gateway: gateway.id.clone(),
+            state_root: PathBuf::from(&gateway.state_root),
+            state_dir: gateway.state_dir.clone(),
+            trigger: request.trigger.clone(),
+            quiescent: request.quiescent,
+            source_task: request.source_task.clone(),
+            force: request.force,
+            capture: CaptureOptions::new(now, scratch.clone()),
+        };
+        match take_snapshot(store, snapshot).await {
+            Ok(outcome) => {
+                let mut summary = serde_json::to_value(&outcome)
+                    .map_err(|e| FunctionError::new("Internal", format!("summary: {e}")))?;
+                if matches!(outcome, SnapshotOutcome::Created(_)) {
+                    match apply_retention(store, &gateway.id, &RetentionPolicy::default()).await {
+                        Ok(deleted) => summary["retention_deleted"] = json!(deleted),
+                        // The snapshot exists; a retention failure is retried on the next run.
+                        Err(e) => {
+                            tracing::warn!(gateway = %gateway.id, error = %e, "retention failed");
+                            summary["retention_error"] = json!(e.to_string());
+                        }
+                    }
+                }
+                results.push(summary);
+            }
+            Err(e) => {
+                tracing::error!(gateway = %gateway.id, error_type = e.error_type(), error = %e, "snapshot failed");
+                results.push(json!({
+                    "gateway": gateway.id,
+                    "result": "failed",
+                    "error_type": e.error_type(),
+                    "message": e.to_string(),
+                }));
+                let mut failure = FunctionError::from(e);
+                failure.message = format!("{}: {}", gateway.id, failure.message);
+                failures.push(failure);
+            }
+        }
+    }
+    match failures.len() {
+        0 => Ok(json!({ "results": results })),
+        1 => Err(failures.remove(0)),
+        n => Err(FunctionError::new(
+            failures[0].error_type,
+            format!(
+                "{n} snapshots failed: {}",
+                failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
+            ),
+        )),
+    }
 }

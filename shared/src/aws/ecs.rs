@@ -1,11 +1,15 @@
 //! [`Ecs`] over `aws-sdk-ecs`.
 
 use aws_sdk_ecs::Client;
-use aws_sdk_ecs::types::{DesiredStatus, Service, Task};
+use aws_sdk_ecs::types::{
+    AssignPublicIp, AwsVpcConfiguration, DesiredStatus, LaunchType, NetworkConfiguration, Service, Task,
+};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use tracing::info;
 
 use super::rfc3339;
-use crate::aws_error::AwsError;
-use crate::ecs::{DeploymentLimits, DeploymentView, Ecs, Missing, ServiceView, TaskView};
+use crate::aws_error::{AwsError, Retry};
+use crate::ecs::{DeploymentLimits, DeploymentView, Ecs, EcsControl, Missing, RunSpec, ServiceView, TaskView};
 
 /// The ECS adapter.
 #[derive(Debug, Clone)]
@@ -79,6 +83,170 @@ impl Ecs for EcsClient {
             .await
             .map_err(|e| AwsError::from_sdk("ecs", "DescribeTasks", e))?;
         Ok(out.tasks().iter().map(task_view).collect())
+    }
+}
+
+/// ECS keeps at most this many characters of a stop reason.
+const MAX_STOP_REASON_CHARS: usize = 255;
+
+/// Tasks clawkeeper starts are marked with this `startedBy`, so the owner can tell them apart.
+const STARTED_BY: &str = "clawkeeper";
+
+impl EcsControl for EcsClient {
+    async fn set_desired_count(&self, cluster: &str, service: &str, count: i32) -> Result<(), AwsError> {
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .desired_count(count)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ecs", "UpdateService", e))?;
+        info!(cluster = %cluster, service = %service, desired = count, "desired count set");
+        Ok(())
+    }
+
+    async fn force_new_deployment(&self, cluster: &str, service: &str) -> Result<(), AwsError> {
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .force_new_deployment(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ecs", "UpdateService", e))?;
+        info!(cluster = %cluster, service = %service, "new deployment forced");
+        Ok(())
+    }
+
+    async fn stop_task(&self, cluster: &str, task_arn: &str, reason: &str) -> Result<(), AwsError> {
+        let reason: String = reason.chars().take(MAX_STOP_REASON_CHARS).collect();
+        self.client
+            .stop_task()
+            .cluster(cluster)
+            .task(task_arn)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ecs", "StopTask", e))?;
+        info!(cluster = %cluster, task = %task_arn, "task stop requested");
+        Ok(())
+    }
+
+    async fn run_task(&self, cluster: &str, spec: &RunSpec) -> Result<String, AwsError> {
+        let mut request = self
+            .client
+            .run_task()
+            .cluster(cluster)
+            .task_definition(&spec.task_definition)
+            .launch_type(LaunchType::Fargate)
+            .count(1)
+            .started_by(STARTED_BY);
+        if !spec.subnets.is_empty() {
+            let vpc = AwsVpcConfiguration::builder()
+                .set_subnets(Some(spec.subnets.clone()))
+                .set_security_groups(Some(spec.security_groups.clone()))
+                .assign_public_ip(if spec.assign_public_ip {
+                    AssignPublicIp::Enabled
+                } else {
+                    AssignPublicIp::Disabled
+                })
+                .build()
+                .map_err(|e| AwsError {
+                    service: "ecs",
+                    operation: "RunTask",
+                    code: None,
+                    retry: Retry::Permanent,
+                    message: DisplayErrorContext(&e).to_string(),
+                })?;
+            request = request.network_configuration(NetworkConfiguration::builder().awsvpc_configuration(vpc).build());
+        }
+        if let Some(token) = &spec.client_token {
+            request = request.client_token(token);
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ecs", "RunTask", e))?;
+        if let Some(arn) = out.tasks().first().and_then(|t| t.task_arn()) {
+            info!(cluster = %cluster, task = %arn, task_definition = %spec.task_definition, "task started");
+            return Ok(arn.to_string());
+        }
+        // ECS answers 200 with `failures` when it could not place the task; on Fargate that is
+        // mostly capacity, which passes.
+        let failure = out.failures().first();
+        let reason = failure
+            .and_then(|f| f.reason())
+            .unwrap_or("no task and no failure reported");
+        Err(AwsError {
+            service: "ecs",
+            operation: "RunTask",
+            code: failure.and_then(|f| f.reason()).map(str::to_string),
+            retry: Retry::Transient,
+            message: format!(
+                "no task started for {}: {reason}{}",
+                spec.task_definition,
+                failure
+                    .and_then(|f| f.detail())
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ),
+        })
+    }
+
+    async fn describe_task(&self, cluster: &str, task_arn: &str) -> Result<Option<TaskView>, AwsError> {
+        let out = self
+            .client
+            .describe_tasks()
+            .cluster(cluster)
+            .tasks(task_arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ecs", "DescribeTasks", e))?;
+        // An unknown task is a `MISSING` failure in a successful answer, not an error.
+        Ok(out.tasks().first().map(task_view))
+    }
+
+    async fn list_tasks_of_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired_status: &str,
+    ) -> Result<Vec<TaskView>, AwsError> {
+        // One page of 100 is plenty: a single-writer gateway has one task, two during a bad deployment.
+        let arns = self
+            .client
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(service)
+            .desired_status(DesiredStatus::from(desired_status))
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ecs", "ListTasks", e))?
+            .task_arns
+            .unwrap_or_default();
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .client
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(arns))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ecs", "DescribeTasks", e))?;
+        // ECS puts a service's tasks in the group `service:<name>`. Checking it again keeps a standalone
+        // task out of the answer even where the `serviceName` filter is not applied (moto ignores it).
+        let name = service.rsplit('/').next().unwrap_or(service);
+        let group = format!("service:{name}");
+        Ok(out
+            .tasks()
+            .iter()
+            .filter(|t| t.group().is_none_or(|g| g == group))
+            .map(task_view)
+            .collect())
     }
 }
 

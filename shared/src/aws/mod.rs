@@ -1,6 +1,10 @@
 //! Adapters from the domain traits to the AWS SDK, and the one place SDK clients are configured.
 
+pub mod dynamodb;
 pub mod ecs;
+pub mod invoke;
+pub mod s3;
+pub mod sns;
 
 use std::time::Duration;
 

@@ -1,0 +1,322 @@
+//! One snapshot run of one gateway against an [`ObjectStore`]: inventory, skip when nothing
+//! changed since the newest snapshot, otherwise stream the archive into a multipart upload
+//! while it is being written, then write the sidecar last. A run that fails anywhere aborts
+//! its upload and writes no sidecar, so a half-written snapshot never looks like a snapshot.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::snapshot::capture::{CaptureOptions, CaptureReport, capture};
+use crate::snapshot::clock;
+use crate::snapshot::error::SnapshotError;
+use crate::snapshot::inventory::{Inventory, gateway_assets, take_inventory};
+use crate::snapshot::layout::{
+    Consistency, SIDECAR_FORMAT, Sidecar, archive_key, last_check_key, parse_snapshot_key, sidecar_key,
+    snapshots_prefix,
+};
+use crate::snapshot::store::{ObjectStore, Part, UploadError};
+
+/// What to snapshot and why.
+#[derive(Debug, Clone)]
+pub struct SnapshotRequest {
+    /// Gateway id (the S3 prefix).
+    pub gateway: String,
+    /// The gateway's mounted `/home/node`.
+    pub state_root: PathBuf,
+    /// The state dir under it (`.openclaw`).
+    pub state_dir: String,
+    /// Why (`scheduled`, `task-stopped`, `pre-deployment`, `manual`...); validated by the caller.
+    pub trigger: String,
+    /// True when the caller knows the gateway is stopped.
+    pub quiescent: bool,
+    /// The task whose state this is, when known.
+    pub source_task: Option<String>,
+    /// Take a snapshot even when nothing changed.
+    pub force: bool,
+    /// Capture settings (creation time, scratch dir, retries).
+    pub capture: CaptureOptions,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum SnapshotOutcome {
+    /// A new snapshot exists: its sidecar.
+    Created(Box<Sidecar>),
+    /// Nothing changed since `current_key`; no archive was written.
+    Unchanged {
+        /// Gateway id.
+        gateway: String,
+        /// The newest snapshot, still current.
+        current_key: String,
+        /// RFC 3339.
+        checked_at: String,
+        /// The unchanged fingerprint.
+        state_fingerprint: String,
+    },
+}
+
+/// The record of the last "still current" check, read by the reconciler for freshness.
+#[derive(Debug, Clone, Serialize)]
+struct LastCheck<'a> {
+    gateway: &'a str,
+    checked_at: &'a str,
+    current_key: &'a str,
+    state_fingerprint: &'a str,
+}
+
+/// Runs one snapshot of one gateway.
+pub async fn take_snapshot<S: ObjectStore>(store: &S, request: SnapshotRequest) -> Result<SnapshotOutcome, SnapshotError> {
+    let started = Instant::now();
+    let (root, dir) = (request.state_root.clone(), request.state_dir.clone());
+    let inventory = blocking(move || {
+        let assets = gateway_assets(&root, &dir)?;
+        take_inventory(&assets)
+    })
+    .await?;
+    let fingerprint = inventory.fingerprint();
+
+    if !request.force
+        && let Some((key, newest)) = newest_snapshot(store, &request.gateway).await?
+        && newest.state_fingerprint == fingerprint
+    {
+        let checked_at = clock::rfc3339(request.capture.created_at_millis);
+        let record = LastCheck {
+            gateway: &request.gateway,
+            checked_at: &checked_at,
+            current_key: &key,
+            state_fingerprint: &fingerprint,
+        };
+        let body = serde_json::to_vec(&record).map_err(|source| SnapshotError::Json {
+            what: "last check",
+            source,
+        })?;
+        store
+            .put_bytes(&last_check_key(&request.gateway), "application/json", body)
+            .await?;
+        tracing::info!(gateway = %request.gateway, current = %key, "state unchanged since the newest snapshot; no archive written");
+        return Ok(SnapshotOutcome::Unchanged {
+            gateway: request.gateway,
+            current_key: key,
+            checked_at,
+            state_fingerprint: fingerprint,
+        });
+    }
+
+    let key = archive_key(
+        &request.gateway,
+        &clock::compact(request.capture.created_at_millis),
+        &request.trigger,
+    );
+    let report = upload_archive(store, &key, inventory, request.capture.clone()).await?;
+
+    let sidecar = Sidecar {
+        format: SIDECAR_FORMAT.into(),
+        gateway: request.gateway.clone(),
+        archive_key: key.clone(),
+        archive_root: report.archive_root.clone(),
+        trigger: request.trigger.clone(),
+        taken_at: clock::rfc3339(request.capture.created_at_millis),
+        archive_bytes: report.archive_bytes,
+        sha256: report.sha256.clone(),
+        file_count: report.file_count,
+        payload_bytes: report.payload_bytes,
+        consistency: Consistency {
+            sqlite: "online-backup+integrity_check+vacuum".into(),
+            files: "stability-check".into(),
+            quiescent: request.quiescent,
+        },
+        source_task: request.source_task.clone(),
+        warnings: report.warnings.clone(),
+        sqlite: report.sqlite.clone(),
+        state_fingerprint: fingerprint,
+        assets: report.manifest.assets.clone(),
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        verified: false,
+    };
+    let body = serde_json::to_vec_pretty(&sidecar).map_err(|source| SnapshotError::Json {
+        what: "sidecar",
+        source,
+    })?;
+    if let Err(e) = store.put_bytes(&sidecar_key(&key), "application/json", body).await {
+        // Without its sidecar the archive is not a snapshot: remove it rather than leave an orphan.
+        if let Err(cleanup) = store.delete(std::slice::from_ref(&key)).await {
+            tracing::warn!(gateway = %request.gateway, key = %key, error = %cleanup, "could not remove the archive whose sidecar failed");
+        }
+        return Err(e.into());
+    }
+    tracing::info!(
+        gateway = %request.gateway,
+        key = %key,
+        bytes = sidecar.archive_bytes,
+        files = sidecar.file_count,
+        warnings = sidecar.warnings.len(),
+        "snapshot written"
+    );
+    Ok(SnapshotOutcome::Created(Box::new(sidecar)))
+}
+
+/// The newest snapshot of a gateway (by the stamp in its key) and its sidecar. Archives
+/// without a sidecar are not snapshots and are ignored.
+pub async fn newest_snapshot<S: ObjectStore>(store: &S, gateway: &str) -> Result<Option<(String, Sidecar)>, SnapshotError> {
+    let mut sidecars: Vec<(i64, String)> = store
+        .list(&snapshots_prefix(gateway))
+        .await?
+        .into_iter()
+        .filter(|o| o.key.ends_with(".json"))
+        .filter_map(|o| parse_snapshot_key(&o.key).map(|name| (name.taken_at_millis, o.key)))
+        .collect();
+    sidecars.sort();
+    let Some((_, sidecar_key)) = sidecars.pop() else {
+        return Ok(None);
+    };
+    let Some(body) = store.get_bytes(&sidecar_key).await? else {
+        return Ok(None);
+    };
+    match serde_json::from_slice::<Sidecar>(&body) {
+        Ok(sidecar) => Ok(Some((sidecar.archive_key.clone(), sidecar))),
+        Err(e) => {
+            // An unreadable sidecar must not stop new snapshots: take a fresh one.
+            tracing::warn!(gateway, key = %sidecar_key, error = %e, "newest sidecar unreadable; ignoring it");
+            Ok(None)
+        }
+    }
+}
+
+async fn upload_archive<S: ObjectStore>(
+    store: &S,
+    key: &str,
+    inventory: Inventory,
+    options: CaptureOptions,
+) -> Result<CaptureReport, SnapshotError> {
+    // Capacity 1: at most one finished part waits while the next is filled and another is sent.
+    let (tx, rx) = mpsc::channel(1);
+    let part_size = store.min_part_size().max(1);
+    let producer = blocking(move || {
+        let writer = PartWriter::new(tx, part_size);
+        let (report, writer) = capture(&inventory, &options, writer)?;
+        writer.finish().map_err(SnapshotError::Write)?;
+        Ok(report)
+    });
+    let upload = store.put_stream(key, "application/gzip", rx);
+    let (uploaded, produced) = tokio::join!(upload, producer);
+    match (uploaded, produced) {
+        (Ok(uploaded), Ok(report)) => {
+            if uploaded.bytes != report.archive_bytes {
+                return Err(SnapshotError::UploadAborted(format!(
+                    "uploaded {} bytes but the archive has {}",
+                    uploaded.bytes, report.archive_bytes
+                )));
+            }
+            Ok(report)
+        }
+        // The producer's own error is the cause; the store only saw the stream stop.
+        (Err(UploadError::ProducerStopped), Err(e)) | (Ok(_), Err(e)) => Err(e),
+        (Err(UploadError::Store(e)), _) => Err(SnapshotError::Store(e)),
+        (Err(UploadError::ProducerStopped), Ok(_)) => Err(SnapshotError::UploadAborted(
+            "the uploader saw the archive stream stop early".into(),
+        )),
+    }
+}
+
+async fn blocking<T, F>(f: F) -> Result<T, SnapshotError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, SnapshotError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SnapshotError::Internal(format!("capture worker: {e}")))?
+}
+
+/// A `Write` that cuts the archive stream into parts of at least `part_size` bytes and hands
+/// them to the uploader. Blocks when the uploader is behind: memory stays at a few parts.
+pub struct PartWriter {
+    tx: mpsc::Sender<Part>,
+    buf: Vec<u8>,
+    part_size: usize,
+}
+
+impl PartWriter {
+    /// A writer feeding `tx`.
+    pub fn new(tx: mpsc::Sender<Part>, part_size: usize) -> Self {
+        Self {
+            tx,
+            buf: Vec::with_capacity(part_size),
+            part_size,
+        }
+    }
+
+    fn send(&mut self, part: Part) -> io::Result<()> {
+        self.tx
+            .blocking_send(part)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the uploader stopped"))
+    }
+
+    /// Sends the last part and the end marker: only now may the upload complete.
+    pub fn finish(mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            let last = std::mem::take(&mut self.buf);
+            self.send(Part::Data(last))?;
+        }
+        self.send(Part::Finish)
+    }
+}
+
+impl Write for PartWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = self.part_size - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= self.part_size {
+            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(self.part_size));
+            self.send(Part::Data(full))?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Applies `policy` to a gateway's snapshots: deletes each dropped snapshot's sidecar first
+/// (so it stops being a snapshot at once), then its archive. Archives without a sidecar are
+/// left to the bucket's lifecycle rules. Returns the deleted archive keys.
+pub async fn apply_retention<S: ObjectStore>(
+    store: &S,
+    gateway: &str,
+    policy: &crate::snapshot::retention::RetentionPolicy,
+) -> Result<Vec<String>, SnapshotError> {
+    let objects = store.list(&snapshots_prefix(gateway)).await?;
+    let mut candidates = Vec::new();
+    for object in objects.iter().filter(|o| o.key.ends_with(".json")) {
+        let Some(name) = parse_snapshot_key(&object.key) else {
+            continue;
+        };
+        let Some(archive) = crate::snapshot::layout::archive_key_of_sidecar(&object.key) else {
+            continue;
+        };
+        // Names carry time and trigger; `verified` lives in the sidecar and nothing sets it
+        // yet, so no sidecar is read here (one request per snapshot saved).
+        candidates.push(crate::snapshot::retention::Candidate {
+            key: archive,
+            taken_at_millis: name.taken_at_millis,
+            trigger: name.trigger,
+            verified: false,
+        });
+    }
+    let doomed = crate::snapshot::retention::to_delete(&candidates, policy);
+    if doomed.is_empty() {
+        return Ok(doomed);
+    }
+    let sidecars: Vec<String> = doomed.iter().map(|k| sidecar_key(k)).collect();
+    store.delete(&sidecars).await?;
+    store.delete(&doomed).await?;
+    tracing::info!(gateway, deleted = doomed.len(), "retention applied");
+    Ok(doomed)
+}

@@ -1,0 +1,34 @@
+//! Snapshots of a gateway's state: a consistent capture of the OpenClaw state dir (and the
+//! auth-profile key dir beside it) into an OpenClaw backup archive, streamed to an object store
+//! with a sidecar summary written last, and the reader that verifies and extracts such archives
+//! for restore (ARCHITECTURE.md section 6).
+//!
+//! The pieces, from the bottom up:
+//! - [`exclude`]: which paths OpenClaw itself leaves out of a backup (pure rules).
+//! - [`inventory`]: a walk of the assets that never follows links out of a root, and the
+//!   fingerprint that tells whether anything changed since the last snapshot.
+//! - [`sqlite`]: one database through SQLite's online backup API into a private compacted copy.
+//! - [`capture`]: the archive itself, tar then gzip into any `Write`, in bounded memory.
+//! - [`verify`]: the safety checks of an archive and its extraction into a fresh directory.
+//! - [`job`]: one snapshot run against an [`store::ObjectStore`]: skip unchanged state, upload,
+//!   sidecar last, abort on failure.
+//! - [`retention`]: which snapshots to keep (pure).
+
+pub mod capture;
+pub mod clock;
+pub mod error;
+pub mod exclude;
+pub mod inventory;
+pub mod job;
+pub mod layout;
+pub mod retention;
+pub mod sqlite;
+pub mod store;
+pub mod verify;
+
+pub use capture::{CaptureOptions, CaptureReport, capture};
+pub use error::SnapshotError;
+pub use inventory::{Asset, AssetKind};
+pub use job::{SnapshotOutcome, SnapshotRequest, take_snapshot};
+pub use layout::Sidecar;
+pub use store::ObjectStore;

@@ -1,0 +1,168 @@
+//! Which snapshots to keep: the newest one of each of the last N hours, days, ISO weeks and
+//! months (48 / 14 / 8 / 12 by default), plus always the newest snapshot, the newest verified
+//! one and the newest pre-deployment one. A pure function: the caller deletes each dropped
+//! snapshot's archive and sidecar together.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use crate::snapshot::clock;
+
+/// How many periods of each size keep a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionPolicy {
+    /// Hours.
+    pub hourly: usize,
+    /// Days.
+    pub daily: usize,
+    /// ISO weeks (Monday to Sunday, UTC).
+    pub weekly: usize,
+    /// Calendar months.
+    pub monthly: usize,
+}
+
+impl Default for RetentionPolicy {
+    fn default() -> Self {
+        Self {
+            hourly: 48,
+            daily: 14,
+            weekly: 8,
+            monthly: 12,
+        }
+    }
+}
+
+/// A snapshot as retention sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Archive key (identifies the snapshot).
+    pub key: String,
+    /// When it was taken.
+    pub taken_at_millis: i64,
+    /// Its trigger word.
+    pub trigger: String,
+    /// True when a verification run checked it.
+    pub verified: bool,
+}
+
+/// Trigger words that mark a snapshot taken before a deployment.
+pub fn is_pre_deployment(trigger: &str) -> bool {
+    trigger.starts_with("pre-deploy") || trigger == "deployment"
+}
+
+/// The keys of the snapshots to delete, in `candidates` order.
+pub fn to_delete(candidates: &[Candidate], policy: &RetentionPolicy) -> Vec<String> {
+    let mut order: Vec<&Candidate> = candidates.iter().collect();
+    // Newest first; the key breaks ties so the result does not depend on input order.
+    order.sort_by(|a, b| b.taken_at_millis.cmp(&a.taken_at_millis).then_with(|| b.key.cmp(&a.key)));
+    let mut keep: HashSet<&str> = HashSet::new();
+    if let Some(newest) = order.first() {
+        keep.insert(&newest.key);
+    }
+    if let Some(c) = order.iter().find(|c| c.verified) {
+        keep.insert(&c.key);
+    }
+    if let Some(c) = order.iter().find(|c| is_pre_deployment(&c.trigger)) {
+        keep.insert(&c.key);
+    }
+    let buckets: [(usize, fn(i64) -> i64); 4] = [
+        (policy.hourly, |t| t.div_euclid(3_600_000)),
+        (policy.daily, |t| t.div_euclid(86_400_000)),
+        // 1970-01-01 was a Thursday: shift by 3 days so weeks start on Monday.
+        (policy.weekly, |t| (t.div_euclid(86_400_000) + 3).div_euclid(7)),
+        (policy.monthly, |t| {
+            let c = clock::civil(t);
+            c.year * 12 + i64::from(c.month)
+        }),
+    ];
+    for (count, bucket) in buckets {
+        let mut seen = HashSet::new();
+        for c in &order {
+            if seen.len() >= count {
+                break;
+            }
+            if seen.insert(bucket(c.taken_at_millis)) {
+                keep.insert(&c.key);
+            }
+        }
+    }
+    candidates
+        .iter()
+        .filter(|c| !keep.contains(c.key.as_str()))
+        .map(|c| c.key.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    fn candidate(i: usize, at: i64, trigger: &str, verified: bool) -> Candidate {
+        Candidate {
+            key: format!("gw/snapshots/{i:06}"),
+            taken_at_millis: at,
+            trigger: trigger.into(),
+            verified,
+        }
+    }
+
+    #[test]
+    fn hourly_snapshots_for_a_year_keep_the_documented_set() {
+        let start = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+        let all: Vec<Candidate> = (0..24 * 365)
+            .map(|h| candidate(h, start + h as i64 * HOUR, "scheduled", false))
+            .collect();
+        let deleted = to_delete(&all, &RetentionPolicy::default());
+        let kept = all.len() - deleted.len();
+        // 48 hourly; daily/weekly/monthly pick the newest of each period, which overlap the
+        // newer sets: 48 + 12 more days + 6 more weeks + 10 more months (11 distinct months
+        // back from December, the newest of which is already kept) = at most 76.
+        assert!(kept <= 48 + 14 + 8 + 12, "{kept}");
+        assert!(kept >= 48 + 12, "{kept}");
+        let newest = &all[all.len() - 1].key;
+        assert!(!deleted.contains(newest));
+    }
+
+    #[test]
+    fn newest_verified_and_pre_deployment_survive() {
+        let policy = RetentionPolicy {
+            hourly: 1,
+            daily: 0,
+            weekly: 0,
+            monthly: 0,
+        };
+        let all = vec![
+            candidate(0, 0, "pre-deployment", false),
+            candidate(1, HOUR, "scheduled", true),
+            candidate(2, 2 * HOUR, "scheduled", false),
+            candidate(3, 3 * HOUR, "scheduled", false),
+        ];
+        let deleted = to_delete(&all, &policy);
+        assert_eq!(deleted, vec![all[2].key.clone()]);
+    }
+
+    proptest! {
+        #[test]
+        fn the_newest_is_always_kept_and_nothing_unknown_is_deleted(
+            times in prop::collection::vec(0i64..(400 * 24 * HOUR), 1..200),
+            hourly in 0usize..50, daily in 0usize..15,
+        ) {
+            let all: Vec<Candidate> = times.iter().enumerate().map(|(i, t)| candidate(i, *t, "scheduled", false)).collect();
+            let policy = RetentionPolicy { hourly, daily, weekly: 8, monthly: 12 };
+            let deleted = to_delete(&all, &policy);
+            let newest = all.iter().max_by(|a, b| a.taken_at_millis.cmp(&b.taken_at_millis).then_with(|| a.key.cmp(&b.key))).map(|c| c.key.clone());
+            prop_assert!(newest.is_some_and(|n| !deleted.contains(&n)));
+            prop_assert!(deleted.iter().all(|k| all.iter().any(|c| &c.key == k)));
+            // Idempotent: applying it to what is kept deletes nothing more.
+            let kept: Vec<Candidate> = all.iter().filter(|c| !deleted.contains(&c.key)).cloned().collect();
+            let again = to_delete(&kept, &policy);
+            prop_assert!(again.is_empty(), "{again:?}");
+        }
+    }
+}

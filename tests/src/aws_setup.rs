@@ -1,0 +1,237 @@
+//! Test set-up in moto through the real SDK: the table, the topic with a queue subscribed to read
+//! what owners would receive, and the gateway's ECS cluster, task definition and service.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration};
+use serde_json::Value;
+
+/// The cluster and service names of the sample events (`tests/fixtures/events`).
+pub const CLUSTER: &str = "openclaw";
+pub const SERVICE: &str = "openclaw-gateway";
+
+/// Creates the clawkeeper table (`pk`/`sk`, TTL on `expires_at`), as the template does.
+pub async fn create_table(sdk: &SdkConfig, name: &str) {
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute definition")
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .expect("key schema")
+    };
+    ddb.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await
+        .expect("create table");
+    ddb.update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .expect("ttl spec"),
+        )
+        .send()
+        .await
+        .expect("enable ttl");
+}
+
+/// An SNS topic with an SQS queue subscribed: what reaches the queue is what owners receive.
+pub struct Inbox {
+    pub topic_arn: String,
+    queue_url: String,
+    sqs: aws_sdk_sqs::Client,
+}
+
+/// One notification as SNS delivered it.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub subject: String,
+    pub message: String,
+    pub gateway: String,
+    pub kind: String,
+    pub severity: String,
+}
+
+impl Inbox {
+    /// Creates the topic `name` and a queue subscribed to it.
+    pub async fn create(sdk: &SdkConfig, name: &str) -> Self {
+        let sns = aws_sdk_sns::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let topic_arn = sns
+            .create_topic()
+            .name(name)
+            .send()
+            .await
+            .expect("create topic")
+            .topic_arn
+            .expect("topic arn");
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-inbox"))
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url");
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .expect("queue arn");
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .expect("subscribe queue");
+        Self {
+            topic_arn,
+            queue_url,
+            sqs,
+        }
+    }
+
+    /// Everything delivered since the last call (drains the queue).
+    pub async fn drain(&self) -> Vec<Delivered> {
+        let mut out = Vec::new();
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .expect("receive");
+            let messages = received.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}")).expect("SNS envelope");
+                let attr = |n: &str| {
+                    envelope["MessageAttributes"][n]["Value"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string()
+                };
+                out.push(Delivered {
+                    subject: envelope["Subject"].as_str().unwrap_or("").to_string(),
+                    message: envelope["Message"].as_str().unwrap_or("").to_string(),
+                    gateway: attr("gateway"),
+                    kind: attr("kind"),
+                    severity: attr("severity"),
+                });
+                if let Some(handle) = m.receipt_handle() {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .expect("delete message");
+                }
+            }
+        }
+        out
+    }
+
+    /// Waits a little for SNS to SQS fan-out, then drains.
+    pub async fn settle_and_drain(&self) -> Vec<Delivered> {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.drain().await
+    }
+}
+
+/// Creates the cluster, a task definition and the service of the sample events, desired 1,
+/// deployment min 0% / max 100%. Returns the task definition ARN.
+pub async fn create_gateway_service(sdk: &SdkConfig) -> String {
+    let ecs = aws_sdk_ecs::Client::new(sdk);
+    ecs.create_cluster()
+        .cluster_name(CLUSTER)
+        .send()
+        .await
+        .expect("create cluster");
+    let task_definition = ecs
+        .register_task_definition()
+        .family(SERVICE)
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("openclaw-gateway")
+                .image("ghcr.io/openclaw/openclaw:latest")
+                .memory(1024)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register task definition")
+        .task_definition
+        .and_then(|t| t.task_definition_arn)
+        .expect("task definition arn");
+    ecs.create_service()
+        .cluster(CLUSTER)
+        .service_name(SERVICE)
+        .task_definition(&task_definition)
+        .desired_count(1)
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .minimum_healthy_percent(0)
+                .maximum_percent(100)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create service");
+    task_definition
+}
+
+/// The service's desired count as ECS reports it.
+pub async fn desired_count(sdk: &SdkConfig) -> i32 {
+    aws_sdk_ecs::Client::new(sdk)
+        .describe_services()
+        .cluster(CLUSTER)
+        .services(SERVICE)
+        .send()
+        .await
+        .expect("describe services")
+        .services()
+        .first()
+        .map(|s| s.desired_count())
+        .expect("service exists")
+}
+
+/// A sample event from `tests/fixtures/events/<name>.json`.
+pub fn fixture(name: &str) -> Value {
+    let path = crate::workspace_root()
+        .join("tests/fixtures/events")
+        .join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
