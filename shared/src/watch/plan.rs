@@ -553,9 +553,12 @@ impl Planner<'_> {
         });
         let draft = Draft {
             happened: format!(
-                "Gateway {} stopped unexpectedly ({cause}) and was not running again {} later.",
+                "Gateway {} stopped unexpectedly ({cause}){}.",
                 self.gw.id,
-                format_duration(as_i64(self.cfg.down_grace_secs))
+                match self.cfg.down_grace_secs {
+                    0 => String::new(),
+                    grace => format!(" and was not running again {} later", format_duration(as_i64(grace))),
+                }
             ),
             since: Some(since),
             evidence: last.as_ref().map(notice::evidence_lines).unwrap_or_default(),
@@ -664,9 +667,10 @@ impl Planner<'_> {
                 since: Some(incident.down_since),
                 evidence: Vec::new(),
                 done: vec![format!(
-                    "Closed incident {} after {} stops.",
+                    "Closed incident {} after {} unexpected stop{}.",
                     incident.id,
-                    incident.evidence.len()
+                    incident.evidence.len(),
+                    if incident.evidence.len() == 1 { "" } else { "s" }
                 )],
                 next: vec![
                     format!("Check: clawkeeper status {}", self.gw.id),

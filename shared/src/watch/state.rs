@@ -262,6 +262,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn phase_names_match_their_stored_form() {
+        for phase in [
+            Phase::Healthy,
+            Phase::Degraded,
+            Phase::Down,
+            Phase::CrashLoop,
+            Phase::Backoff,
+            Phase::Paused,
+            Phase::Unknown,
+        ] {
+            assert_eq!(serde_json::to_value(phase).ok(), Some(serde_json::Value::from(phase.as_str())));
+        }
+    }
+
+    #[test]
     fn old_and_empty_states_load_with_defaults() {
         let state: GatewayState = serde_json::from_str("{}").expect("empty state");
         assert_eq!(state, GatewayState::default());

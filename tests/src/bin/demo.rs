@@ -1,88 +1,112 @@
 //! `make demo`: clawkeeper's main job, locally. Starts a private moto_server (the local AWS),
-//! creates a gateway service in it, runs the real function binaries through the Lambda Runtime
-//! API emulator, and prints what they report.
+//! creates a gateway service, the state table and the owner's topic in it, runs the real function
+//! binaries through the Lambda Runtime API emulator, and prints what they report and what the
+//! owner receives: a crash, the "down" notice, a crash loop with backoff, and the recovery.
 
-use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration};
+use std::time::Duration;
+
+use clawkeeper_tests::aws_setup::{self, Inbox};
+use clawkeeper_tests::events::{now, task_running, task_stopped};
 use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env};
 use serde_json::{Value, json};
+
+/// Short waits so the whole story takes seconds; production defaults are minutes.
+const POLICY: &str = r#"{"down_grace_secs":0,"min_notify_interval_secs":0,"backoff_initial_secs":2,
+  "backoff_max_secs":4,"backoff_max_tries":3,"backoff_reset_secs":3}"#;
 
 #[tokio::main]
 async fn main() {
     println!("== clawkeeper demo ==");
     let moto = Moto::start();
     println!("local AWS (moto_server) at {}", moto.endpoint());
+    let sdk = moto.sdk_config().await;
+    aws_setup::create_gateway_service(&sdk).await;
+    aws_setup::create_table(&sdk, "clawkeeper-test").await;
+    let inbox = Inbox::create(&sdk, "clawkeeper-alerts").await;
+    println!("created ECS service openclaw/openclaw-gateway (desired 1), the state table and the owner's topic");
 
-    let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
-    create_gateway(&ecs).await;
-    println!("created ECS cluster `openclaw` with service `openclaw-gateway` (desired 1, min 0% / max 100%)");
-
-    let gateways = json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}]);
     let mut env = moto.aws_env();
-    env.extend(clawkeeper_env(&gateways));
-
+    env.extend(clawkeeper_env(&json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}])));
+    env.push(("CLAWKEEPER_TOPIC_ARN".into(), inbox.topic_arn.clone()));
+    env.push(("CLAWKEEPER_POLICY".into(), POLICY.into()));
     let mut control = FunctionProcess::spawn("control", &env);
-    step(&mut control, "control", json!({"action": "status"}));
-    step(&mut control, "control", json!({"action": "status", "gateway": "nope"}));
+    let mut events = FunctionProcess::spawn("task-events", &env);
+    let mut reconciler = FunctionProcess::spawn("reconciler", &env);
 
-    println!("\ndemo finished: the functions above ran as real Lambda processes against local AWS");
+    section("1. what ECS says (control status)");
+    let status = invoke(&mut control, &json!({"action": "status"}));
+    let service = &status["gateways"][0]["ecs"];
+    println!(
+        "gateway home: service {} desired {} running {} pending {}, task definition {}",
+        service["status"], service["desired"], service["running"], service["pending"], service["task_definition"]
+    );
+
+    let t = now();
+    section("2. the gateway crashes (EssentialContainerExited, exit 1)");
+    report(&mut events, &task_stopped("task-stopped-crash", "aaaa", 3, t - 300, t - 1));
+    owner_receives(&inbox).await;
+
+    section("3. ECS starts a replacement: it runs");
+    report(&mut events, &task_running("bbbb", 2, t));
+    owner_receives(&inbox).await;
+
+    section("4. it crashes twice more within minutes: a crash loop");
+    report(&mut events, &task_stopped("task-stopped-crash", "bbbb", 3, t, t + 20));
+    report(&mut events, &task_stopped("task-stopped-oom", "cccc", 3, t + 20, t + 40));
+    owner_receives(&inbox).await;
+    println!("service desired count now: {}", aws_setup::desired_count(&sdk).await);
+
+    section("5. the backoff passes: the reconciler's tick resumes the service");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    report(&mut reconciler, &json!({"source": "aws.scheduler"}));
+    println!("service desired count now: {}", aws_setup::desired_count(&sdk).await);
+
+    section("6. the new task runs and stays up past the reset time: recovered");
+    report(&mut events, &task_running("dddd", 2, now()));
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    report(&mut reconciler, &json!({"source": "aws.scheduler"}));
+    owner_receives(&inbox).await;
+
+    section("7. control answers errors that name the problem");
+    invoke(&mut control, &json!({"action": "status", "gateway": "nope"}));
+
+    println!("\ndemo finished: every function above ran as a real Lambda process against local AWS");
 }
 
-fn step(function: &mut FunctionProcess, name: &str, event: Value) {
-    println!("\n$ invoke {name} {event}");
-    match function.invoke(&event) {
-        Invocation::Ok(answer) => println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default()),
-        Invocation::Failed(f) => println!("error {}: {}", f.error_type, f.error_message),
+fn section(title: &str) {
+    println!("\n--- {title}");
+}
+
+fn invoke(function: &mut FunctionProcess, event: &Value) -> Value {
+    match function.invoke(event) {
+        Invocation::Ok(answer) => answer,
+        Invocation::Failed(f) => {
+            println!("error {}: {}", f.error_type, f.error_message);
+            Value::Null
+        }
         Invocation::Exited { status, init_error } => {
-            println!(
-                "function exited ({status}); init error: {init_error:?}\n{}",
-                function.logs()
-            )
+            eprintln!("function exited ({status}); init error: {init_error:?}\n{}", function.logs());
+            std::process::exit(1)
         }
     }
 }
 
-async fn create_gateway(ecs: &aws_sdk_ecs::Client) {
-    let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
-        eprintln!("demo: {what} failed: {e}");
-        std::process::exit(1)
-    };
-    if let Err(e) = ecs.create_cluster().cluster_name("openclaw").send().await {
-        fail("CreateCluster", &e);
+fn report(function: &mut FunctionProcess, event: &Value) {
+    let answer = invoke(function, event);
+    if !answer.is_null() {
+        println!("  -> {answer}");
     }
-    let task_definition = match ecs
-        .register_task_definition()
-        .family("openclaw-gateway")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("gateway")
-                .image("ghcr.io/openclaw/openclaw:latest")
-                .memory(1024)
-                .build(),
-        )
-        .send()
-        .await
-    {
-        Ok(out) => out
-            .task_definition
-            .and_then(|t| t.task_definition_arn)
-            .unwrap_or_default(),
-        Err(e) => fail("RegisterTaskDefinition", &e),
-    };
-    if let Err(e) = ecs
-        .create_service()
-        .cluster("openclaw")
-        .service_name("openclaw-gateway")
-        .task_definition(task_definition)
-        .desired_count(1)
-        .deployment_configuration(
-            DeploymentConfiguration::builder()
-                .minimum_healthy_percent(0)
-                .maximum_percent(100)
-                .build(),
-        )
-        .send()
-        .await
-    {
-        fail("CreateService", &e);
+}
+
+async fn owner_receives(inbox: &Inbox) {
+    let delivered = inbox.settle_and_drain().await;
+    if delivered.is_empty() {
+        println!("owner receives: nothing");
+    }
+    for d in delivered {
+        println!("owner receives [{} / {}] {}", d.kind, d.severity, d.subject);
+        for line in d.message.lines().take(6) {
+            println!("    | {line}");
+        }
     }
 }
