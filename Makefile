@@ -42,6 +42,7 @@ unit-and-e2e: build
 
 template-lint: venv
 	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/python tests/template/check_template.py
 
 bench:
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "no bench harness yet" >&2; exit 1; fi

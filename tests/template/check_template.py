@@ -1,0 +1,208 @@
+"""Checks of template.yaml that cfn-lint does not make: least privilege, data protection, the
+watchdog's wiring, and the ECS event pattern routed through EventBridge (moto) with the sample
+events. Run by `make test` with the project's venv: `.venv/bin/python tests/template/check_template.py`.
+"""
+import json
+import logging
+import pathlib
+import sys
+import unittest
+
+import boto3
+from cfnlint.decode import decode
+from moto.server import ThreadedMotoServer
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+FIXTURES = ROOT / "tests" / "fixtures" / "events"
+SUBS = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "ClusterName": "openclaw",
+    "ServiceName": "openclaw-gateway",
+    "GatewayId": "home",
+}
+
+
+def load_template():
+    template, matches = decode(str(ROOT / "template.yaml"))
+    if matches:
+        raise SystemExit(f"template.yaml does not parse: {matches}")
+    return template
+
+
+def resolve(value):
+    """Resolves the Fn::Sub strings of an event pattern with the sample account and names."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            text = value["Fn::Sub"]
+            for name, sub in SUBS.items():
+                text = text.replace("${" + name + "}", sub)
+            return text
+        return {k: resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v) for v in value]
+    return value
+
+
+def statements(template):
+    """Every IAM statement of the template: SAM function policies and IAM roles."""
+    for name, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        for policy in props.get("Policies", []) or []:
+            for doc in _documents(policy):
+                for st in doc.get("Statement", []):
+                    yield name, st
+
+
+def _documents(policy):
+    if isinstance(policy, dict):
+        if "Statement" in policy:
+            yield policy
+        if "PolicyDocument" in policy:
+            yield policy["PolicyDocument"]
+        if "Fn::If" in policy:
+            for branch in policy["Fn::If"][1:]:
+                yield from _documents(branch)
+
+
+class Template(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.t = load_template()
+        cls.resources = cls.t["Resources"]
+
+    def test_no_wildcard_actions(self):
+        seen = 0
+        for name, st in statements(self.t):
+            actions = st.get("Action", [])
+            actions = actions if isinstance(actions, list) else [actions]
+            for action in actions:
+                seen += 1
+                self.assertNotEqual(action, "*", f"{name}: wildcard action")
+                if st.get("Effect") == "Allow":
+                    self.assertFalse(str(action).endswith(":*"), f"{name}: service-wide action {action}")
+        self.assertGreater(seen, 20, "the walk found the policies")
+
+    def test_every_function_is_a_workspace_binary_built_with_cargo_lambda(self):
+        functions = {n: r for n, r in self.resources.items() if r["Type"] == "AWS::Serverless::Function"}
+        binaries = {r["Metadata"]["BuildProperties"]["Binary"] for r in functions.values()}
+        crates = {p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").exists()}
+        self.assertEqual(binaries, crates)
+        for name, r in functions.items():
+            self.assertEqual(r["Metadata"]["BuildMethod"], "rust-cargolambda", name)
+        glob = self.t["Globals"]["Function"]
+        self.assertEqual(glob["Runtime"], "provided.al2023")
+        self.assertEqual(glob["Handler"], "bootstrap")
+        self.assertEqual(glob["LoggingConfig"]["LogFormat"], "JSON")
+        env = glob["Environment"]["Variables"]
+        for var in ["CLAWKEEPER_TABLE", "CLAWKEEPER_TOPIC_ARN", "CLAWKEEPER_BUCKET", "CLAWKEEPER_GATEWAYS", "CLAWKEEPER_POLICY"]:
+            self.assertIn(var, env)
+
+    def test_only_snapshot_restore_and_optionally_reconciler_join_the_vpc(self):
+        for name, r in self.resources.items():
+            if r["Type"] != "AWS::Serverless::Function":
+                continue
+            in_vpc = "VpcConfig" in r["Properties"]
+            expected = name in {"SnapshotFunction", "RestoreFunction", "ReconcilerFunction"}
+            self.assertEqual(in_vpc, expected, name)
+
+    def test_snapshot_bucket_is_private_encrypted_versioned_and_tls_only(self):
+        b = self.resources["SnapshotBucket"]["Properties"]
+        self.assertTrue(all(b["PublicAccessBlockConfiguration"].values()))
+        self.assertEqual(b["VersioningConfiguration"]["Status"], "Enabled")
+        self.assertIn("ServerSideEncryptionConfiguration", b["BucketEncryption"])
+        rules = {r["Id"]: r for r in b["LifecycleConfiguration"]["Rules"]}
+        self.assertIn("AbortIncompleteMultipartUpload", rules["abort-incomplete-multipart-uploads"])
+        self.assertIn("NoncurrentVersionExpiration", rules["expire-noncurrent-versions"])
+        policy = self.resources["SnapshotBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+        self.assertEqual(policy["Effect"], "Deny")
+        self.assertEqual(policy["Condition"]["Bool"]["aws:SecureTransport"], "false")
+
+    def test_table_and_alarms(self):
+        table = self.resources["StateTable"]["Properties"]
+        self.assertEqual([k["AttributeName"] for k in table["KeySchema"]], ["pk", "sk"])
+        self.assertEqual(table["TimeToLiveSpecification"]["AttributeName"], "expires_at")
+        self.assertTrue(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"])
+        heartbeat = self.resources["ReconcilerHeartbeatAlarm"]["Properties"]
+        self.assertEqual(heartbeat["TreatMissingData"], "breaching")
+        self.assertEqual(heartbeat["MetricName"], "ReconcilerHeartbeat")
+        for alarm in ["DeadLetterQueueAlarm", "StaleSnapshotAlarm", "TaskEventsErrorsAlarm"]:
+            self.assertIn(alarm, self.resources)
+
+    def test_created_gateway_is_a_single_writer_on_arm64_with_a_json_health_check(self):
+        svc = self.resources["GatewayService"]["Properties"]
+        self.assertEqual(svc["DesiredCount"], 1)
+        dc = svc["DeploymentConfiguration"]
+        self.assertEqual((dc["MinimumHealthyPercent"], dc["MaximumPercent"]), (0, 100))
+        self.assertTrue(dc["DeploymentCircuitBreaker"]["Enable"])
+        td = self.resources["GatewayTaskDefinition"]["Properties"]
+        self.assertEqual(td["RuntimePlatform"]["CpuArchitecture"], "ARM64")
+        container = td["ContainerDefinitions"][0]
+        self.assertIn("--bind", container["Command"])
+        self.assertEqual(container["MountPoints"][0]["ContainerPath"], "/home/node")
+        check = " ".join(container["HealthCheck"]["Command"])
+        self.assertIn("/healthz", check)
+        self.assertIn("j.ok===true", check, "the health check asserts the JSON body")
+        ap = self.resources["GatewayAccessPoint"]["Properties"]
+        self.assertEqual(ap["PosixUser"], {"Uid": "1000", "Gid": "1000"})
+        self.assertTrue(self.resources["GatewayFileSystem"]["Properties"]["Encrypted"])
+
+
+class EventPattern(unittest.TestCase):
+    """The EcsEvents rule's pattern, routed by EventBridge in moto to a queue."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        cls.server.start()
+        host, port = cls.server.get_host_and_port()
+        kw = dict(endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+                  aws_access_key_id="testing", aws_secret_access_key="testing")
+        cls.events = boto3.client("events", **kw)
+        cls.sqs = boto3.client("sqs", **kw)
+        template = load_template()
+        rule = template["Resources"]["TaskEventsFunction"]["Properties"]["Events"]["EcsEvents"]["Properties"]
+        cls.pattern = resolve(rule["Pattern"])
+        cls.queue = cls.sqs.create_queue(QueueName="routed")["QueueUrl"]
+        arn = cls.sqs.get_queue_attributes(QueueUrl=cls.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        cls.events.put_rule(Name="ecs", EventPattern=json.dumps(cls.pattern))
+        cls.events.put_targets(Rule="ecs", Targets=[{"Id": "q", "Arn": arn}])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def route(self, event):
+        self.events.put_events(Entries=[{
+            "Source": event["source"], "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]), "Resources": event.get("resources", []),
+        }])
+        got = self.sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+        messages = got.get("Messages", [])
+        for m in messages:
+            self.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
+        return len(messages)
+
+    def test_every_ecs_sample_event_of_the_watched_cluster_is_routed(self):
+        for path in sorted(FIXTURES.glob("*.json")):
+            if path.name.startswith("logs-"):
+                continue
+            with self.subTest(path.name):
+                self.assertEqual(self.route(json.loads(path.read_text())), 1, path.name)
+
+    def test_other_clusters_and_sources_are_not_routed(self):
+        event = json.loads((FIXTURES / "task-stopped-crash.json").read_text())
+        other = json.loads(json.dumps(event).replace("task/openclaw/", "task/other-cluster/"))
+        self.assertEqual(self.route(other), 0)
+        service = json.loads((FIXTURES / "service-steady-state.json").read_text())
+        other_service = json.loads(json.dumps(service).replace("service/openclaw/", "service/other/"))
+        self.assertEqual(self.route(other_service), 0)
+        event["source"] = "aws.ec2"
+        self.assertEqual(self.route(event), 0)
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    sys.exit(0 if result.wasSuccessful() else 1)
