@@ -8,7 +8,10 @@
 //! 2. actions are executed from the stored outbox and removed from it only after they succeeded, so
 //!    a crash between the two re-runs them from the outbox (never re-plans them: keys are unique);
 //! 3. a duplicate event finds its dedupe marker (or an old task version) and plans nothing, but
-//!    still drains whatever a failed earlier attempt left in the outbox.
+//!    still drains whatever a failed earlier attempt left in the outbox;
+//! 4. only the holder of the outbox lease (taken in the same conditional write) executes it, so two
+//!    invocations never run the same action at once; a holder that dies loses it after
+//!    [`OUTBOX_LEASE_SECS`].
 
 use std::future::Future;
 
@@ -18,6 +21,7 @@ use crate::gateway::{Gateway, GatewayTarget};
 use crate::notifier::{Notifier, Publication};
 use crate::policy_settings::PolicySettings;
 use crate::store::{IncidentRecord, SaveRequest, SeenMarker, StateStore, StoreError, Versioned};
+use crate::watch::state::OutboxLease;
 use crate::watch::{Action, ActionKind, GatewayState, Input, plan};
 
 /// How long dedupe markers of service and deployment events are kept (EventBridge retries for
@@ -111,6 +115,7 @@ where
         gateway: gateway.id.clone(),
         source,
     };
+    let me = lease_token(now);
     let mut attempt = 0;
     let (mut state, mut rev, duplicate) = loop {
         attempt += 1;
@@ -125,19 +130,27 @@ where
             None => (GatewayState::default(), None),
         };
         let planned = plan(&current, input, now, settings, gateway);
+        let mut next = planned.state;
+        // Take the outbox (in the same conditional write) unless another live invocation holds it.
+        if !next.pending.is_empty() && lease_is_free(&next, &me, now) {
+            next.outbox_lease = Some(OutboxLease {
+                owner: me.clone(),
+                until: now + OUTBOX_LEASE_SECS,
+            });
+        }
         let seen_marker = dedupe_key.map(|key| SeenMarker {
             key: key.to_string(),
             expires_at: now + SEEN_MARKER_TTL_SECS,
         });
-        if planned.state == current && seen_marker.is_none() {
+        if next == current && seen_marker.is_none() {
             // Nothing changed (an old task version, a quiet tick): no write at all.
             break (current, expected_rev.unwrap_or(0), false);
         }
-        let incident = incident_record(&current, &planned.state, now);
+        let incident = incident_record(&current, &next, now);
         let request = SaveRequest {
             gateway: &gateway.id,
-            state: &planned.state,
-            phase: planned.state.phase.as_str(),
+            state: &next,
+            phase: next.phase.as_str(),
             expected_rev,
             seen_marker,
             incident,
@@ -147,7 +160,7 @@ where
                 for action in &planned.actions {
                     tracing::info!(gateway = %gateway.id, key = %action.key, action = action.kind.name(), "planned");
                 }
-                break (planned.state, new_rev, false);
+                break (next, new_rev, false);
             }
             Err(StoreError::Conflict { .. }) => {
                 tracing::info!(gateway = %gateway.id, attempt, "state changed concurrently; planning again");
@@ -155,23 +168,39 @@ where
             }
             Err(StoreError::AlreadySeen { key, .. }) => {
                 tracing::info!(gateway = %gateway.id, key = %key, "duplicate event: already handled");
-                break (current, expected_rev.unwrap_or(0), true);
+                // Still help with what an earlier attempt left in the outbox: plan nothing, claim it.
+                match claim_leftovers(ports.store, gateway, current, expected_rev, &me, now).await? {
+                    Some((state, rev)) => break (state, rev, true),
+                    None => continue,
+                }
             }
             Err(e) => return Err(store_err(e)),
         }
     };
 
-    let (executed, failure) = drain(ports, gateway, &state).await;
-    if !executed.is_empty() {
-        (state, rev) = confirm(ports.store, gateway, state, rev, &executed).await?;
+    let mut executed = Vec::new();
+    // Actions planned by others while we drain are appended to the outbox: drain a few rounds.
+    for _ in 0..3 {
+        if state.pending.is_empty() || !holds_lease(&state, &me) {
+            break;
+        }
+        let (done, failure) = drain(ports, gateway, &state).await;
+        (state, rev) = confirm(ports.store, gateway, state, rev, &done, &me, failure.is_some()).await?;
+        executed.extend(done);
+        if let Some(f) = failure {
+            return Err(EngineError::Action {
+                gateway: gateway.id.clone(),
+                key: f.key,
+                action: f.action,
+                source: f.source,
+            });
+        }
     }
-    if let Some(f) = failure {
-        return Err(EngineError::Action {
-            gateway: gateway.id.clone(),
-            key: f.key,
-            action: f.action,
-            source: f.source,
-        });
+    if !state.pending.is_empty() && !holds_lease(&state, &me) {
+        tracing::info!(
+            gateway = %gateway.id, pending = state.pending.len(),
+            "another invocation is executing the outbox; leaving it to them"
+        );
     }
     Ok(Outcome {
         duplicate,
@@ -179,6 +208,66 @@ where
         phase: state.phase.as_str().to_string(),
         rev,
     })
+}
+
+/// How long an invocation may hold the outbox: longer than any function's timeout, so a live
+/// holder never loses it; after a crash the next event or reconciler tick takes over.
+pub const OUTBOX_LEASE_SECS: i64 = 15 * 60;
+
+/// A token unique to this invocation of `handle`.
+fn lease_token(now: i64) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{}-{now}-{nanos}-{n}", std::process::id())
+}
+
+fn lease_is_free(state: &GatewayState, me: &str, now: i64) -> bool {
+    state
+        .outbox_lease
+        .as_ref()
+        .is_none_or(|lease| lease.owner == me || lease.until <= now)
+}
+
+fn holds_lease(state: &GatewayState, me: &str) -> bool {
+    state.outbox_lease.as_ref().is_some_and(|lease| lease.owner == me)
+}
+
+/// For a duplicate event: take over a leftover outbox if no live invocation holds it. `None` when
+/// the state changed meanwhile (plan again).
+async fn claim_leftovers<S: StateStore + Sync>(
+    store: &S,
+    gateway: &Gateway,
+    mut state: GatewayState,
+    rev: Option<u64>,
+    me: &str,
+    now: i64,
+) -> Result<Option<(GatewayState, u64)>, EngineError> {
+    if state.pending.is_empty() || !lease_is_free(&state, me, now) {
+        return Ok(Some((state, rev.unwrap_or(0))));
+    }
+    state.outbox_lease = Some(OutboxLease {
+        owner: me.to_string(),
+        until: now + OUTBOX_LEASE_SECS,
+    });
+    let request = SaveRequest {
+        gateway: &gateway.id,
+        state: &state,
+        phase: state.phase.as_str(),
+        expected_rev: rev,
+        seen_marker: None,
+        incident: None,
+    };
+    match store.save(request).await {
+        Ok(new_rev) => Ok(Some((state, new_rev))),
+        Err(StoreError::Conflict { .. }) => Ok(None),
+        Err(source) => Err(EngineError::Store {
+            gateway: gateway.id.clone(),
+            source,
+        }),
+    }
 }
 
 struct Failure {
@@ -289,15 +378,19 @@ fn client_token(key: &str) -> String {
         .collect()
 }
 
-/// Removes executed actions from the stored outbox, reloading on conflict. A failed action stays
-/// there, even a permanent failure (a deleted topic, a missing permission): the invocation fails,
-/// alarms fire, and once the owner fixes the cause the next invocation delivers it.
+/// Removes executed actions from the stored outbox, reloading on conflict, and gives the lease back
+/// when the outbox is empty or an action failed (so Lambda's retry can take over at once). A failed
+/// action stays in the outbox, even a permanent failure (a deleted topic, a missing permission):
+/// the invocation fails, alarms fire, and once the owner fixes the cause the next invocation
+/// delivers it.
 async fn confirm<S: StateStore + Sync>(
     store: &S,
     gateway: &Gateway,
     mut state: GatewayState,
     mut rev: u64,
     executed: &[String],
+    me: &str,
+    failed: bool,
 ) -> Result<(GatewayState, u64), EngineError> {
     let store_err = |source| EngineError::Store {
         gateway: gateway.id.clone(),
@@ -306,6 +399,9 @@ async fn confirm<S: StateStore + Sync>(
     for _ in 0..MAX_CONFLICT_RETRIES {
         for key in executed {
             state.confirm_done(key);
+        }
+        if (failed || state.pending.is_empty()) && holds_lease(&state, me) {
+            state.outbox_lease = None;
         }
         let request = SaveRequest {
             gateway: &gateway.id,
@@ -350,6 +446,396 @@ fn incident_record(before: &GatewayState, after: &GatewayState, now: i64) -> Opt
         (_, Some(open)) if before.incident.as_ref() != Some(open) => record(open, None),
         (Some(closed), None) => record(closed, Some(now)),
         (Some(closed), Some(open)) if closed.id != open.id => record(closed, Some(now)),
+        (None, None) => owner_action_record(before, after),
         _ => None,
+    }
+}
+
+/// With no incident open, an owner's request is written to the incident log on its own, under the
+/// id the policy gave it (from the incident id sequence, so it never overwrites an incident).
+fn owner_action_record(before: &GatewayState, after: &GatewayState) -> Option<IncidentRecord> {
+    let entry = after.owner_log.last()?;
+    let id = entry.record?;
+    if before.owner_log.last() == Some(entry) {
+        return None;
+    }
+    let mut body = serde_json::to_value(entry).ok()?;
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("kind".into(), serde_json::Value::from("owner_action"));
+        obj.insert("id".into(), serde_json::Value::from(id));
+    }
+    Some(IncidentRecord {
+        opened_at: id,
+        body,
+        expires_at: id + INCIDENT_TTL_SECS,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    use super::*;
+    use crate::aws_error::Retry;
+    use crate::config::Config;
+    use crate::ecs::TaskView;
+    use crate::store::memory::MemoryStore;
+    use crate::watch::{Parsed, parse_ecs_event};
+
+    /// Records publications; fails the first `fail` calls.
+    #[derive(Default)]
+    struct Outbox {
+        sent: Mutex<Vec<Publication>>,
+        fail: AtomicUsize,
+    }
+
+    impl Notifier for Outbox {
+        async fn publish(&self, p: &Publication) -> Result<String, AwsError> {
+            if self
+                .fail
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(transient("sns", "Publish"));
+            }
+            // A publish takes a moment: long enough for a racing invocation to reach the outbox.
+            std::thread::sleep(std::time::Duration::from_millis(3));
+            let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+            sent.push(p.clone());
+            Ok(format!("msg-{}", sent.len()))
+        }
+    }
+
+    #[derive(Default)]
+    struct Ecs {
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl EcsControl for Ecs {
+        async fn set_desired_count(&self, _: &str, service: &str, count: i32) -> Result<(), AwsError> {
+            self.calls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("desired {service} {count}"));
+            Ok(())
+        }
+        async fn force_new_deployment(&self, _: &str, service: &str) -> Result<(), AwsError> {
+            self.calls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("deploy {service}"));
+            Ok(())
+        }
+        async fn stop_task(&self, _: &str, task: &str, _: &str) -> Result<(), AwsError> {
+            self.calls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("stop {task}"));
+            Ok(())
+        }
+        async fn run_task(&self, _: &str, spec: &RunSpec) -> Result<String, AwsError> {
+            self.calls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("run {}", spec.task_definition));
+            Ok("arn:task/new".into())
+        }
+        async fn describe_task(&self, _: &str, _: &str) -> Result<Option<TaskView>, AwsError> {
+            Ok(None)
+        }
+        async fn list_tasks_of_service(&self, _: &str, _: &str, _: &str) -> Result<Vec<TaskView>, AwsError> {
+            Ok(Vec::new())
+        }
+    }
+
+    struct Snapshots;
+
+    impl SnapshotRequester for Snapshots {
+        async fn request_snapshot(&self, _: &str, _: &str) -> Result<(), AwsError> {
+            Ok(())
+        }
+    }
+
+    /// A store whose first `n` saves lose a race: another writer saves just before them.
+    struct Racing {
+        inner: MemoryStore,
+        races: AtomicUsize,
+    }
+
+    impl StateStore for Racing {
+        async fn load<T: DeserializeOwned>(&self, gateway: &str) -> Result<Option<Versioned<T>>, StoreError> {
+            self.inner.load(gateway).await
+        }
+        async fn save<T: Serialize + Sync>(&self, request: SaveRequest<'_, T>) -> Result<u64, StoreError> {
+            if self
+                .races
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                // The other writer stores the same state one revision ahead (a reconciler tick, say).
+                let current = self.inner.load::<GatewayState>(request.gateway).await?;
+                let state = current.as_ref().map(|v| v.state.clone()).unwrap_or_default();
+                self.inner
+                    .save(SaveRequest {
+                        gateway: request.gateway,
+                        state: &state,
+                        phase: "unknown",
+                        expected_rev: current.map(|v| v.rev),
+                        seen_marker: None,
+                        incident: None,
+                    })
+                    .await?;
+            }
+            self.inner.save(request).await
+        }
+        async fn incidents(&self, gateway: &str, since: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+            self.inner.incidents(gateway, since).await
+        }
+        async fn seen(&self, gateway: &str, key: &str) -> Result<bool, StoreError> {
+            self.inner.seen(gateway, key).await
+        }
+        async fn list_states<T: DeserializeOwned>(&self) -> Result<Vec<(String, Versioned<T>)>, StoreError> {
+            self.inner.list_states().await
+        }
+    }
+
+    fn transient(service: &'static str, operation: &'static str) -> AwsError {
+        AwsError {
+            service,
+            operation,
+            code: Some("ServiceUnavailable".into()),
+            retry: Retry::Transient,
+            message: "injected".into(),
+        }
+    }
+
+    fn config() -> Config {
+        Config::from_lookup(|name| {
+            Some(
+                match name {
+                    "CLAWKEEPER_TABLE" => "t-table",
+                    "CLAWKEEPER_TOPIC_ARN" => "arn:aws:sns:us-east-1:123456789012:t",
+                    "CLAWKEEPER_BUCKET" => "t-bucket",
+                    "CLAWKEEPER_GATEWAYS" => r#"[{"id":"home","cluster":"openclaw","service":"openclaw-gateway"}]"#,
+                    "CLAWKEEPER_POLICY" => r#"{"down_grace_secs":0,"min_notify_interval_secs":0}"#,
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        })
+        .expect("test config")
+    }
+
+    fn crash_signal(config: &Config) -> (Input, i64) {
+        let text = include_str!("../../tests/fixtures/events/task-stopped-crash.json");
+        let event: serde_json::Value = serde_json::from_str(text).expect("fixture");
+        match parse_ecs_event(&event, &config.gateways).expect("parses") {
+            Parsed::Signal { signal, .. } => {
+                let at = crate::watch::time::parse_rfc3339(event["time"].as_str().unwrap_or("")).unwrap_or(0);
+                (Input::Signal(signal), at + 5)
+            }
+            Parsed::Ignored { reason } => panic!("ignored: {reason}"),
+        }
+    }
+
+    fn sent(outbox: &Outbox) -> Vec<String> {
+        outbox
+            .sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|p| p.kind.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_planned_again_and_takes_effect_once() {
+        let config = config();
+        let (input, now) = crash_signal(&config);
+        let store = Racing {
+            inner: MemoryStore::new(),
+            races: AtomicUsize::new(2),
+        };
+        let (notifier, ecs) = (Outbox::default(), Ecs::default());
+        let ports = Ports {
+            store: &store,
+            notifier: &notifier,
+            ecs: &ecs,
+            snapshots: &Snapshots,
+        };
+        let outcome = handle(&ports, &config.gateways[0], &config.policy, &input, None, now)
+            .await
+            .expect("handled");
+        assert_eq!(outcome.phase, "down");
+        assert_eq!(sent(&notifier), ["gateway_down"]);
+        // The same event again (Lambda retry, EventBridge duplicate): nothing more.
+        handle(&ports, &config.gateways[0], &config.policy, &input, None, now + 1)
+            .await
+            .expect("handled");
+        assert_eq!(sent(&notifier), ["gateway_down"]);
+        let stored = store.load::<GatewayState>("home").await.expect("load").expect("state");
+        assert!(
+            stored.state.pending.is_empty(),
+            "outbox drained: {:?}",
+            stored.state.pending
+        );
+    }
+
+    #[tokio::test]
+    async fn endless_contention_fails_retryably() {
+        let config = config();
+        let (input, now) = crash_signal(&config);
+        let store = Racing {
+            inner: MemoryStore::new(),
+            races: AtomicUsize::new(usize::MAX),
+        };
+        let (notifier, ecs) = (Outbox::default(), Ecs::default());
+        let ports = Ports {
+            store: &store,
+            notifier: &notifier,
+            ecs: &ecs,
+            snapshots: &Snapshots,
+        };
+        let err = handle(&ports, &config.gateways[0], &config.policy, &input, None, now)
+            .await
+            .expect_err("contention");
+        assert!(matches!(err, EngineError::Contention { .. }), "{err}");
+        assert!(err.is_transient());
+        assert!(sent(&notifier).is_empty(), "nothing done without a stored plan");
+    }
+
+    #[tokio::test]
+    async fn a_failed_notice_stays_in_the_outbox_and_goes_out_once_on_retry() {
+        let config = config();
+        let (input, now) = crash_signal(&config);
+        let store = MemoryStore::new();
+        let notifier = Outbox {
+            fail: AtomicUsize::new(1),
+            ..Default::default()
+        };
+        let ecs = Ecs::default();
+        let ports = Ports {
+            store: &store,
+            notifier: &notifier,
+            ecs: &ecs,
+            snapshots: &Snapshots,
+        };
+        let err = handle(&ports, &config.gateways[0], &config.policy, &input, None, now)
+            .await
+            .expect_err("publish failed");
+        assert!(err.is_transient(), "{err}");
+        let stored = store
+            .load::<GatewayState>("home")
+            .await
+            .expect("load")
+            .expect("state saved first");
+        assert_eq!(
+            stored.state.pending.len(),
+            1,
+            "the notice waits: {:?}",
+            stored.state.pending
+        );
+        // The retry (same event, old task version now) plans nothing and delivers the held notice.
+        let outcome = handle(&ports, &config.gateways[0], &config.policy, &input, None, now + 1)
+            .await
+            .expect("retry");
+        assert_eq!(outcome.executed.len(), 1);
+        assert_eq!(sent(&notifier), ["gateway_down"]);
+        handle(&ports, &config.gateways[0], &config.policy, &input, None, now + 2)
+            .await
+            .expect("again");
+        assert_eq!(sent(&notifier), ["gateway_down"], "never twice");
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_keyed_event_plans_nothing() {
+        let config = config();
+        let store = MemoryStore::new();
+        let (notifier, ecs) = (Outbox::default(), Ecs::default());
+        let ports = Ports {
+            store: &store,
+            notifier: &notifier,
+            ecs: &ecs,
+            snapshots: &Snapshots,
+        };
+        let text = include_str!("../../tests/fixtures/events/deployment-failed.json");
+        let event: serde_json::Value = serde_json::from_str(text).expect("fixture");
+        let Ok(Parsed::Signal { signal, dedupe, .. }) = parse_ecs_event(&event, &config.gateways) else {
+            panic!("a signal");
+        };
+        let crate::watch::Dedupe::Key(key) = dedupe else {
+            panic!("keyed dedupe");
+        };
+        let input = Input::Signal(signal);
+        let first = handle(
+            &ports,
+            &config.gateways[0],
+            &config.policy,
+            &input,
+            Some(&key),
+            1_795_160_000,
+        )
+        .await
+        .expect("first");
+        assert!(!first.duplicate);
+        let second = handle(
+            &ports,
+            &config.gateways[0],
+            &config.policy,
+            &input,
+            Some(&key),
+            1_795_160_100,
+        )
+        .await
+        .expect("second");
+        assert!(second.duplicate);
+        assert_eq!(sent(&notifier), ["deployment_failed"]);
+    }
+
+    #[test]
+    fn two_invocations_racing_on_one_gateway_both_take_effect_exactly_once() {
+        let config = config();
+        let store = MemoryStore::new();
+        let (notifier, ecs) = (Outbox::default(), Ecs::default());
+        let ports = Ports {
+            store: &store,
+            notifier: &notifier,
+            ecs: &ecs,
+            snapshots: &Snapshots,
+        };
+        let (crash, now) = crash_signal(&config);
+        let gateway = &config.gateways[0];
+        let run = |input: &Input, at: i64| {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            runtime.block_on(handle(&ports, gateway, &config.policy, input, None, at))
+        };
+        // The crash event, its duplicate and reconciler ticks on real threads: loads, plans and
+        // saves interleave, so conflicts happen and are retried.
+        let barrier = std::sync::Barrier::new(4);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = [crash.clone(), crash.clone(), Input::Tick, Input::Tick]
+                .into_iter()
+                .enumerate()
+                .map(|(i, input)| {
+                    let (barrier, run) = (&barrier, &run);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        (0..10)
+                            .map(|round| run(&input, now + round + i as i64).map(|_| ()))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for worker in workers {
+                for result in worker.join().expect("worker") {
+                    result.expect("every invocation succeeds (conflicts are retried)");
+                }
+            }
+        });
+        assert_eq!(sent(&notifier), ["gateway_down"], "one notice for one crash");
     }
 }

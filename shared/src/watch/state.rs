@@ -21,6 +21,8 @@ pub const MAX_TIMELINE: usize = 60;
 pub const MAX_RECENT_KEYS: usize = 128;
 /// Unexpected stops kept for crash-loop detection.
 pub const MAX_RECENT_STOPS: usize = 32;
+/// Owner actions kept in the state (each is also in the incident log).
+pub const MAX_OWNER_LOG: usize = 50;
 
 /// Where a gateway stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -41,6 +43,15 @@ pub enum Phase {
     /// Nothing known yet, or stopped on purpose and waiting for the next task.
     #[default]
     Unknown,
+}
+
+/// An invocation's exclusive right to execute the outbox until `until` (epoch seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OutboxLease {
+    /// Opaque token of the holding invocation.
+    pub owner: String,
+    /// Epoch seconds after which another invocation may take over (the holder died).
+    pub until: i64,
 }
 
 impl Phase {
@@ -90,8 +101,33 @@ pub struct GatewayState {
     pub held_notices: Vec<HeldNotice>,
     /// The outbox: actions planned but not yet confirmed done.
     pub pending: Vec<Action>,
+    /// Who may execute the outbox now (set and cleared by the engine, never by the policy): two
+    /// invocations draining the same outbox at once would act twice.
+    pub outbox_lease: Option<OutboxLease>,
     /// Keys of actions already planned (done or pending), newest last: a key is never planned twice.
     pub recent_keys: Vec<String>,
+    /// Probe streaks, channel episodes and once-per-episode checks (reconciler, log-alerts).
+    pub health: super::health::Health,
+    /// What owners asked through `control`, newest last (bounded).
+    pub owner_log: Vec<OwnerLogEntry>,
+}
+
+/// One owner request through `control`, with who asked.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OwnerLogEntry {
+    /// Epoch seconds.
+    pub at: i64,
+    /// `pause`, `resume`, `silence`, `restart`, `snapshot`, `restore`...
+    pub action: String,
+    /// Who asked, as the Lambda invocation context tells it.
+    pub by: String,
+    /// Details in words (reason, snapshot, outcome).
+    pub detail: String,
+    /// The incident open at the time: the entry is in its timeline.
+    pub incident: Option<i64>,
+    /// With no incident open: the id of the entry's own incident-log record (`INCIDENT#<id>`).
+    pub record: Option<i64>,
 }
 
 /// An open incident: from the first unexpected stop to recovery.
@@ -118,12 +154,14 @@ pub struct Incident {
     pub crash_loop_notified: bool,
     /// Reminders sent so far.
     pub reminders_sent: u32,
+    /// A `hung_restarted` notice was sent (or held, or muted).
+    pub hung_notified: bool,
 }
 
 impl Incident {
     /// Whether the owner was told the gateway is down: only then is recovery announced.
     pub fn owner_told(&self) -> bool {
-        self.down_notified || self.crash_loop_notified
+        self.down_notified || self.crash_loop_notified || self.hung_notified
     }
 }
 
@@ -272,7 +310,10 @@ mod tests {
             Phase::Paused,
             Phase::Unknown,
         ] {
-            assert_eq!(serde_json::to_value(phase).ok(), Some(serde_json::Value::from(phase.as_str())));
+            assert_eq!(
+                serde_json::to_value(phase).ok(),
+                Some(serde_json::Value::from(phase.as_str()))
+            );
         }
     }
 
