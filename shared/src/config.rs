@@ -22,6 +22,7 @@ pub mod vars {
     pub const GATEWAYS: &str = "CLAWKEEPER_GATEWAYS";
     pub const POLICY: &str = "CLAWKEEPER_POLICY";
     pub const SNAPSHOT_FUNCTION: &str = "CLAWKEEPER_SNAPSHOT_FUNCTION";
+    pub const RESTORE_FUNCTION: &str = "CLAWKEEPER_RESTORE_FUNCTION";
 }
 
 /// Default mount point of a gateway's `/home/node` inside the VPC functions.
@@ -63,6 +64,8 @@ pub struct Config {
     pub policy: PolicySettings,
     /// Optional: the snapshot function the watchdog and `control` invoke (`CLAWKEEPER_SNAPSHOT_FUNCTION`).
     pub snapshot_function: Option<String>,
+    /// Optional: the restore function `control` invokes (`CLAWKEEPER_RESTORE_FUNCTION`).
+    pub restore_function: Option<String>,
 }
 
 impl Config {
@@ -89,6 +92,9 @@ impl Config {
         let snapshot_function = lookup(vars::SNAPSHOT_FUNCTION)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty());
+        let restore_function = lookup(vars::RESTORE_FUNCTION)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
         Ok(Self {
             table,
             topic_arn,
@@ -96,6 +102,7 @@ impl Config {
             gateways,
             policy,
             snapshot_function,
+            restore_function,
         })
     }
 

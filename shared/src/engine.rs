@@ -811,7 +811,10 @@ mod tests {
         let gateway = &config.gateways[0];
         let run = |input: &Input, at: i64| {
             let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-            runtime.block_on(handle(&ports, gateway, &config.policy, input, None, at))
+            runtime
+                .block_on(handle(&ports, gateway, &config.policy, input, None, at))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         };
         // The crash event, its duplicate and reconciler ticks on real threads: loads, plans and
         // saves interleave, so conflicts happen and are retried.
@@ -825,7 +828,7 @@ mod tests {
                     scope.spawn(move || {
                         barrier.wait();
                         (0..10)
-                            .map(|round| run(&input, now + round + i as i64).map(|_| ()))
+                            .map(|round| run(&input, now + round + i as i64))
                             .collect::<Vec<_>>()
                     })
                 })

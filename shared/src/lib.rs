@@ -3,10 +3,12 @@
 
 pub mod aws;
 pub mod aws_error;
+pub mod channel_log;
 pub mod config;
 pub mod ecs;
 pub mod engine;
 pub mod gateway;
+pub mod health;
 pub mod lambda;
 pub mod notifier;
 pub mod policy_settings;

@@ -31,6 +31,8 @@ pub struct PolicySettings {
     pub reminder_secs: Vec<u64>,
     /// At most one notification per gateway within this interval; the rest are folded in.
     pub min_notify_interval_secs: u64,
+    /// The snapshot schedule: the newest snapshot older than twice this is stale; 0 turns the check off.
+    pub snapshot_interval_secs: u64,
 }
 
 impl Default for PolicySettings {
@@ -48,6 +50,7 @@ impl Default for PolicySettings {
             hung_probe_failures: 3,
             reminder_secs: vec![3600, 6 * 3600, 24 * 3600, 48 * 3600],
             min_notify_interval_secs: 60,
+            snapshot_interval_secs: 3600,
         }
     }
 }
@@ -107,6 +110,7 @@ const KNOWN_KEYS: &[&str] = &[
     "hung_probe_failures",
     "reminder_secs",
     "min_notify_interval_secs",
+    "snapshot_interval_secs",
 ];
 
 #[cfg(test)]

@@ -117,7 +117,18 @@ impl FunctionProcess {
 
     /// Invokes the function with `event` and waits up to `timeout`.
     pub fn invoke_within(&mut self, event: &Value, timeout: Duration) -> Invocation {
-        let id = self.api.enqueue(event);
+        self.invoke_with_context(event, None, timeout)
+    }
+
+    /// Invokes the function with `event` and a client context (JSON, as Lambda hands it to the
+    /// runtime) and waits up to `timeout`.
+    pub fn invoke_with_context(
+        &mut self,
+        event: &Value,
+        client_context: Option<String>,
+        timeout: Duration,
+    ) -> Invocation {
+        let id = self.api.enqueue_with_context(event, client_context);
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(result) = self.api.wait_result(&id, Duration::from_millis(50)) {

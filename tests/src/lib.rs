@@ -5,6 +5,7 @@ pub mod aws_setup;
 pub mod events;
 pub mod function;
 pub mod http;
+pub mod lambda_bridge;
 pub mod moto;
 pub mod runtime_api;
 

@@ -37,7 +37,8 @@ impl FunctionFailure {
 
 #[derive(Default)]
 struct State {
-    queue: VecDeque<(String, Vec<u8>)>,
+    /// (request id, event, client context JSON).
+    queue: VecDeque<(String, Vec<u8>, Option<String>)>,
     results: HashMap<String, Result<Value, FunctionFailure>>,
     init_error: Option<FunctionFailure>,
     first_poll: Option<Instant>,
@@ -92,12 +93,20 @@ impl RuntimeApi {
 
     /// Queues an event and returns its request id.
     pub fn enqueue(&self, event: &Value) -> String {
+        self.enqueue_with_context(event, None)
+    }
+
+    /// Queues an event with a client context (the JSON Lambda hands the runtime in
+    /// `Lambda-Runtime-Client-Context`) and returns its request id.
+    pub fn enqueue_with_context(&self, event: &Value, client_context: Option<String>) -> String {
         let mut state = self.lock();
         state.next_id += 1;
         let id = format!("req-{:04}", state.next_id);
-        state
-            .queue
-            .push_back((id.clone(), serde_json::to_vec(event).expect("event serializes")));
+        state.queue.push_back((
+            id.clone(),
+            serde_json::to_vec(event).expect("event serializes"),
+            client_context,
+        ));
         self.shared.changed.notify_all();
         id
     }
@@ -186,13 +195,13 @@ fn next_invocation(shared: &Shared) -> Answer {
     state.polls += 1;
     state.first_poll.get_or_insert_with(Instant::now);
     loop {
-        if let Some((id, body)) = state.queue.pop_front() {
+        if let Some((id, body, client_context)) = state.queue.pop_front() {
             let deadline_ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis())
                 .unwrap_or(0)
                 + 300_000;
-            let headers = vec![
+            let mut headers = vec![
                 ("Lambda-Runtime-Aws-Request-Id", id),
                 ("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string()),
                 (
@@ -204,6 +213,9 @@ fn next_invocation(shared: &Shared) -> Answer {
                     "Root=1-00000000-000000000000000000000000;Sampled=0".to_string(),
                 ),
             ];
+            if let Some(context) = client_context {
+                headers.push(("Lambda-Runtime-Client-Context", context));
+            }
             return ("200 OK", headers, body);
         }
         state = shared.changed.wait(state).expect("lock");

@@ -78,7 +78,10 @@ fn archives_of_a_real_gateway_state_pass_openclaw_verify_and_restore() {
     let root = tmp.path().join("home");
     copy_tree(&gateway_home, &root);
     let state = root.join(".openclaw");
-    assert!(state.join("state/openclaw.sqlite").exists(), "a real gateway wrote its database");
+    assert!(
+        state.join("state/openclaw.sqlite").exists(),
+        "a real gateway wrote its database"
+    );
     add_whatsapp_creds(&state, "default", 400);
     fs::create_dir_all(root.join(".config/openclaw")).expect("key dir");
     fs::write(root.join(".config/openclaw/auth-profile.key"), [7u8; 32]).expect("key");
@@ -100,10 +103,7 @@ fn archives_of_a_real_gateway_state_pass_openclaw_verify_and_restore() {
     assert!(dbs.iter().any(|p| p.ends_with("/extra/data.sqlite")), "{dbs:?}");
     assert_eq!(report.warnings.len(), 1, "only the outside link: {:?}", report.warnings);
     assert!(report.warnings[0].contains("outside-link"));
-    assert_eq!(
-        fs::metadata(&archive).expect("archive").len(),
-        report.archive_bytes
-    );
+    assert_eq!(fs::metadata(&archive).expect("archive").len(), report.archive_bytes);
 
     // OpenClaw's own checks, from a home with no live state of its own.
     let other_home = tmp.path().join("other-home");
@@ -247,9 +247,12 @@ fn captures_during_live_writes_hold_whole_transactions_and_whole_creds() {
             )
             .expect("query");
         assert_eq!(partial, 0, "round {round}: a transaction was captured half");
-        let rows: i64 = conn.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).expect("rows");
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
+            .expect("rows");
         assert!(rows >= 1000, "{rows}");
-        let creds = fs::read(ours.join(payload_path(&report.archive_root, &account.join("creds.json")))).expect("creds");
+        let creds =
+            fs::read(ours.join(payload_path(&report.archive_root, &account.join("creds.json")))).expect("creds");
         assert!(
             serde_json::from_slice::<serde_json::Value>(&creds).is_ok(),
             "round {round}: creds.json in the archive is torn"

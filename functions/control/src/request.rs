@@ -4,15 +4,80 @@ use serde_json::Value;
 
 use clawkeeper_shared::{Config, FunctionError};
 
-/// Actions `control` knows today.
-pub const ACTIONS: &[&str] = &["status"];
+/// Actions `control` knows.
+pub const ACTIONS: &[&str] = &[
+    "status",
+    "restart",
+    "pause",
+    "resume",
+    "silence",
+    "history",
+    "snapshot",
+    "snapshots",
+    "restore",
+];
+
+/// Default and longest `history` window, in days (incident records are kept 90 days).
+pub const DEFAULT_HISTORY_DAYS: u32 = 7;
+const MAX_HISTORY_DAYS: u32 = 90;
+/// Longest silence: a week; longer would hide a gateway that needs its owner.
+const MAX_SILENCE_MINUTES: u32 = 7 * 24 * 60;
+/// Default number of snapshots listed.
+pub const DEFAULT_SNAPSHOT_LIMIT: usize = 20;
+/// Default bounded waits of a restore, in seconds (the function's timeout must exceed their sum).
+pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 180;
+pub const DEFAULT_HEALTH_TIMEOUT_SECS: u64 = 180;
 
 /// A parsed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    /// ECS state of every configured gateway, or of one.
+    /// ECS state, watchdog state and newest snapshots of every configured gateway, or of one.
     Status { gateway: Option<String> },
+    /// Restart now; refused while paused unless `force`.
+    Restart { gateway: String, force: bool },
+    /// Desired 0, recorded as the owner's wish.
+    Pause { gateway: String },
+    /// Desired 1, backoff cleared.
+    Resume { gateway: String },
+    /// Mute notices for `minutes` (0 unmutes).
+    Silence {
+        gateway: String,
+        minutes: u32,
+        reason: Option<String>,
+    },
+    /// Incident log of the last `days` days.
+    History { gateway: Option<String>, days: u32 },
+    /// Take a snapshot now.
+    Snapshot { gateway: String },
+    /// List snapshots, newest first.
+    Snapshots { gateway: Option<String>, limit: usize },
+    /// Restore a snapshot (name, key or `latest`).
+    Restore {
+        gateway: String,
+        snapshot: String,
+        stop_timeout_secs: u64,
+        health_timeout_secs: u64,
+    },
 }
+
+impl Request {
+    /// The action's name.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::Status { .. } => "status",
+            Self::Restart { .. } => "restart",
+            Self::Pause { .. } => "pause",
+            Self::Resume { .. } => "resume",
+            Self::Silence { .. } => "silence",
+            Self::History { .. } => "history",
+            Self::Snapshot { .. } => "snapshot",
+            Self::Snapshots { .. } => "snapshots",
+            Self::Restore { .. } => "restore",
+        }
+    }
+}
+
+type Fields = serde_json::Map<String, Value>;
 
 /// Parses a request and checks that a named gateway is configured.
 pub fn parse(event: &Value, config: &Config) -> Result<Request, FunctionError> {
@@ -32,11 +97,84 @@ pub fn parse(event: &Value, config: &Config) -> Result<Request, FunctionError> {
             )));
         }
     };
+    let allow = |allowed: &[&str]| reject_unknown_fields(fields, allowed);
     match action {
         "status" => {
-            reject_unknown_fields(fields, &["action", "gateway"])?;
-            let gateway = optional_gateway(fields, config)?;
-            Ok(Request::Status { gateway })
+            allow(&["action", "gateway"])?;
+            Ok(Request::Status {
+                gateway: optional_gateway(fields, config)?,
+            })
+        }
+        "restart" => {
+            allow(&["action", "gateway", "force"])?;
+            Ok(Request::Restart {
+                gateway: required_gateway(fields, config)?,
+                force: flag(fields, "force")?,
+            })
+        }
+        "pause" => {
+            allow(&["action", "gateway"])?;
+            Ok(Request::Pause {
+                gateway: required_gateway(fields, config)?,
+            })
+        }
+        "resume" => {
+            allow(&["action", "gateway"])?;
+            Ok(Request::Resume {
+                gateway: required_gateway(fields, config)?,
+            })
+        }
+        "silence" => {
+            allow(&["action", "gateway", "minutes", "reason"])?;
+            let minutes = number(fields, "minutes", 0, u64::from(MAX_SILENCE_MINUTES))?
+                .ok_or_else(|| invalid("`minutes` is missing: how long to mute notices (0 unmutes)".into()))?;
+            Ok(Request::Silence {
+                gateway: required_gateway(fields, config)?,
+                minutes: u32::try_from(minutes).unwrap_or(MAX_SILENCE_MINUTES),
+                reason: text(fields, "reason", 200)?,
+            })
+        }
+        "history" => {
+            allow(&["action", "gateway", "days"])?;
+            let days =
+                number(fields, "days", 1, u64::from(MAX_HISTORY_DAYS))?.unwrap_or(u64::from(DEFAULT_HISTORY_DAYS));
+            Ok(Request::History {
+                gateway: optional_gateway(fields, config)?,
+                days: u32::try_from(days).unwrap_or(DEFAULT_HISTORY_DAYS),
+            })
+        }
+        "snapshot" => {
+            allow(&["action", "gateway"])?;
+            Ok(Request::Snapshot {
+                gateway: required_gateway(fields, config)?,
+            })
+        }
+        "snapshots" => {
+            allow(&["action", "gateway", "limit"])?;
+            let limit = number(fields, "limit", 1, 1000)?.unwrap_or(DEFAULT_SNAPSHOT_LIMIT as u64);
+            Ok(Request::Snapshots {
+                gateway: optional_gateway(fields, config)?,
+                limit: usize::try_from(limit).unwrap_or(DEFAULT_SNAPSHOT_LIMIT),
+            })
+        }
+        "restore" => {
+            allow(&[
+                "action",
+                "gateway",
+                "snapshot",
+                "stop_timeout_secs",
+                "health_timeout_secs",
+            ])?;
+            let snapshot = text(fields, "snapshot", 300)?.ok_or_else(|| {
+                invalid("`snapshot` is missing: a snapshot name or key from `snapshots`, or \"latest\"".into())
+            })?;
+            Ok(Request::Restore {
+                gateway: required_gateway(fields, config)?,
+                snapshot,
+                stop_timeout_secs: number(fields, "stop_timeout_secs", 1, 840)?.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS),
+                health_timeout_secs: number(fields, "health_timeout_secs", 1, 840)?
+                    .unwrap_or(DEFAULT_HEALTH_TIMEOUT_SECS),
+            })
         }
         other => Err(FunctionError::new(
             "UnknownAction",
@@ -45,17 +183,28 @@ pub fn parse(event: &Value, config: &Config) -> Result<Request, FunctionError> {
     }
 }
 
-fn optional_gateway(fields: &serde_json::Map<String, Value>, config: &Config) -> Result<Option<String>, FunctionError> {
+fn known_gateways(config: &Config) -> String {
+    config
+        .gateways
+        .iter()
+        .map(|g| g.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn optional_gateway(fields: &Fields, config: &Config) -> Result<Option<String>, FunctionError> {
     match fields.get("gateway") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(id)) => {
             if config.gateway(id).is_some() {
                 Ok(Some(id.clone()))
             } else {
-                let known: Vec<&str> = config.gateways.iter().map(|g| g.id.as_str()).collect();
                 Err(FunctionError::new(
                     "UnknownGateway",
-                    format!("unknown gateway {id:?}; configured gateways: {}", known.join(", ")),
+                    format!(
+                        "unknown gateway {id:?}; configured gateways: {}",
+                        known_gateways(config)
+                    ),
                 ))
             }
         }
@@ -63,7 +212,57 @@ fn optional_gateway(fields: &serde_json::Map<String, Value>, config: &Config) ->
     }
 }
 
-fn reject_unknown_fields(fields: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<(), FunctionError> {
+/// A changing action needs its gateway named, unless only one is configured.
+fn required_gateway(fields: &Fields, config: &Config) -> Result<String, FunctionError> {
+    match optional_gateway(fields, config)? {
+        Some(id) => Ok(id),
+        None => match config.gateways.as_slice() {
+            [only] => Ok(only.id.clone()),
+            _ => Err(invalid(format!(
+                "`gateway` is missing: this action changes one gateway; configured gateways: {}",
+                known_gateways(config)
+            ))),
+        },
+    }
+}
+
+fn flag(fields: &Fields, name: &str) -> Result<bool, FunctionError> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(invalid(format!(
+            "`{name}` must be true or false, got {}",
+            kind_of(other)
+        ))),
+    }
+}
+
+fn number(fields: &Fields, name: &str, min: u64, max: u64) -> Result<Option<u64>, FunctionError> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
+            _ => Err(invalid(format!(
+                "`{name}` must be a whole number from {min} to {max}, got {n}"
+            ))),
+        },
+        Some(other) => Err(invalid(format!("`{name}` must be a number, got {}", kind_of(other)))),
+    }
+}
+
+fn text(fields: &Fields, name: &str, max_chars: usize) -> Result<Option<String>, FunctionError> {
+    match fields.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(invalid(format!("`{name}` is empty"))),
+        Some(Value::String(s)) if s.chars().count() > max_chars => {
+            Err(invalid(format!("`{name}` is longer than {max_chars} characters")))
+        }
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(other) => Err(invalid(format!("`{name}` must be a string, got {}", kind_of(other)))),
+    }
+}
+
+fn reject_unknown_fields(fields: &Fields, allowed: &[&str]) -> Result<(), FunctionError> {
     match fields.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(unknown) => Err(invalid(format!(
             "unknown field {unknown:?} for this action; allowed: {}",
@@ -134,7 +333,7 @@ mod tests {
             (
                 json!({"action":"reboot"}),
                 "UnknownAction",
-                "unknown action \"reboot\"; known actions: status",
+                "unknown action \"reboot\"; known actions: status, restart, pause",
             ),
             (
                 json!({"action":"status","gateway":"office"}),
@@ -162,6 +361,75 @@ mod tests {
         for (event, error_type, message) in cases {
             let e = parse(&event, &config).expect_err("must fail");
             assert_eq!(e.error_type, error_type, "{event}");
+            assert!(e.message.contains(message), "{event}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn each_action_takes_its_own_fields() {
+        let config = config();
+        assert_eq!(
+            parse(&json!({"action":"restart","gateway":"home","force":true}), &config),
+            Ok(Request::Restart {
+                gateway: "home".into(),
+                force: true
+            })
+        );
+        assert_eq!(
+            parse(
+                &json!({"action":"silence","gateway":"home","minutes":60,"reason":"moving"}),
+                &config
+            ),
+            Ok(Request::Silence {
+                gateway: "home".into(),
+                minutes: 60,
+                reason: Some("moving".into())
+            })
+        );
+        assert_eq!(
+            parse(&json!({"action":"history"}), &config),
+            Ok(Request::History {
+                gateway: None,
+                days: DEFAULT_HISTORY_DAYS
+            })
+        );
+        assert_eq!(
+            parse(
+                &json!({"action":"restore","gateway":"lab","snapshot":"latest"}),
+                &config
+            ),
+            Ok(Request::Restore {
+                gateway: "lab".into(),
+                snapshot: "latest".into(),
+                stop_timeout_secs: DEFAULT_STOP_TIMEOUT_SECS,
+                health_timeout_secs: DEFAULT_HEALTH_TIMEOUT_SECS
+            })
+        );
+        let cases = [
+            (json!({"action":"pause"}), "`gateway` is missing"),
+            (
+                json!({"action":"pause","gateway":"home","force":true}),
+                "unknown field \"force\"",
+            ),
+            (json!({"action":"silence","gateway":"home"}), "`minutes` is missing"),
+            (
+                json!({"action":"silence","gateway":"home","minutes":-5}),
+                "`minutes` must be a whole number",
+            ),
+            (
+                json!({"action":"silence","gateway":"home","minutes":60,"reason":7}),
+                "`reason` must be a string",
+            ),
+            (
+                json!({"action":"restart","gateway":"home","force":"yes"}),
+                "`force` must be true or false",
+            ),
+            (json!({"action":"history","days":365}), "from 1 to 90"),
+            (json!({"action":"restore","gateway":"home"}), "`snapshot` is missing"),
+        ];
+        for (event, message) in cases {
+            let e = parse(&event, &config).expect_err("must fail");
+            assert_eq!(e.error_type, "InvalidRequest", "{event}");
             assert!(e.message.contains(message), "{event}: {}", e.message);
         }
     }

@@ -1,11 +1,24 @@
 //! The `status` action: what ECS says about each configured gateway.
 //!
 //! One gateway that ECS cannot describe does not hide the others: its entry carries the error.
+//! Beside ECS, each entry has the watchdog's view (phase, pause, silence, backoff, the open
+//! incident with its timeline, probe and channel fields when the state has them, recent owner
+//! actions) and the newest snapshots; a store or bucket failure is reported in its field too.
 
 use serde::Serialize;
+use serde_json::{Value, json};
 
-use clawkeeper_shared::ecs::{Ecs, ServiceView, TaskView};
-use clawkeeper_shared::{Config, Gateway, GatewayTarget};
+use clawkeeper_shared::ecs::{Ecs, EcsControl, ServiceView, TaskView};
+use clawkeeper_shared::engine::SnapshotRequester;
+use clawkeeper_shared::notifier::Notifier;
+use clawkeeper_shared::snapshot::ObjectStore;
+use clawkeeper_shared::store::StateStore;
+use clawkeeper_shared::watch::time::format_utc;
+use clawkeeper_shared::{Config, FunctionError, Gateway, GatewayTarget};
+
+use crate::app::App;
+use crate::functions::Functions;
+use crate::snapshots;
 
 /// The answer to `{"action":"status"}`.
 #[derive(Debug, Serialize)]
@@ -86,6 +99,79 @@ async fn ecs_state(gateway: &Gateway, ecs: &impl Ecs) -> EcsState {
             message: e.to_string(),
         }
     })
+}
+
+/// Fields of the stored state shown as they are, when present (probes and channels come with the
+/// health work: shown once the state carries them, without a change here).
+const STATE_FIELDS: &[&str] = &[
+    "phase",
+    "owner_paused",
+    "silence_until",
+    "backoff",
+    "incident",
+    "running",
+    "deployment",
+    "probe",
+    "probes",
+    "last_probe",
+    "channels",
+];
+/// Owner actions and snapshots shown by `status`.
+const RECENT: usize = 5;
+const NEWEST_SNAPSHOTS: usize = 3;
+
+impl<S, N, E, R, O, F> App<S, N, E, R, O, F>
+where
+    S: StateStore + Sync,
+    N: Notifier + Sync,
+    E: Ecs + EcsControl + Sync,
+    R: SnapshotRequester + Sync,
+    O: ObjectStore,
+    F: Functions + Sync,
+{
+    /// `status`: ECS, the watchdog's view and the newest snapshots of one gateway or all.
+    pub async fn status(&self, only: Option<&str>) -> Result<Value, FunctionError> {
+        let ecs = report(&self.config, &self.ecs, only).await;
+        let mut out =
+            serde_json::to_value(ecs).map_err(|e| FunctionError::new("Internal", format!("status report: {e}")))?;
+        if let Some(entries) = out["gateways"].as_array_mut() {
+            for entry in entries {
+                let Some(id) = entry["id"].as_str().map(str::to_string) else {
+                    continue;
+                };
+                entry["watchdog"] = self.watchdog(&id).await;
+                entry["snapshots"] = match snapshots::list(&self.objects, &id, NEWEST_SNAPSHOTS).await {
+                    Ok(list) => json!(list),
+                    Err(e) => json!({ "error": e.to_string() }),
+                };
+            }
+        }
+        Ok(out)
+    }
+
+    async fn watchdog(&self, id: &str) -> Value {
+        match self.store.load::<Value>(id).await {
+            Ok(None) => json!({ "phase": "unknown", "note": "the watchdog has not seen this gateway yet" }),
+            Ok(Some(stored)) => {
+                let mut view = serde_json::Map::new();
+                for field in STATE_FIELDS {
+                    if let Some(value) = stored.state.get(*field).filter(|v| !v.is_null()) {
+                        view.insert((*field).to_string(), value.clone());
+                    }
+                }
+                if let Some(until) = stored.state["silence_until"].as_i64() {
+                    view.insert("silenced_until_utc".into(), json!(format_utc(until)));
+                }
+                let log = stored.state["owner_log"].as_array().cloned().unwrap_or_default();
+                let recent: Vec<Value> = log.iter().rev().take(RECENT).cloned().collect();
+                view.insert("recent_owner_actions".into(), json!(recent));
+                view.insert("rev".into(), json!(stored.rev));
+                view.insert("updated_at".into(), json!(stored.updated_at));
+                Value::Object(view)
+            }
+            Err(e) => json!({ "error": e.to_string() }),
+        }
+    }
 }
 
 #[cfg(test)]

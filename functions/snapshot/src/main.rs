@@ -9,7 +9,7 @@
 
 mod request;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clawkeeper_shared::aws::load_sdk_config;
 use clawkeeper_shared::aws::s3::S3Store;
@@ -36,7 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-async fn handle(config: &Config, store: &S3Store, scratch: &PathBuf, event: Value) -> Result<Value, FunctionError> {
+async fn handle(config: &Config, store: &S3Store, scratch: &Path, event: Value) -> Result<Value, FunctionError> {
     let request = request::parse(&event, config).inspect_err(|e| {
         tracing::warn!(error_type = e.error_type, error = %e.message, "refused snapshot request");
     })?;
@@ -52,7 +52,7 @@ async fn handle(config: &Config, store: &S3Store, scratch: &PathBuf, event: Valu
             quiescent: request.quiescent,
             source_task: request.source_task.clone(),
             force: request.force,
-            capture: CaptureOptions::new(now, scratch.clone()),
+            capture: CaptureOptions::new(now, scratch),
         };
         match take_snapshot(store, snapshot).await {
             Ok(outcome) => {
@@ -91,7 +91,11 @@ async fn handle(config: &Config, store: &S3Store, scratch: &PathBuf, event: Valu
             failures[0].error_type,
             format!(
                 "{n} snapshots failed: {}",
-                failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
+                failures
+                    .iter()
+                    .map(|f| f.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         )),
     }

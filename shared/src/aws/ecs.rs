@@ -24,6 +24,11 @@ impl EcsClient {
             client: Client::new(sdk),
         }
     }
+
+    /// The SDK client, for the other ECS adapters of this crate (`ecs_observe`).
+    pub(crate) fn sdk_client(&self) -> &Client {
+        &self.client
+    }
 }
 
 impl Ecs for EcsClient {

@@ -2,8 +2,10 @@
 
 pub mod dynamodb;
 pub mod ecs;
+pub mod ecs_observe;
 pub mod invoke;
 pub mod s3;
+pub mod secrets;
 pub mod sns;
 
 use std::time::Duration;

@@ -99,11 +99,7 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(completed))
-                    .build(),
-            )
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("s3", "CompleteMultipartUpload", e))?;

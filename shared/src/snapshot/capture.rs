@@ -148,7 +148,11 @@ pub fn capture<W: Write>(
     header.set_mtime(u64::try_from(options.created_at_millis / 1000).unwrap_or(0));
     writer
         .tar
-        .append_data(&mut header, Path::new(&root).join("manifest.json"), manifest_json.as_slice())
+        .append_data(
+            &mut header,
+            Path::new(&root).join("manifest.json"),
+            manifest_json.as_slice(),
+        )
         .map_err(SnapshotError::Write)?;
 
     for entry in &inventory.entries {
@@ -388,7 +392,8 @@ impl<W: Write> ArchiveWriter<'_, W> {
             .append_data(&mut header, path, reader)
             .map_err(SnapshotError::Write)?;
         let after = fs::symlink_metadata(source).ok();
-        if after.is_none_or(|a| a.len() != size || a.mtime() != before.mtime() || a.mtime_nsec() != before.mtime_nsec()) {
+        if after.is_none_or(|a| a.len() != size || a.mtime() != before.mtime() || a.mtime_nsec() != before.mtime_nsec())
+        {
             self.warnings.push(format!(
                 "{} ({size} bytes) changed while it was streamed; its copy may be inconsistent",
                 source.display()

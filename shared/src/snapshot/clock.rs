@@ -142,7 +142,13 @@ mod tests {
         for millis in [0_i64, 951_782_400_000, 1_709_164_800_000, 4_102_444_799_000] {
             assert_eq!(parse_compact(&compact(millis)), Some(millis), "{millis}");
         }
-        for bad in ["", "20261125214721Z", "20261325T214721Z", "2026112xT214721Z", "20261125T246000Z"] {
+        for bad in [
+            "",
+            "20261125214721Z",
+            "20261325T214721Z",
+            "2026112xT214721Z",
+            "20261125T246000Z",
+        ] {
             assert_eq!(parse_compact(bad), None, "{bad}");
         }
     }

@@ -153,7 +153,10 @@ mod tests {
         assert_eq!(state("cache/other", true), None);
         assert_eq!(state("extensions/x/node_modules", true), Some(Exclusion::Regenerable));
         assert_eq!(state("agents/main/agent/tmp", true), Some(Exclusion::Regenerable));
-        assert_eq!(state("agents/main/agent/home/.tmp/x", false), Some(Exclusion::Regenerable));
+        assert_eq!(
+            state("agents/main/agent/home/.tmp/x", false),
+            Some(Exclusion::Regenerable)
+        );
         assert_eq!(state("agents/main/agent/openclaw-agent.sqlite", false), None);
         assert_eq!(state("sandbox/skills-workspaces", true), Some(Exclusion::Volatile));
     }
@@ -162,10 +165,16 @@ mod tests {
     fn live_mutation_files_are_left_out() {
         assert_eq!(state("logs/gateway.log", false), Some(Exclusion::Volatile));
         assert_eq!(state("logs/config-health.json", false), None);
-        assert_eq!(state("agents/main/sessions/abc.jsonl", false), Some(Exclusion::Volatile));
+        assert_eq!(
+            state("agents/main/sessions/abc.jsonl", false),
+            Some(Exclusion::Volatile)
+        );
         assert_eq!(state("cron/runs/job/1.log", false), Some(Exclusion::Volatile));
         assert_eq!(state("delivery-queue/42.json", false), Some(Exclusion::Volatile));
-        assert_eq!(state("browser/p/user-data/SingletonLock", false), Some(Exclusion::Volatile));
+        assert_eq!(
+            state("browser/p/user-data/SingletonLock", false),
+            Some(Exclusion::Volatile)
+        );
         assert_eq!(state("browser/p/user-data/Cookies", false), None);
         assert_eq!(state("gateway.pid", false), Some(Exclusion::Volatile));
         assert_eq!(state("credentials/x.sock", false), Some(Exclusion::Volatile));

@@ -146,7 +146,9 @@ pub fn take_inventory(assets: &[Asset]) -> Result<Inventory, SnapshotError> {
     };
     for (index, asset) in assets.iter().enumerate() {
         let meta = fs::symlink_metadata(&asset.source).map_err(|e| SnapshotError::read(&asset.source, e))?;
-        inventory.entries.push(entry(index, PathBuf::new(), EntryKind::Dir, &meta));
+        inventory
+            .entries
+            .push(entry(index, PathBuf::new(), EntryKind::Dir, &meta));
         walk_dir(&mut inventory, index, asset, Path::new(""))?;
     }
     Ok(inventory)
@@ -274,7 +276,9 @@ pub fn sqlite_header(path: &Path) -> std::io::Result<Option<u32>> {
     if &header[..16] != b"SQLite format 3\0" {
         return Ok(None);
     }
-    Ok(Some(u32::from_be_bytes([header[24], header[25], header[26], header[27]])))
+    Ok(Some(u32::from_be_bytes([
+        header[24], header[25], header[26], header[27],
+    ])))
 }
 
 /// True when a link at `rel` (relative to its asset root) with link text `target` resolves,
@@ -332,7 +336,9 @@ impl Inventory {
         self.entries
             .iter()
             .filter_map(|e| match e.kind {
-                EntryKind::Sqlite { change_counter } => Some((self.assets[e.asset].source.join(&e.rel), change_counter)),
+                EntryKind::Sqlite { change_counter } => {
+                    Some((self.assets[e.asset].source.join(&e.rel), change_counter))
+                }
                 _ => None,
             })
             .collect()

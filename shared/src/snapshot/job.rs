@@ -70,7 +70,10 @@ struct LastCheck<'a> {
 }
 
 /// Runs one snapshot of one gateway.
-pub async fn take_snapshot<S: ObjectStore>(store: &S, request: SnapshotRequest) -> Result<SnapshotOutcome, SnapshotError> {
+pub async fn take_snapshot<S: ObjectStore>(
+    store: &S,
+    request: SnapshotRequest,
+) -> Result<SnapshotOutcome, SnapshotError> {
     let started = Instant::now();
     let (root, dir) = (request.state_root.clone(), request.state_dir.clone());
     let inventory = blocking(move || {
@@ -162,7 +165,10 @@ pub async fn take_snapshot<S: ObjectStore>(store: &S, request: SnapshotRequest) 
 
 /// The newest snapshot of a gateway (by the stamp in its key) and its sidecar. Archives
 /// without a sidecar are not snapshots and are ignored.
-pub async fn newest_snapshot<S: ObjectStore>(store: &S, gateway: &str) -> Result<Option<(String, Sidecar)>, SnapshotError> {
+pub async fn newest_snapshot<S: ObjectStore>(
+    store: &S,
+    gateway: &str,
+) -> Result<Option<(String, Sidecar)>, SnapshotError> {
     let mut sidecars: Vec<(i64, String)> = store
         .list(&snapshots_prefix(gateway))
         .await?

@@ -104,9 +104,7 @@ pub fn sidecar_key(archive_key: &str) -> String {
 
 /// The archive key of a sidecar key.
 pub fn archive_key_of_sidecar(sidecar_key: &str) -> Option<String> {
-    sidecar_key
-        .strip_suffix(".json")
-        .map(|base| format!("{base}.tar.gz"))
+    sidecar_key.strip_suffix(".json").map(|base| format!("{base}.tar.gz"))
 }
 
 /// `<gateway>/snapshots/`.
@@ -132,9 +130,7 @@ pub struct SnapshotName {
 /// Parses `<gateway>/snapshots/<stamp>-<trigger>.<ext>` (either extension).
 pub fn parse_snapshot_key(key: &str) -> Option<SnapshotName> {
     let name = key.rsplit('/').next()?;
-    let base = name
-        .strip_suffix(".tar.gz")
-        .or_else(|| name.strip_suffix(".json"))?;
+    let base = name.strip_suffix(".tar.gz").or_else(|| name.strip_suffix(".json"))?;
     let (stamp, trigger) = (base.get(..16)?, base.get(16..)?);
     let trigger = trigger.strip_prefix('-')?;
     if !valid_trigger(trigger) {

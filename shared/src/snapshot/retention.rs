@@ -52,11 +52,18 @@ pub fn is_pre_deployment(trigger: &str) -> bool {
     trigger.starts_with("pre-deploy") || trigger == "deployment"
 }
 
+/// Maps a time (milliseconds since the epoch) to its period number.
+type Bucket = fn(i64) -> i64;
+
 /// The keys of the snapshots to delete, in `candidates` order.
 pub fn to_delete(candidates: &[Candidate], policy: &RetentionPolicy) -> Vec<String> {
     let mut order: Vec<&Candidate> = candidates.iter().collect();
     // Newest first; the key breaks ties so the result does not depend on input order.
-    order.sort_by(|a, b| b.taken_at_millis.cmp(&a.taken_at_millis).then_with(|| b.key.cmp(&a.key)));
+    order.sort_by(|a, b| {
+        b.taken_at_millis
+            .cmp(&a.taken_at_millis)
+            .then_with(|| b.key.cmp(&a.key))
+    });
     let mut keep: HashSet<&str> = HashSet::new();
     if let Some(newest) = order.first() {
         keep.insert(&newest.key);
@@ -67,7 +74,7 @@ pub fn to_delete(candidates: &[Candidate], policy: &RetentionPolicy) -> Vec<Stri
     if let Some(c) = order.iter().find(|c| is_pre_deployment(&c.trigger)) {
         keep.insert(&c.key);
     }
-    let buckets: [(usize, fn(i64) -> i64); 4] = [
+    let buckets: [(usize, Bucket); 4] = [
         (policy.hourly, |t| t.div_euclid(3_600_000)),
         (policy.daily, |t| t.div_euclid(86_400_000)),
         // 1970-01-01 was a Thursday: shift by 3 days so weeks start on Monday.

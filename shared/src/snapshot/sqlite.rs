@@ -100,10 +100,7 @@ pub fn capture_database(live: &Path, scratch: &Path, busy_deadline: Duration) ->
 }
 
 fn open_live(live: &Path, deadline: Instant) -> Result<Connection, rusqlite::Error> {
-    let conn = Connection::open_with_flags(
-        live,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let conn = Connection::open_with_flags(live, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(deadline.saturating_duration_since(Instant::now()))?;
     // A read surfaces a hot journal now (SQLITE_READONLY_ROLLBACK), before the backup starts.
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get::<_, i64>(0))?;
@@ -130,8 +127,11 @@ fn rollback_on_private_copy(live: &Path, dir: &Path) -> Result<Connection, Snaps
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(SnapshotError::read(&journal, e)),
     }
-    let conn = Connection::open_with_flags(&hot, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| SnapshotError::sqlite(live, format!("opening the private copy: {e}")))?;
+    let conn = Connection::open_with_flags(
+        &hot,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| SnapshotError::sqlite(live, format!("opening the private copy: {e}")))?;
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get::<_, i64>(0))
         .map_err(|e| SnapshotError::sqlite(live, format!("rolling back the hot journal on a private copy: {e}")))?;
     Ok(conn)
@@ -146,7 +146,9 @@ impl BackupFailure {
     fn into_error(self, live: &Path) -> SnapshotError {
         match self {
             BackupFailure::Sqlite(e) => SnapshotError::sqlite(live, format!("online backup: {e}")),
-            BackupFailure::Busy => SnapshotError::sqlite(live, "online backup: still locked by a writer at the deadline"),
+            BackupFailure::Busy => {
+                SnapshotError::sqlite(live, "online backup: still locked by a writer at the deadline")
+            }
         }
     }
 }
@@ -186,9 +188,11 @@ fn backup(source: &Connection, dest: &mut Connection, deadline: Instant) -> Resu
 /// Rows of `table` in a database file, for tests and restore checks.
 pub fn count_rows(path: &Path, table: &str) -> Result<i64, rusqlite::Error> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    conn.query_row(&format!("SELECT count(*) FROM \"{}\"", table.replace('"', "\"\"")), [], |row| {
-        row.get(0)
-    })
+    conn.query_row(
+        &format!("SELECT count(*) FROM \"{}\"", table.replace('"', "\"\"")),
+        [],
+        |row| row.get(0),
+    )
 }
 
 /// `PRAGMA integrity_check` of a database file: `Ok(())` when it says `ok`.
@@ -223,7 +227,10 @@ mod tests {
         let copy = capture_database(&live, dir.path(), Duration::from_secs(5)).expect("capture");
         assert!(!copy.hot_journal_rolled_back);
         assert_eq!(count_rows(&copy.path, "t").expect("count"), 200);
-        assert!(copy.bytes < fs::metadata(&live).expect("meta").len(), "VACUUM dropped free pages");
+        assert!(
+            copy.bytes < fs::metadata(&live).expect("meta").len(),
+            "VACUUM dropped free pages"
+        );
         let names: Vec<_> = fs::read_dir(copy.path.parent().expect("dir"))
             .expect("ls")
             .map(|e| e.expect("entry").file_name())
@@ -262,7 +269,11 @@ mod tests {
 
         let copy = capture_database(&live, dir.path(), Duration::from_secs(5)).expect("capture");
         assert!(copy.hot_journal_rolled_back);
-        assert_eq!(count_rows(&copy.path, "t").expect("count"), 5, "the uncommitted delete is gone");
+        assert_eq!(
+            count_rows(&copy.path, "t").expect("count"),
+            5,
+            "the uncommitted delete is gone"
+        );
         assert_eq!(fs::read(&live).expect("read"), live_before, "live file untouched");
         assert_eq!(
             fs::read(dir.path().join("live.sqlite-journal")).expect("read"),

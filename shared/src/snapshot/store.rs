@@ -77,9 +77,5 @@ pub trait ObjectStore: Send + Sync {
     fn delete(&self, keys: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
 
     /// Streams an object into a local file; `false` when it does not exist.
-    fn download(
-        &self,
-        key: &str,
-        to: &std::path::Path,
-    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+    fn download(&self, key: &str, to: &std::path::Path) -> impl Future<Output = Result<bool, AwsError>> + Send;
 }

@@ -244,7 +244,9 @@ fn check_listing(manifest: Manifest, root: &str, listed: &[Listed]) -> Result<Ve
     }
     let states = manifest.assets.iter().filter(|a| a.kind == "state").count();
     if states > 1 {
-        return Err(bad(format!("manifest has {states} state assets; at most one is allowed")));
+        return Err(bad(format!(
+            "manifest has {states} state assets; at most one is allowed"
+        )));
     }
     let mut seen = HashSet::new();
     let mut files = HashSet::new();
@@ -322,7 +324,11 @@ fn check_listing(manifest: Manifest, root: &str, listed: &[Listed]) -> Result<Ve
                     .iter()
                     .find(|a| within(&item.path, a))
                     .ok_or_else(|| bad(format!("symbolic link {} is outside the declared assets", item.path)))?;
-                let rel = item.path.strip_prefix(*asset).unwrap_or_default().trim_start_matches('/');
+                let rel = item
+                    .path
+                    .strip_prefix(*asset)
+                    .unwrap_or_default()
+                    .trim_start_matches('/');
                 if !link_stays_inside(Path::new(rel), Path::new(target)) {
                     return Err(bad(format!(
                         "symbolic link {} points outside its asset ({target})",
@@ -349,7 +355,10 @@ fn check_listing(manifest: Manifest, root: &str, listed: &[Listed]) -> Result<Ve
             && let Some(db) = exclude::sqlite_sidecar_owner(name)
             && files.contains(format!("{}/{db}", item.path.rsplit_once('/').map_or("", |(d, _)| d)).as_str())
         {
-            warnings.push(format!("{} is a SQLite sidecar archived beside its database", item.path));
+            warnings.push(format!(
+                "{} is a SQLite sidecar archived beside its database",
+                item.path
+            ));
         }
     }
     verified.warnings = warnings;
@@ -370,17 +379,15 @@ pub fn extract_archive(archive: &Path, target: &Path, limits: Limits) -> Result<
         let cleanup = if created {
             fs::remove_dir_all(target)
         } else {
-            fs::read_dir(target).and_then(|items| {
-                items
-                    .map(|item| {
-                        let path = item?.path();
-                        if fs::symlink_metadata(&path)?.is_dir() {
-                            fs::remove_dir_all(path)
-                        } else {
-                            fs::remove_file(path)
-                        }
-                    })
-                    .collect()
+            fs::read_dir(target).and_then(|mut items| {
+                items.try_for_each(|item| {
+                    let path = item?.path();
+                    if fs::symlink_metadata(&path)?.is_dir() {
+                        fs::remove_dir_all(path)
+                    } else {
+                        fs::remove_file(path)
+                    }
+                })
             })
         };
         if let Err(cleanup) = cleanup {
@@ -511,8 +518,12 @@ fn check_databases(target: &Path, listed: &[Listed]) -> Result<(), SnapshotError
         {
             continue;
         }
-        sqlite::check_integrity(&path)
-            .map_err(|problem| bad(format!("SQLite database {} fails integrity_check: {problem}", item.path)))?;
+        sqlite::check_integrity(&path).map_err(|problem| {
+            bad(format!(
+                "SQLite database {} fails integrity_check: {problem}",
+                item.path
+            ))
+        })?;
     }
     Ok(())
 }

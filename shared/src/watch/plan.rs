@@ -45,6 +45,12 @@ pub enum Input {
         /// Epoch seconds.
         until: i64,
     },
+    /// An owner's request through `control`, recorded with who asked ([`owner`]).
+    Owner(owner::OwnerInput),
+    /// The reconciler's view of ECS, probes and snapshots (also runs the time-driven rules).
+    Observed(super::health::Observation),
+    /// A channel line of the gateway's log (`log-alerts`).
+    Channel(super::health::ChannelSignal),
 }
 
 /// The outcome of [`plan`].
@@ -84,6 +90,9 @@ pub fn plan(state: &GatewayState, input: &Input, now: i64, settings: &PolicySett
             p.s.silence_until = (*until > now).then_some(*until);
             p.note(format!("owner silenced notices until {}", format_utc(*until)));
         }
+        Input::Owner(request) => p.owner(request),
+        Input::Observed(observation) => p.observed(observation),
+        Input::Channel(signal) => p.channel(signal),
     }
     // Time-driven rules run after every input, so a due step never waits for the next tick.
     p.due();
@@ -108,6 +117,7 @@ impl Planner<'_> {
             Signal::TaskStopped(stop) => {
                 self.record_version(&stop.task);
                 self.task_stopped(stop);
+                self.hung_task_gone(&stop.task.task_arn);
             }
             Signal::ServiceSteady { .. } => self.note("ECS reports the service in steady state".into()),
             Signal::ServiceImpaired { event_name, at } => {
@@ -476,7 +486,7 @@ impl Planner<'_> {
             (GatewayTarget::Standalone { .. }, None) => None,
         };
         if let Some(kind) = kind {
-            let key = format!("{}/owner/pause-{}", self.gw.id, self.now);
+            let key = format!("{}/owner/pause-{}", self.gw.id, self.owner_stamp());
             self.push(key, kind);
         }
     }
@@ -494,7 +504,7 @@ impl Planner<'_> {
             return;
         }
         self.restart(
-            &format!("owner/resume-{}", self.now),
+            &format!("owner/resume-{}", self.owner_stamp()),
             "started the gateway for the owner",
         );
     }
@@ -531,6 +541,7 @@ impl Planner<'_> {
             self.note("healthy long enough: backoff reset".into());
             self.close_incident("the gateway has run healthy since the last restart");
         }
+        self.channels_due();
         self.down_notice();
         self.reminder();
         self.deliver_held();
@@ -863,6 +874,12 @@ pub fn reminder_due(opened: i64, n: u32, offsets: &[u64]) -> Option<i64> {
 fn as_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
+
+#[path = "plan_owner.rs"]
+pub mod owner;
+
+#[path = "plan_health.rs"]
+mod health_rules;
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]

@@ -26,7 +26,9 @@ async fn main() {
     println!("created ECS service openclaw/openclaw-gateway (desired 1), the state table and the owner's topic");
 
     let mut env = moto.aws_env();
-    env.extend(clawkeeper_env(&json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}])));
+    env.extend(clawkeeper_env(
+        &json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}]),
+    ));
     env.push(("CLAWKEEPER_TOPIC_ARN".into(), inbox.topic_arn.clone()));
     env.push(("CLAWKEEPER_POLICY".into(), POLICY.into()));
     let mut control = FunctionProcess::spawn("control", &env);
@@ -43,7 +45,10 @@ async fn main() {
 
     let t = now();
     section("2. the gateway crashes (EssentialContainerExited, exit 1)");
-    report(&mut events, &task_stopped("task-stopped-crash", "aaaa", 3, t - 300, t - 1));
+    report(
+        &mut events,
+        &task_stopped("task-stopped-crash", "aaaa", 3, t - 300, t - 1),
+    );
     owner_receives(&inbox).await;
 
     section("3. ECS starts a replacement: it runs");
@@ -52,7 +57,10 @@ async fn main() {
 
     section("4. it crashes twice more within minutes: a crash loop");
     report(&mut events, &task_stopped("task-stopped-crash", "bbbb", 3, t, t + 20));
-    report(&mut events, &task_stopped("task-stopped-oom", "cccc", 3, t + 20, t + 40));
+    report(
+        &mut events,
+        &task_stopped("task-stopped-oom", "cccc", 3, t + 20, t + 40),
+    );
     owner_receives(&inbox).await;
     println!("service desired count now: {}", aws_setup::desired_count(&sdk).await);
 
@@ -85,7 +93,10 @@ fn invoke(function: &mut FunctionProcess, event: &Value) -> Value {
             Value::Null
         }
         Invocation::Exited { status, init_error } => {
-            eprintln!("function exited ({status}); init error: {init_error:?}\n{}", function.logs());
+            eprintln!(
+                "function exited ({status}); init error: {init_error:?}\n{}",
+                function.logs()
+            );
             std::process::exit(1)
         }
     }

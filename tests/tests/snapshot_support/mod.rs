@@ -117,7 +117,7 @@ fn run_gateway_once(home: &Path) {
     }
     // Let it finish its first writes, then stop it the way ECS does (SIGTERM).
     std::thread::sleep(Duration::from_secs(5));
-    let _ = Command::new("kill").args(["-TERM", &format!("-{pgid}")]).status();
+    let _ = Command::new("kill").args(["-s", "TERM", &pgid.to_string()]).status();
     let stop_deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < stop_deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -125,19 +125,21 @@ fn run_gateway_once(home: &Path) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let _ = Command::new("kill").args(["-KILL", &format!("-{pgid}")]).status();
+    // Whatever is left of its process group (a negative pid names the group).
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pgid}")])
+        .status();
     let _ = child.wait();
-    assert!(live, "the gateway never answered /healthz on port {port}; see {}", home.with_extension("log").display());
+    assert!(
+        live,
+        "the gateway never answered /healthz on port {port}; see {}",
+        home.with_extension("log").display()
+    );
 }
 
 /// Copies a tree with `cp -a` (keeps modes, times and links).
 pub fn copy_tree(from: &Path, to: &Path) {
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .expect("cp");
+    let status = Command::new("cp").arg("-a").arg(from).arg(to).status().expect("cp");
     assert!(status.success(), "cp -a {} {}", from.display(), to.display());
 }
 
@@ -155,7 +157,11 @@ pub fn add_whatsapp_creds(state_dir: &Path, account: &str, keys: usize) -> PathB
         "platform": "android"
     });
     fs::write(dir.join("creds.json"), serde_json::to_vec_pretty(&creds).expect("json")).expect("creds");
-    fs::write(dir.join("creds.json.bak"), serde_json::to_vec_pretty(&creds).expect("json")).expect("bak");
+    fs::write(
+        dir.join("creds.json.bak"),
+        serde_json::to_vec_pretty(&creds).expect("json"),
+    )
+    .expect("bak");
     for i in 0..keys {
         let key = serde_json::json!({"keyPair": {"private": format!("priv-{i:06}"), "public": format!("pub-{i:06}")}, "keyId": i});
         let body = serde_json::to_vec(&key).expect("json");

@@ -1,0 +1,280 @@
+//! Human-readable output: short tables and lines a person reads in a terminal. `--json` skips
+//! all of this and prints the control function's answer as it came.
+
+use clawkeeper_shared::watch::time::format_utc;
+use serde_json::Value;
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("-")
+}
+
+fn utc(v: &Value) -> String {
+    v.as_i64().map_or_else(|| "-".to_string(), format_utc)
+}
+
+/// Bytes for people.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Columns padded to their widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let mut out = vec![line(header.iter().map(|h| h.to_string()).collect())];
+    out.extend(rows.iter().map(|r| line(r.clone())));
+    out.join("\n")
+}
+
+/// Renders an answer of `control` for `action`.
+pub fn answer(action: &str, v: &Value) -> String {
+    match action {
+        "status" => status(v),
+        "history" => history(v),
+        "snapshots" => snapshots(v),
+        "restore" => restore(v),
+        "snapshot" => snapshot(v),
+        _ => changed(action, v),
+    }
+}
+
+fn ecs_words(ecs: &Value) -> String {
+    match s(&ecs["state"]) {
+        "service" => format!(
+            "{} desired {} running {} pending {}",
+            s(&ecs["status"]),
+            ecs["desired"],
+            ecs["running"],
+            ecs["pending"]
+        ),
+        "standalone" => format!("standalone: running {} pending {}", ecs["running"], ecs["pending"]),
+        "missing" => format!("missing: {}", s(&ecs["reason"])),
+        "error" => format!("ECS error: {}", s(&ecs["message"])),
+        other => other.to_string(),
+    }
+}
+
+fn status(v: &Value) -> String {
+    let empty = Vec::new();
+    let gateways = v["gateways"].as_array().unwrap_or(&empty);
+    let rows: Vec<Vec<String>> = gateways
+        .iter()
+        .map(|g| {
+            let w = &g["watchdog"];
+            let newest = g["snapshots"]
+                .get(0)
+                .map(|n| format!("{} ({})", s(&n["name"]), size(n["archive_bytes"].as_u64().unwrap_or(0))))
+                .unwrap_or_else(|| "-".into());
+            let mut phase = s(&w["phase"]).to_string();
+            if w["owner_paused"] == true {
+                phase.push_str(" (paused by owner)");
+            }
+            vec![
+                s(&g["id"]).to_string(),
+                phase,
+                ecs_words(&g["ecs"]),
+                w["incident"]["cause"].as_str().unwrap_or("-").to_string(),
+                w["silenced_until_utc"].as_str().unwrap_or("-").to_string(),
+                newest,
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "GATEWAY",
+            "PHASE",
+            "ECS",
+            "INCIDENT",
+            "SILENCED UNTIL",
+            "NEWEST SNAPSHOT",
+        ],
+        &rows,
+    );
+    for g in gateways {
+        if let Some(timeline) = g["watchdog"]["incident"]["timeline"].as_array() {
+            out.push_str(&format!("\n\nOpen incident of {} (newest last):", s(&g["id"])));
+            for e in timeline.iter().rev().take(10).rev() {
+                out.push_str(&format!("\n  {}  {}", utc(&e["at"]), s(&e["what"])));
+            }
+        }
+    }
+    out
+}
+
+fn history(v: &Value) -> String {
+    let mut rows = Vec::new();
+    for g in v["gateways"].as_array().into_iter().flatten() {
+        for r in g["records"].as_array().into_iter().flatten() {
+            if r["kind"] == "owner_action" {
+                rows.push(vec![
+                    s(&g["id"]).to_string(),
+                    utc(&r["at"]),
+                    format!("owner: {}", s(&r["action"])),
+                    s(&r["detail"]).to_string(),
+                    s(&r["by"]).to_string(),
+                ]);
+            } else {
+                let closed = r["closed_at"]
+                    .as_i64()
+                    .map_or("open".to_string(), |t| format!("closed {}", format_utc(t)));
+                rows.push(vec![
+                    s(&g["id"]).to_string(),
+                    utc(&r["id"]),
+                    "incident".to_string(),
+                    format!(
+                        "{} ({closed}, {} stops)",
+                        s(&r["cause"]),
+                        r["evidence"].as_array().map_or(0, Vec::len)
+                    ),
+                    "-".to_string(),
+                ]);
+            }
+        }
+    }
+    if rows.is_empty() {
+        return format!("Nothing recorded since {}.", s(&v["since"]["utc"]));
+    }
+    table(&["GATEWAY", "WHEN", "WHAT", "DETAIL", "ASKED BY"], &rows)
+}
+
+fn snapshots(v: &Value) -> String {
+    let mut rows = Vec::new();
+    for g in v["gateways"].as_array().into_iter().flatten() {
+        for n in g["snapshots"].as_array().into_iter().flatten() {
+            rows.push(vec![
+                s(&g["id"]).to_string(),
+                s(&n["name"]).to_string(),
+                s(&n["trigger"]).to_string(),
+                size(n["archive_bytes"].as_u64().unwrap_or(0)),
+                n["file_count"].to_string(),
+                if n["consistency"]["quiescent"] == true {
+                    "stopped"
+                } else {
+                    "live"
+                }
+                .to_string(),
+                if n["verified"] == true { "yes" } else { "no" }.to_string(),
+                n["warnings"].as_array().map_or(0, Vec::len).to_string(),
+            ]);
+        }
+    }
+    if rows.is_empty() {
+        return "No snapshots yet. Take one: clawkeeper snapshot".into();
+    }
+    table(
+        &[
+            "GATEWAY",
+            "NAME",
+            "TRIGGER",
+            "SIZE",
+            "FILES",
+            "TAKEN WHILE",
+            "VERIFIED",
+            "WARNINGS",
+        ],
+        &rows,
+    )
+}
+
+fn snapshot(v: &Value) -> String {
+    let n = &v["snapshot"];
+    match s(&n["result"]) {
+        "created" => format!(
+            "Snapshot of {} taken: {} ({}, {} files).",
+            s(&v["gateway"]),
+            s(&n["archive_key"]),
+            size(n["archive_bytes"].as_u64().unwrap_or(0)),
+            n["file_count"]
+        ),
+        "unchanged" => format!(
+            "Nothing changed since snapshot {}: no new archive.",
+            s(&n["current_key"])
+        ),
+        _ => format!("Snapshot of {}: {n}", s(&v["gateway"])),
+    }
+}
+
+fn restore(v: &Value) -> String {
+    let mut out = format!("Restore of {} onto {}:", s(&v["snapshot"]), s(&v["gateway"]));
+    for step in v["steps"].as_array().into_iter().flatten() {
+        let mark = if step["ok"] == true { "ok  " } else { "FAIL" };
+        out.push_str(&format!(
+            "\n  [{mark}] {:<13} {} ({} s)",
+            s(&step["step"]),
+            s(&step["detail"]),
+            step["secs"]
+        ));
+    }
+    out.push_str(if v["ok"] == true {
+        "\nRestored."
+    } else {
+        "\nStopped safely: the gateway is paused."
+    });
+    for line in v["next"].as_array().into_iter().flatten() {
+        out.push_str(&format!("\n  {}", s(line)));
+    }
+    out
+}
+
+fn changed(action: &str, v: &Value) -> String {
+    let mut out = format!(
+        "{}: {action} done (phase {}), asked by {}.",
+        s(&v["gateway"]),
+        s(&v["phase"]),
+        s(&v["by"])
+    );
+    if action == "silence" {
+        out = match v["silenced_until"]["utc"].as_str() {
+            Some(until) => format!(
+                "{}: notices muted until {until}, asked by {}.",
+                s(&v["gateway"]),
+                s(&v["by"])
+            ),
+            None => format!("{}: notices unmuted, asked by {}.", s(&v["gateway"]), s(&v["by"])),
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_tables_read_well() {
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(1536), "1.5 KB");
+        assert_eq!(
+            table(&["A", "LONGER"], &[vec!["xyz".into(), "1".into()]]),
+            "A    LONGER\nxyz  1"
+        );
+    }
+}

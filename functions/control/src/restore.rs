@@ -1,0 +1,317 @@
+//! `restore`: the owner's restore of a snapshot, orchestrated step by step (ARCHITECTURE.md
+//! section 6): pause, wait until no task runs, invoke the `restore` function (verify, stage, swap,
+//! keep the previous state), resume, watch the first health checks, notify `restore_done`.
+//!
+//! Safety rule: a failed step stops the run. Before the restore function has swapped the state,
+//! the gateway is left paused with its state untouched; after it (health not confirmed), the
+//! gateway is paused again, and the previous state is kept under the name the restore reported.
+//! Health is "ECS runs a task" until the probes of the health work can be reused here.
+
+use std::time::Instant;
+
+use clawkeeper_shared::ecs::{Ecs, EcsControl, TaskView};
+use clawkeeper_shared::engine::SnapshotRequester;
+use clawkeeper_shared::notifier::Notifier;
+use clawkeeper_shared::snapshot::ObjectStore;
+use clawkeeper_shared::store::StateStore;
+use clawkeeper_shared::watch::plan::owner::OwnerAction;
+use clawkeeper_shared::{AwsError, FunctionError, Gateway, GatewayTarget};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::app::{App, now_secs};
+use crate::functions::Functions;
+use crate::snapshots;
+
+/// One step of the run, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// `pause`, `wait_stopped`, `restore`, `resume`, `watch_health`, `notify`.
+    pub step: &'static str,
+    pub ok: bool,
+    /// What happened, in words.
+    pub detail: String,
+    /// Seconds it took.
+    pub secs: u64,
+}
+
+/// The answer to `restore`: `ok` false when a step failed (the invocation itself succeeds, so the
+/// steps reach the caller).
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub gateway: String,
+    pub action: &'static str,
+    pub by: String,
+    /// The snapshot's name and archive key.
+    pub snapshot: String,
+    pub key: String,
+    pub ok: bool,
+    pub failed_step: Option<&'static str>,
+    pub steps: Vec<Step>,
+    /// Where the restore function kept the replaced state, when it said.
+    pub previous_state: Option<String>,
+    /// What to do now.
+    pub next: Vec<String>,
+}
+
+/// The bounded waits of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    pub stop_timeout_secs: u64,
+    pub health_timeout_secs: u64,
+}
+
+impl<S, N, E, R, O, F> App<S, N, E, R, O, F>
+where
+    S: StateStore + Sync,
+    N: Notifier + Sync,
+    E: Ecs + EcsControl + Sync,
+    R: SnapshotRequester + Sync,
+    O: ObjectStore,
+    F: Functions + Sync,
+{
+    /// Restores `wanted` (name, key or `latest`) onto gateway `id`.
+    pub async fn restore(
+        &self,
+        id: &str,
+        wanted: &str,
+        waits: Waits,
+        by: &str,
+    ) -> Result<RestoreReport, FunctionError> {
+        let gateway = self.gateway(id)?;
+        let function = self.config.restore_function.clone().ok_or_else(|| {
+            FunctionError::new(
+                "NotConfigured",
+                "no restore function is configured: set CLAWKEEPER_RESTORE_FUNCTION on the control function \
+                 (the template does)",
+            )
+        })?;
+        // Refusals before anything changes: an unknown snapshot pauses nothing.
+        let snapshot = snapshots::resolve(&self.objects, &gateway.id, wanted).await?;
+        let mut run = Run {
+            report: RestoreReport {
+                gateway: gateway.id.clone(),
+                action: "restore",
+                by: by.to_string(),
+                snapshot: snapshot.name.clone(),
+                key: snapshot.key.clone(),
+                ok: false,
+                failed_step: None,
+                steps: Vec::new(),
+                previous_state: None,
+                next: Vec::new(),
+            },
+        };
+        tracing::info!(gateway = %gateway.id, snapshot = %snapshot.key, by, "restore starting");
+
+        let started = Instant::now();
+        let paused = self.owner(gateway, by, OwnerAction::Pause, now_secs()).await;
+        if !run.step("pause", started, paused.map(|o| format!("paused (phase {})", o.phase))) {
+            return Ok(self.stopped(gateway, run, by, "the gateway may still run").await);
+        }
+
+        let started = Instant::now();
+        let stopped = self.wait_stopped(gateway, waits.stop_timeout_secs).await;
+        if !run.step("wait_stopped", started, stopped) {
+            return Ok(self.stopped(gateway, run, by, "").await);
+        }
+
+        let started = Instant::now();
+        let payload = json!({ "gateway": gateway.id, "snapshot": snapshot.key, "by": by });
+        let restored = self.functions.invoke(&function, &payload).await;
+        let restored = restored.map_err(|e| e.to_string()).map(|answer: Value| {
+            run.report.previous_state = ["previous_state", "previous", "kept_at"]
+                .iter()
+                .find_map(|f| answer[*f].as_str().map(str::to_string));
+            match &run.report.previous_state {
+                Some(previous) => format!("restored {}; previous state kept at {previous}", snapshot.key),
+                None => format!("restored {}", snapshot.key),
+            }
+        });
+        if !run.step("restore", started, restored) {
+            return Ok(self.stopped(gateway, run, by, "").await);
+        }
+
+        let started = Instant::now();
+        let resumed = self.owner(gateway, by, OwnerAction::Resume, now_secs()).await;
+        if !run.step(
+            "resume",
+            started,
+            resumed.map(|o| format!("resumed (phase {})", o.phase)),
+        ) {
+            return Ok(self.stopped(gateway, run, by, "").await);
+        }
+
+        let started = Instant::now();
+        let healthy = self.wait_running(gateway, waits.health_timeout_secs).await;
+        if !run.step("watch_health", started, healthy) {
+            // The restored state may be what keeps it from starting: stop it rather than let the
+            // watchdog restart it in a loop, and say how to go back.
+            if let Err(e) = self.owner(gateway, by, OwnerAction::Pause, now_secs()).await {
+                tracing::error!(gateway = %gateway.id, error = %e.message, "could not pause again after the failed health watch");
+            }
+            return Ok(self.stopped(gateway, run, by, "").await);
+        }
+
+        let started = Instant::now();
+        let done = OwnerAction::RestoreDone {
+            snapshot: snapshot.key.clone(),
+            previous_state: run.report.previous_state.clone(),
+        };
+        let notified = self.owner(gateway, by, done, now_secs()).await;
+        run.step(
+            "notify",
+            started,
+            notified.map(|_| "owners notified (restore_done)".to_string()),
+        );
+        // A lost notice does not undo a good restore: the run is reported as done either way.
+        run.report.ok = true;
+        run.report.failed_step = None;
+        run.report.next = vec![
+            format!("Check: clawkeeper status {}", gateway.id),
+            "WhatsApp may need relinking after a restore: openclaw channels login --channel whatsapp".into(),
+        ];
+        tracing::info!(gateway = %gateway.id, snapshot = %snapshot.key, "restore done");
+        Ok(run.report)
+    }
+
+    /// Ends a failed run: logs it with who asked and says what to do.
+    async fn stopped(&self, gateway: &Gateway, mut run: Run, by: &str, extra: &str) -> RestoreReport {
+        let failed = run.report.failed_step.unwrap_or("?");
+        let swapped = run.report.steps.iter().any(|s| s.step == "restore" && s.ok);
+        let what = format!(
+            "restore of {} stopped at step {failed}: the gateway stays paused{}{}",
+            run.report.key,
+            if swapped {
+                ", with the restored state"
+            } else {
+                " with its state untouched"
+            },
+            if extra.is_empty() {
+                String::new()
+            } else {
+                format!(" ({extra})")
+            }
+        );
+        let note = OwnerAction::Note {
+            action: "restore".into(),
+            what: what.clone(),
+        };
+        if let Err(e) = self.owner(gateway, by, note, now_secs()).await {
+            tracing::error!(gateway = %gateway.id, error = %e.message, "could not log the failed restore");
+        }
+        tracing::warn!(gateway = %gateway.id, step = failed, "{what}");
+        let id = &gateway.id;
+        run.report.next = if swapped {
+            vec![format!(
+                "The previous state is kept{}: restore an older snapshot with `clawkeeper restore {id} <name>`, \
+                     or look at the logs and `clawkeeper resume {id}`.",
+                run.report
+                    .previous_state
+                    .as_deref()
+                    .map(|p| format!(" at {p}"))
+                    .unwrap_or_default()
+            )]
+        } else {
+            vec![
+                format!("Nothing was restored. Fix the cause shown in the failed step and run the restore again."),
+                format!("To run the gateway as it was: clawkeeper resume {id}"),
+            ]
+        };
+        run.report
+    }
+
+    async fn wait_stopped(&self, gateway: &Gateway, timeout_secs: u64) -> Result<String, String> {
+        let deadline = Instant::now() + std::time::Duration::from_secs(timeout_secs);
+        loop {
+            let last = match self.live_tasks(gateway).await {
+                Ok(live) if live.is_empty() => return Ok("no task runs".into()),
+                Ok(live) => format!(
+                    "{} task(s) still running: {}",
+                    live.len(),
+                    live.iter().map(|t| t.arn.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                Err(e) => format!("ECS: {e}"),
+            };
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "after {timeout_secs} s: {last}; the gateway is paused, its state untouched"
+                ));
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    /// Tasks of the gateway that are not STOPPED yet (whatever their desired status: a task told to
+    /// stop still writes until it has stopped).
+    async fn live_tasks(&self, gateway: &Gateway) -> Result<Vec<TaskView>, AwsError> {
+        let mut tasks = Vec::new();
+        for desired in ["RUNNING", "STOPPED"] {
+            let found = match &gateway.target {
+                GatewayTarget::Service(service) => {
+                    self.ecs
+                        .list_tasks_of_service(&gateway.cluster, service, desired)
+                        .await?
+                }
+                GatewayTarget::Standalone { family } => {
+                    self.ecs.family_tasks(&gateway.cluster, family, desired).await?
+                }
+            };
+            tasks.extend(found);
+        }
+        tasks.retain(|t| t.last_status.as_deref() != Some("STOPPED"));
+        Ok(tasks)
+    }
+
+    async fn wait_running(&self, gateway: &Gateway, timeout_secs: u64) -> Result<String, String> {
+        let deadline = Instant::now() + std::time::Duration::from_secs(timeout_secs);
+        loop {
+            let last = match self.running_count(gateway).await {
+                Ok(n) if n > 0 => return Ok(format!("ECS reports {n} task(s) RUNNING")),
+                Ok(_) => "no task RUNNING yet".to_string(),
+                Err(e) => format!("ECS: {e}"),
+            };
+            if Instant::now() >= deadline {
+                return Err(format!("after {timeout_secs} s: {last}; paused again"));
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    async fn running_count(&self, gateway: &Gateway) -> Result<usize, AwsError> {
+        match &gateway.target {
+            GatewayTarget::Service(service) => Ok(match self.ecs.describe_service(&gateway.cluster, service).await? {
+                Ok(view) => usize::try_from(view.running).unwrap_or(0),
+                Err(_) => 0,
+            }),
+            GatewayTarget::Standalone { family } => Ok(self
+                .ecs
+                .family_tasks(&gateway.cluster, family, "RUNNING")
+                .await?
+                .iter()
+                .filter(|t| t.last_status.as_deref() == Some("RUNNING"))
+                .count()),
+        }
+    }
+}
+
+struct Run {
+    report: RestoreReport,
+}
+
+impl Run {
+    /// Records a step; `false` (and the failed step) when it failed.
+    fn step<T: std::fmt::Display>(&mut self, step: &'static str, started: Instant, result: Result<String, T>) -> bool {
+        let secs = started.elapsed().as_secs();
+        let (ok, detail) = match result {
+            Ok(detail) => (true, detail),
+            Err(e) => (false, e.to_string()),
+        };
+        tracing::info!(gateway = %self.report.gateway, step, ok, detail = %detail, "restore step");
+        self.report.steps.push(Step { step, ok, detail, secs });
+        if !ok {
+            self.report.failed_step = Some(step);
+        }
+        ok
+    }
+}

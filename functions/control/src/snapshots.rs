@@ -1,0 +1,143 @@
+//! Snapshots as owners see them: the sidecars under `<gateway>/snapshots/` (a snapshot exists
+//! only when its sidecar does, ARCHITECTURE.md section 6), newest first, and finding one by name.
+
+use clawkeeper_shared::snapshot::layout::{Consistency, parse_snapshot_key, snapshots_prefix};
+use clawkeeper_shared::snapshot::{ObjectStore, Sidecar};
+use clawkeeper_shared::{AwsError, FunctionError};
+use serde::Serialize;
+
+/// One snapshot in a listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotEntry {
+    /// `<stamp>-<trigger>`: what owners type to restore it.
+    pub name: String,
+    /// The archive's S3 key.
+    pub key: String,
+    /// RFC 3339.
+    pub taken_at: String,
+    pub trigger: String,
+    pub archive_bytes: u64,
+    pub payload_bytes: u64,
+    pub file_count: u64,
+    pub consistency: Consistency,
+    pub verified: bool,
+    pub warnings: Vec<String>,
+    pub source_task: Option<String>,
+}
+
+impl SnapshotEntry {
+    fn from_sidecar(name: String, sidecar: Sidecar) -> Self {
+        Self {
+            name,
+            key: sidecar.archive_key,
+            taken_at: sidecar.taken_at,
+            trigger: sidecar.trigger,
+            archive_bytes: sidecar.archive_bytes,
+            payload_bytes: sidecar.payload_bytes,
+            file_count: sidecar.file_count,
+            consistency: sidecar.consistency,
+            verified: sidecar.verified,
+            warnings: sidecar.warnings,
+            source_task: sidecar.source_task,
+        }
+    }
+}
+
+/// Sidecar keys of a gateway with their names, newest first.
+async fn sidecar_keys<O: ObjectStore>(objects: &O, gateway: &str) -> Result<Vec<(i64, String, String)>, AwsError> {
+    let mut keys: Vec<(i64, String, String)> = objects
+        .list(&snapshots_prefix(gateway))
+        .await?
+        .into_iter()
+        .filter(|o| o.key.ends_with(".json"))
+        .filter_map(|o| {
+            let parsed = parse_snapshot_key(&o.key)?;
+            let name = o.key.rsplit('/').next()?.strip_suffix(".json")?.to_string();
+            Some((parsed.taken_at_millis, name, o.key))
+        })
+        .collect();
+    keys.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
+    Ok(keys)
+}
+
+async fn read_sidecar<O: ObjectStore>(objects: &O, key: &str) -> Result<Option<Sidecar>, AwsError> {
+    Ok(objects.get_bytes(key).await?.and_then(|body| {
+        serde_json::from_slice::<Sidecar>(&body)
+            .inspect_err(|e| tracing::warn!(key, error = %e, "unreadable sidecar left out of the listing"))
+            .ok()
+    }))
+}
+
+/// The newest `limit` snapshots of a gateway.
+pub async fn list<O: ObjectStore>(objects: &O, gateway: &str, limit: usize) -> Result<Vec<SnapshotEntry>, AwsError> {
+    let mut out = Vec::new();
+    for (_, name, key) in sidecar_keys(objects, gateway).await? {
+        if out.len() >= limit {
+            break;
+        }
+        if let Some(sidecar) = read_sidecar(objects, &key).await? {
+            out.push(SnapshotEntry::from_sidecar(name, sidecar));
+        }
+    }
+    Ok(out)
+}
+
+/// Finds a snapshot by name (`<stamp>-<trigger>`), archive or sidecar key, or `latest`.
+pub async fn resolve<O: ObjectStore>(objects: &O, gateway: &str, wanted: &str) -> Result<SnapshotEntry, FunctionError> {
+    let keys = sidecar_keys(objects, gateway).await.map_err(FunctionError::from)?;
+    let base = wanted.rsplit('/').next().unwrap_or(wanted);
+    let base = base
+        .strip_suffix(".tar.gz")
+        .or_else(|| base.strip_suffix(".json"))
+        .unwrap_or(base);
+    let found = if wanted == "latest" {
+        keys.first()
+    } else {
+        keys.iter().find(|(_, name, _)| name == base)
+    };
+    let unknown = || {
+        let newest: Vec<&str> = keys.iter().take(5).map(|(_, name, _)| name.as_str()).collect();
+        FunctionError::new(
+            "UnknownSnapshot",
+            if newest.is_empty() {
+                format!(
+                    "unknown snapshot {wanted:?}: gateway {gateway} has no snapshots; take one with `clawkeeper snapshot {gateway}`"
+                )
+            } else {
+                format!(
+                    "unknown snapshot {wanted:?} of gateway {gateway}; newest: {} (see `clawkeeper snapshots {gateway}`)",
+                    newest.join(", ")
+                )
+            },
+        )
+    };
+    let Some((_, name, key)) = found else {
+        return Err(unknown());
+    };
+    match read_sidecar(objects, key).await.map_err(FunctionError::from)? {
+        Some(sidecar) => Ok(SnapshotEntry::from_sidecar(name.clone(), sidecar)),
+        None => Err(unknown()),
+    }
+}
+
+impl<S, N, E, R, O, F> crate::app::App<S, N, E, R, O, F>
+where
+    S: clawkeeper_shared::store::StateStore + Sync,
+    N: clawkeeper_shared::notifier::Notifier + Sync,
+    E: clawkeeper_shared::ecs::Ecs + clawkeeper_shared::ecs::EcsControl + Sync,
+    R: clawkeeper_shared::engine::SnapshotRequester + Sync,
+    O: ObjectStore,
+    F: crate::functions::Functions + Sync,
+{
+    /// `snapshots`: the newest `limit` snapshots of one gateway or each.
+    pub async fn list_snapshots(&self, only: Option<&str>, limit: usize) -> Result<serde_json::Value, FunctionError> {
+        let mut gateways = Vec::new();
+        for gateway in self.config.gateways.iter().filter(|g| only.is_none_or(|id| g.id == id)) {
+            let list = list(&self.objects, &gateway.id, limit)
+                .await
+                .map_err(FunctionError::from)?;
+            gateways.push(serde_json::json!({ "id": gateway.id, "snapshots": list }));
+        }
+        Ok(serde_json::json!({ "gateways": gateways }))
+    }
+}

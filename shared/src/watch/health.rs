@@ -1,0 +1,229 @@
+//! Health inputs of the watchdog policy and what they leave in the state: what the reconciler
+//! observes each minute (ECS tasks, deployment limits, probes, snapshot age) and the channel
+//! signals `log-alerts` finds in the gateway's log lines.
+//!
+//! Plain values only: the reconciler and `log-alerts` build them from ECS, HTTP and CloudWatch
+//! Logs; [`super::plan`] folds them into [`Health`] (see `plan_health.rs` for the rules).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ecs::DeploymentLimits;
+
+/// What the reconciler saw of one gateway in one pass.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Observation {
+    /// ECS's view; `None` when ECS could not be read (no ECS rule runs then).
+    pub ecs: Option<EcsObservation>,
+    /// Probe results; `None` when nothing was probed.
+    pub probe: Option<ProbeReport>,
+    /// Age of the newest snapshot.
+    pub snapshot: SnapshotCheck,
+}
+
+/// ECS's view of a gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EcsObservation {
+    /// The service's desired count; `None` for a standalone gateway.
+    pub desired: Option<i32>,
+    /// Tasks ECS is starting.
+    pub pending: i32,
+    /// Deployment limits of the service (a single-writer gateway needs min 0 %, max 100 %).
+    pub limits: Option<DeploymentLimits>,
+    /// Tasks with last status RUNNING that are meant to keep running.
+    pub running: Vec<ObservedTask>,
+    /// Recently stopped tasks the state may still think are running.
+    pub stopped: Vec<ObservedTask>,
+}
+
+/// One task as the reconciler saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedTask {
+    /// Task ARN.
+    pub task_arn: String,
+    /// Task definition ARN.
+    pub task_definition: Option<String>,
+    /// When it started (epoch seconds).
+    pub started_at: Option<i64>,
+    /// Private IPv4 address of its ENI.
+    pub private_ip: Option<String>,
+    /// Subnet of its ENI.
+    pub subnet_id: Option<String>,
+    /// `stopCode`, for a stopped task.
+    pub stop_code: Option<String>,
+    /// `stoppedReason`, for a stopped task.
+    pub stopped_reason: Option<String>,
+    /// When it stopped (epoch seconds).
+    pub stopped_at: Option<i64>,
+}
+
+/// What the probes of one gateway found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProbeReport {
+    /// `/healthz` answered the JSON contract (`Some(true)`), did not (`Some(false)`: an error, a
+    /// timeout, an HTML page), or was not asked (`None`: no target).
+    pub live: Option<bool>,
+    /// Why liveness failed, in words (never a response body).
+    pub live_detail: Option<String>,
+    /// `/readyz` said ready; `None` when not asked or not understood.
+    pub ready: Option<bool>,
+    /// Entries of `/readyz`'s `failing` list (`channel:whatsapp:default`, `agent-database:main`...).
+    pub failing: Vec<String>,
+    /// Secrets Manager version of the token `/readyz` answered 401 to in this pass.
+    pub token_rejected: Option<String>,
+}
+
+/// Age of the newest snapshot sidecar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotCheck {
+    /// Not looked at in this pass.
+    #[default]
+    NotChecked,
+    /// No snapshot exists.
+    NoneFound,
+    /// The newest snapshot was taken then (epoch seconds).
+    NewestAt(i64),
+}
+
+/// A channel line of the gateway's log, classified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSignal {
+    /// `whatsapp`, `telegram`, ...
+    pub channel: String,
+    /// OpenClaw account id, when the line names one.
+    pub account: Option<String>,
+    /// What the line says.
+    pub kind: ChannelEvent,
+    /// When it was logged (epoch seconds).
+    pub at: i64,
+    /// RUNNING tasks ECS showed when the signal was handled, for a conflict (`None`: not checked).
+    pub running_tasks: Option<u32>,
+}
+
+/// The channel events OpenClaw logs that matter to an owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelEvent {
+    /// `WhatsApp session logged out` / status 401: the link is gone.
+    LoggedOut,
+    /// Status 440: another client uses the same creds (two gateways at once).
+    Conflict,
+    /// `max attempts reached (12/12)`: the reconnect loop gave up.
+    ReconnectExhausted,
+    /// `cleared cached auth after terminal close`: OpenClaw deleted the creds.
+    AuthCleared,
+    /// `giving up after 10 restart attempts`: the channel manager stopped restarting it.
+    GaveUp,
+    /// `channel autostart suppressed by crash-loop breaker`.
+    BreakerSuppressed,
+    /// Telegram `getMe returned 401`: the bot token is wrong or revoked.
+    TelegramUnauthorized,
+    /// Telegram `getUpdates conflict` (409): another poller uses the bot token.
+    TelegramConflict,
+    /// The channel is connected (again).
+    Connected,
+}
+
+impl ChannelEvent {
+    /// A state that does not heal by itself: the owner must relink or replace a credential.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::LoggedOut | Self::Conflict | Self::AuthCleared | Self::TelegramUnauthorized
+        )
+    }
+
+    /// The stable name (logs, classification reports).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoggedOut => "logged_out",
+            Self::Conflict => "conflict",
+            Self::ReconnectExhausted => "reconnect_exhausted",
+            Self::AuthCleared => "auth_cleared",
+            Self::GaveUp => "gave_up",
+            Self::BreakerSuppressed => "breaker_suppressed",
+            Self::TelegramUnauthorized => "telegram_unauthorized",
+            Self::TelegramConflict => "telegram_conflict",
+            Self::Connected => "connected",
+        }
+    }
+
+    /// What happened, in words for a notice.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::LoggedOut => "the session was logged out (status 401): the link to the phone is gone",
+            Self::Conflict => "another client took over the session (status 440 conflict)",
+            Self::ReconnectExhausted => "reconnecting failed too often (max attempts reached)",
+            Self::AuthCleared => "OpenClaw cleared the cached credentials after a terminal disconnect",
+            Self::GaveUp => "OpenClaw gave up restarting the channel after 10 attempts",
+            Self::BreakerSuppressed => "the crash-loop breaker stopped the channel from starting",
+            Self::TelegramUnauthorized => "Telegram rejected the bot token (getMe returned 401)",
+            Self::TelegramConflict => "another poller uses the same Telegram bot token (409 conflict)",
+            Self::Connected => "connected",
+        }
+    }
+}
+
+/// Probe streaks, channel episodes and once-per-episode checks, kept in the gateway state.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Health {
+    /// Consecutive failed liveness probes of `probe_task` while ECS said RUNNING.
+    pub probe_failures: u32,
+    /// The task the streak is about: a new task starts a new streak.
+    pub probe_task: Option<String>,
+    /// When clawkeeper stopped a hung task (within the crash-loop window): the restart budget.
+    pub hung_stops: Vec<i64>,
+    /// A standalone task stopped as hung: start a new one once it is gone.
+    pub restart_after_stop: Option<String>,
+    /// Secrets Manager version of the gateway token that `/readyz` rejected: never sent again.
+    pub rejected_token_version: Option<String>,
+    /// A single-writer violation is open since then (notified once per episode).
+    pub single_writer_since: Option<i64>,
+    /// The newest snapshot has been too old since then (notified once per episode).
+    pub snapshot_stale_since: Option<i64>,
+    /// First reconciler observation: the baseline when no snapshot exists at all.
+    pub watching_since: Option<i64>,
+    /// RUNNING tasks ECS showed at the last observation (a 440 conflict is checked against it).
+    pub running_tasks_seen: u32,
+    /// Channel accounts currently down (bounded).
+    pub channels: Vec<ChannelEpisode>,
+}
+
+/// Channel accounts tracked at most (a gateway has a handful).
+pub const MAX_CHANNEL_EPISODES: usize = 16;
+
+/// One channel account that is down, from its first problem signal to `Connected`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChannelEpisode {
+    /// `whatsapp`, `telegram`, ...
+    pub channel: String,
+    /// OpenClaw account id (`default` when the line names none).
+    pub account: String,
+    /// Down since (epoch seconds); also the episode's id in idempotency keys.
+    pub since: i64,
+    /// What went wrong last.
+    pub last: Option<ChannelEvent>,
+    /// Relinking (or a new credential) is needed: it does not heal by itself.
+    pub terminal: bool,
+    /// Opened by `/readyz` (a ready probe closes it), not by a log line.
+    pub from_probe: bool,
+    /// `channel_down` was sent (or held, or muted).
+    pub down_notified: bool,
+    /// `relink_needed` was sent (or held, or muted).
+    pub relink_notified: bool,
+}
+
+/// Whether the newest snapshot is older than twice the schedule (no snapshot at all counts once the
+/// gateway has been watched that long). `false` when the check is off or was not made.
+pub fn snapshot_is_stale(check: SnapshotCheck, watching_since: Option<i64>, now: i64, interval_secs: u64) -> bool {
+    if interval_secs == 0 {
+        return false;
+    }
+    let limit = i64::try_from(interval_secs).unwrap_or(i64::MAX / 2).saturating_mul(2);
+    match check {
+        SnapshotCheck::NotChecked => false,
+        SnapshotCheck::NoneFound => watching_since.is_some_and(|since| now.saturating_sub(since) > limit),
+        SnapshotCheck::NewestAt(at) => now.saturating_sub(at) > limit,
+    }
+}

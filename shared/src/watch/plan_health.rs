@@ -1,0 +1,831 @@
+//! Health rules of the policy (ARCHITECTURE.md section 4): what the reconciler observes and what
+//! the channel log lines say, folded into the state like any other input.
+//!
+//! - ECS repair: a RUNNING task the state does not know is taken as started (closing a stale
+//!   incident); the task the state thinks runs, seen STOPPED, is taken as stopped; a service with
+//!   nothing running or starting while desired >= 1 and no incident open opens one (the "down"
+//!   notice then waits `down_grace_secs` like any other).
+//! - Hung: liveness failing `hung_probe_failures` times in a row while ECS says RUNNING stops the
+//!   task (the service replaces it). Hung stops count as fast unexpected stops for the crash-loop
+//!   rule, and at most `crash_loop_stops - 1` are made within `crash_loop_window_secs`: the next one
+//!   declares a crash loop and the backoff takes over.
+//! - Channels: a terminal signal (logged out, conflict, creds cleared, Telegram 401) sends
+//!   `relink_needed` at once; any other problem sends `channel_down` once it lasts
+//!   `channel_grace_secs`; `Connected` closes the episode, with `recovered` only if something was sent.
+//! - Single writer and snapshot freshness notify once per episode.
+//! - A token `/readyz` rejected is recorded (never sent again) and notified once.
+
+use super::super::health::{
+    ChannelEpisode, ChannelEvent, ChannelSignal, EcsObservation, MAX_CHANNEL_EPISODES, Observation, ObservedTask,
+    ProbeReport, SnapshotCheck, snapshot_is_stale,
+};
+use super::super::notice::{Draft, Notice, NoticeKind, Severity};
+use super::super::signal::{StopEvidence, TaskInfo, TaskNetwork, TaskStop, classify_stop, short_task_id};
+use super::super::state::{MAX_EVIDENCE, StopRecord};
+use super::super::time::{format_duration, format_utc};
+use super::{Planner, as_i64, crash_loop_holds};
+use crate::gateway::GatewayTarget;
+
+/// The container of the gateway task definition clawkeeper's template creates (ECS Exec target).
+const GATEWAY_CONTAINER: &str = "openclaw-gateway";
+
+impl Planner<'_> {
+    pub(super) fn observed(&mut self, obs: &Observation) {
+        if self.s.health.watching_since.is_none() {
+            self.s.health.watching_since = Some(self.now);
+        }
+        if let Some(ecs) = &obs.ecs {
+            self.reconcile_ecs(ecs);
+        }
+        if let Some(probe) = &obs.probe {
+            self.probe(probe, obs.ecs.as_ref());
+        }
+        self.snapshot_freshness(obs.snapshot);
+    }
+
+    fn reconcile_ecs(&mut self, ecs: &EcsObservation) {
+        let count = u32::try_from(ecs.running.len()).unwrap_or(u32::MAX);
+        self.s.health.running_tasks_seen = count;
+        let limits_allow_two = ecs.limits.is_some_and(|l| {
+            l.minimum_healthy_percent.is_some_and(|m| m > 0) || l.maximum_percent.is_some_and(|m| m > 100)
+        });
+        self.single_writer(count, limits_allow_two, ecs);
+
+        let known = self.s.running.as_ref().map(|r| r.task_arn.clone());
+        let state_task_runs = known
+            .as_deref()
+            .is_some_and(|arn| ecs.running.iter().any(|t| t.task_arn == arn));
+        if let Some(arn) = &known
+            && !state_task_runs
+            && let Some(stopped) = ecs.stopped.iter().find(|t| &t.task_arn == arn)
+        {
+            // The stop event was missed (or is late): take it from ECS, with its evidence.
+            self.note(format!(
+                "reconciler: task {} is STOPPED in ECS (its event was missed)",
+                short_task_id(arn)
+            ));
+            let stop = missed_stop(stopped, self.now);
+            self.task_stopped(&stop);
+            self.hung_task_gone(arn);
+        }
+        if !state_task_runs && let Some(task) = newest(&ecs.running) {
+            self.note(format!(
+                "reconciler: task {} is RUNNING in ECS (its event was missed)",
+                short_task_id(&task.task_arn)
+            ));
+            self.task_running(&task_info(task));
+        }
+        if let Some(arn) = self.s.health.restart_after_stop.clone()
+            && !ecs.running.iter().any(|t| t.task_arn == arn)
+        {
+            self.hung_task_gone(&arn);
+        }
+
+        let desired = ecs.desired.unwrap_or(0);
+        let nothing_runs = ecs.running.is_empty() && ecs.pending == 0 && self.s.running.is_none();
+        let backing_off = self.s.backoff.resume_at.is_some() || self.s.backoff.escalated;
+        if desired >= 1 && nothing_runs && self.s.incident.is_none() && !self.s.owner_paused && !backing_off {
+            self.open_incident(
+                self.now,
+                "not running (found by the reconciler: no task running or starting)",
+            );
+            let evidence = StopEvidence {
+                task_arn: format!("reconciler@{}", self.now),
+                stop_code: None,
+                stopped_reason: Some(format!(
+                    "ECS shows no task running or starting while the desired count is {desired}"
+                )),
+                containers: Vec::new(),
+                runtime_secs: None,
+                stopped_at: Some(self.now),
+            };
+            self.add_evidence(evidence);
+            self.note("reconciler: nothing runs although the service wants a task".into());
+        }
+    }
+
+    fn add_evidence(&mut self, evidence: StopEvidence) {
+        if let Some(incident) = self.s.incident.as_mut() {
+            incident.evidence.push(evidence);
+            if incident.evidence.len() > MAX_EVIDENCE {
+                incident.evidence.remove(0);
+            }
+        }
+    }
+
+    /// A task stopped as hung is gone: a standalone gateway gets its replacement now.
+    pub(super) fn hung_task_gone(&mut self, task_arn: &str) {
+        if self.s.health.restart_after_stop.as_deref() != Some(task_arn) {
+            return;
+        }
+        self.s.health.restart_after_stop = None;
+        if self.s.backoff.active {
+            // The backoff decides when to start again.
+            return;
+        }
+        let step = format!("hung/{}/restart", short_task_id(task_arn));
+        self.restart(&step, "started a new standalone task after stopping the hung one");
+    }
+
+    fn probe(&mut self, probe: &ProbeReport, ecs: Option<&EcsObservation>) {
+        if let Some(version) = &probe.token_rejected
+            && self.s.health.rejected_token_version.as_ref() != Some(version)
+        {
+            self.s.health.rejected_token_version = Some(version.clone());
+            self.token_rejected(version);
+        }
+        self.probe_channels(probe);
+
+        // Only a single task ECS says RUNNING can be hung; two are a single-writer problem.
+        let task = ecs.and_then(|e| match e.running.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        });
+        match (probe.live, task) {
+            (Some(true), _) | (None, None) | (Some(false), None) => {
+                self.s.health.probe_failures = 0;
+                self.s.health.probe_task = task.map(|t| t.task_arn.clone());
+            }
+            (None, Some(_)) => {}
+            (Some(false), Some(task)) => {
+                // A task that just started may not serve yet: its first `down_grace_secs` do not count.
+                let starting = task
+                    .started_at
+                    .is_some_and(|s| self.now.saturating_sub(s) < as_i64(self.cfg.down_grace_secs));
+                if starting {
+                    return;
+                }
+                if self.s.health.probe_task.as_deref() != Some(task.task_arn.as_str()) {
+                    self.s.health.probe_task = Some(task.task_arn.clone());
+                    self.s.health.probe_failures = 0;
+                }
+                self.s.health.probe_failures = self.s.health.probe_failures.saturating_add(1);
+                if self.s.health.probe_failures >= self.cfg.hung_probe_failures {
+                    let failures = self.s.health.probe_failures;
+                    self.s.health.probe_failures = 0;
+                    let detail = probe.live_detail.clone().unwrap_or_else(|| "no valid answer".into());
+                    self.hung(task, failures, &detail);
+                }
+            }
+        }
+    }
+
+    fn hung(&mut self, task: &ObservedTask, failures: u32, detail: &str) {
+        let arn = task.task_arn.clone();
+        let id = short_task_id(&arn).to_owned();
+        if self.s.owner_paused {
+            self.note(format!("task {id} looks hung, but the owner paused the gateway"));
+            return;
+        }
+        if self.s.backoff.resume_at.is_some() || self.s.backoff.escalated {
+            return;
+        }
+        let runtime = task.started_at.map(|s| self.now.saturating_sub(s));
+        let evidence = StopEvidence {
+            task_arn: arn.clone(),
+            stop_code: Some("LivenessProbeFailed".into()),
+            stopped_reason: Some(format!("liveness probe failed {failures} times in a row: {detail}")),
+            containers: Vec::new(),
+            runtime_secs: runtime,
+            stopped_at: Some(self.now),
+        };
+        self.open_incident(self.now, "hung: the liveness probe kept failing while ECS said RUNNING");
+        self.add_evidence(evidence.clone());
+        self.note(format!(
+            "task {id} is hung: {failures} failed liveness probes ({detail})"
+        ));
+        let stop = ActionStop {
+            task_arn: arn.clone(),
+            reason: format!("clawkeeper: liveness probe failed {failures} times in a row (hung)"),
+        };
+        if self.is_standalone() {
+            // Nothing else stops a standalone task: stop it in any case, then restart or back off.
+            self.push_stop(&id, &stop);
+        }
+        if self.s.backoff.active {
+            // Under a crash-loop backoff, a hung restarted task is the next step (pause, wait).
+            self.backoff_step();
+            return;
+        }
+        let window = as_i64(self.cfg.crash_loop_window_secs);
+        let now = self.now;
+        self.s.health.hung_stops.retain(|t| now.saturating_sub(*t) <= window);
+        self.s.recent_stops.push(StopRecord {
+            at: now,
+            runtime_secs: runtime.unwrap_or(0),
+            task_arn: arn.clone(),
+            evidence: evidence.clone(),
+        });
+        self.prune_recent_stops();
+        let fast = runtime.unwrap_or(0) < as_i64(self.cfg.crash_loop_max_runtime_secs);
+        let budget = (self.cfg.crash_loop_stops as usize).saturating_sub(1);
+        if (fast && crash_loop_holds(&self.s.recent_stops, now, self.cfg)) || self.s.health.hung_stops.len() >= budget {
+            // Out of restart budget: the crash-loop backoff pauses the service (which stops the task).
+            if self.is_standalone() {
+                self.s.health.restart_after_stop = None;
+            }
+            self.declare_crash_loop(Some(&arn));
+            return;
+        }
+        self.s.health.hung_stops.push(now);
+        if self.is_standalone() {
+            self.s.health.restart_after_stop = Some(arn.clone());
+        } else {
+            self.push_stop(&id, &stop);
+        }
+        let replaced = if self.is_standalone() {
+            "clawkeeper starts a new task once it is gone (RunTask)."
+        } else {
+            "The ECS service starts a replacement."
+        };
+        let draft = Draft {
+            happened: format!(
+                "Gateway {} did not answer its liveness probe {failures} times in a row while ECS said the task \
+                 was RUNNING ({detail}). clawkeeper stopped the task.",
+                self.gw.id
+            ),
+            since: Some(now),
+            evidence: super::super::notice::evidence_lines(&evidence),
+            done: vec![
+                format!("Stopped task {id} (StopTask). {replaced}"),
+                format!(
+                    "Hung restarts in the last {}: {} of at most {budget}; after that clawkeeper backs off.",
+                    format_duration(window),
+                    self.s.health.hung_stops.len()
+                ),
+            ],
+            next: self.advice(Some(&arn), false),
+        };
+        let notice = Notice::render(
+            NoticeKind::HungRestarted,
+            Severity::Critical,
+            &self.gw.id,
+            "was hung: task restarted",
+            draft,
+        );
+        if let Some(incident) = self.s.incident.as_mut() {
+            incident.hung_notified = true;
+        }
+        let key = self.key(&format!("hung/{id}"));
+        self.notify(key, notice);
+    }
+
+    fn push_stop(&mut self, id: &str, stop: &ActionStop) {
+        let key = self.key(&format!("hung/{id}/stop"));
+        self.push(
+            key,
+            super::super::action::ActionKind::StopTask {
+                task_arn: stop.task_arn.clone(),
+                reason: stop.reason.clone(),
+            },
+        );
+    }
+
+    fn token_rejected(&mut self, version: &str) {
+        let secret = self
+            .gw
+            .token_secret_arn
+            .clone()
+            .unwrap_or_else(|| "(the token secret)".into());
+        let draft = Draft {
+            happened: format!(
+                "Gateway {} answered 401 to the token clawkeeper read from Secrets Manager. clawkeeper stopped \
+                 sending it: OpenClaw locks clients out after 10 failed attempts a minute.",
+                self.gw.id
+            ),
+            since: Some(self.now),
+            evidence: vec![format!("secret {secret}, version {version}")],
+            done: vec![
+                "Probes continue without the token: liveness and readiness still work, channel details do not.".into(),
+            ],
+            next: vec![
+                format!(
+                    "Put the gateway's current token (OPENCLAW_GATEWAY_TOKEN) in the secret: aws secretsmanager \
+                     put-secret-value --secret-id {secret} --secret-string <token>"
+                ),
+                "A new secret version is tried once on the next check.".into(),
+            ],
+        };
+        let notice = Notice::render(
+            NoticeKind::WatchdogError,
+            Severity::Warning,
+            &self.gw.id,
+            "token rejected by the gateway",
+            draft,
+        );
+        let key = format!("{}/token-rejected/{version}", self.gw.id);
+        self.notify(key, notice);
+    }
+
+    /// `/readyz` failing entries for channels open episodes; a ready answer closes those it opened.
+    fn probe_channels(&mut self, probe: &ProbeReport) {
+        let failing: Vec<(String, String)> = probe.failing.iter().filter_map(|f| failing_channel(f)).collect();
+        for (channel, account) in &failing {
+            if self.episode_index(channel, account).is_none() {
+                self.open_episode(channel, account, self.now, true);
+            }
+        }
+        if probe.ready == Some(true) || (probe.ready == Some(false) && !failing.is_empty()) {
+            let healed: Vec<(String, String)> = self
+                .s
+                .health
+                .channels
+                .iter()
+                .filter(|e| e.from_probe && !failing.contains(&(e.channel.clone(), e.account.clone())))
+                .map(|e| (e.channel.clone(), e.account.clone()))
+                .collect();
+            for (channel, account) in healed {
+                self.close_episode(&channel, &account, "/readyz no longer lists it as failing");
+            }
+        }
+    }
+
+    pub(super) fn channel(&mut self, signal: &ChannelSignal) {
+        let account = signal.account.clone().unwrap_or_else(|| "default".into());
+        let channel = signal.channel.to_ascii_lowercase();
+        if signal.kind == ChannelEvent::Connected {
+            self.close_episode(&channel, &account, "it is connected again");
+            return;
+        }
+        let at = signal.at.min(self.now);
+        let index = match self.episode_index(&channel, &account) {
+            Some(i) => i,
+            None => self.open_episode(&channel, &account, at, false),
+        };
+        let Some(episode) = self.s.health.channels.get_mut(index) else {
+            return;
+        };
+        episode.from_probe = false;
+        episode.last = Some(signal.kind);
+        if signal.kind.is_terminal() {
+            episode.terminal = true;
+        }
+        let relink_due = episode.terminal && !episode.relink_notified;
+        let since = episode.since;
+        self.note(format!("channel {channel} ({account}): {}", signal.kind.describe()));
+        let two_tasks = signal.running_tasks.unwrap_or(0) > 1 || self.s.health.running_tasks_seen > 1;
+        if matches!(signal.kind, ChannelEvent::Conflict | ChannelEvent::TelegramConflict) && two_tasks {
+            let running = signal.running_tasks.unwrap_or(self.s.health.running_tasks_seen);
+            self.single_writer_notice(running, false, None);
+        }
+        if relink_due {
+            self.relink_notice(&channel, &account, since, signal, two_tasks);
+        }
+    }
+
+    fn episode_index(&self, channel: &str, account: &str) -> Option<usize> {
+        self.s
+            .health
+            .channels
+            .iter()
+            .position(|e| e.channel == channel && e.account == account)
+    }
+
+    fn open_episode(&mut self, channel: &str, account: &str, since: i64, from_probe: bool) -> usize {
+        let channels = &mut self.s.health.channels;
+        if channels.len() >= MAX_CHANNEL_EPISODES {
+            // Forget the oldest: a gateway has a handful of accounts, this only bounds the item.
+            channels.remove(0);
+        }
+        channels.push(ChannelEpisode {
+            channel: channel.to_owned(),
+            account: account.to_owned(),
+            since,
+            from_probe,
+            ..Default::default()
+        });
+        channels.len() - 1
+    }
+
+    fn close_episode(&mut self, channel: &str, account: &str, why: &str) {
+        let Some(index) = self.episode_index(channel, account) else {
+            return;
+        };
+        let episode = self.s.health.channels.remove(index);
+        self.note(format!("channel {channel} ({account}) closed: {why}"));
+        if !(episode.down_notified || episode.relink_notified) {
+            return;
+        }
+        let draft = Draft {
+            happened: format!(
+                "The {channel} channel (account {account}) of gateway {} is connected again after {}.",
+                self.gw.id,
+                format_duration(self.now.saturating_sub(episode.since))
+            ),
+            since: Some(episode.since),
+            evidence: episode
+                .last
+                .map(|k| vec![format!("last problem: {}", k.describe())])
+                .unwrap_or_default(),
+            done: vec!["Closed the channel's episode.".into()],
+            next: vec![format!("Check: clawkeeper status {}", self.gw.id)],
+        };
+        let notice = Notice::render(
+            NoticeKind::Recovered,
+            Severity::Info,
+            &self.gw.id,
+            &format!("{channel} connected again"),
+            draft,
+        );
+        let key = format!("{}/channel/{channel}/{account}/{}/recovered", self.gw.id, episode.since);
+        self.notify(key, notice);
+    }
+
+    /// Channels down past their grace get one `channel_down` each.
+    pub(super) fn channels_due(&mut self) {
+        let grace = as_i64(self.cfg.channel_grace_secs);
+        let due: Vec<usize> = self
+            .s
+            .health
+            .channels
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.down_notified && !e.terminal && self.now.saturating_sub(e.since) >= grace)
+            .map(|(i, _)| i)
+            .collect();
+        for index in due {
+            let Some(episode) = self.s.health.channels.get_mut(index) else {
+                continue;
+            };
+            episode.down_notified = true;
+            let episode = episode.clone();
+            let what = episode
+                .last
+                .map(ChannelEvent::describe)
+                .unwrap_or("/readyz reports it failing");
+            let mut next = vec![
+                format!("Check: clawkeeper status {}", self.gw.id),
+                "It may come back on its own; clawkeeper tells you when it is connected again.".into(),
+            ];
+            if matches!(
+                episode.last,
+                Some(ChannelEvent::GaveUp | ChannelEvent::BreakerSuppressed | ChannelEvent::ReconnectExhausted)
+            ) {
+                next.push(format!(
+                    "OpenClaw stopped retrying: restart the gateway with clawkeeper restart {} (or start the \
+                     channel in the Control UI).",
+                    self.gw.id
+                ));
+            }
+            if episode.last == Some(ChannelEvent::TelegramConflict) {
+                next.push(
+                    "Stop the other poller using this bot token (another gateway, a script), or switch the account \
+                     to webhook mode."
+                        .into(),
+                );
+            }
+            if let Some(group) = &self.gw.log_group {
+                next.push(format!(
+                    "Logs: aws logs tail {group} --since 1h --filter-pattern {}",
+                    episode.channel
+                ));
+            }
+            let draft = Draft {
+                happened: format!(
+                    "The {} channel (account {}) of gateway {} has been down for {}: {what}.",
+                    episode.channel,
+                    episode.account,
+                    self.gw.id,
+                    format_duration(self.now.saturating_sub(episode.since))
+                ),
+                since: Some(episode.since),
+                evidence: Vec::new(),
+                done: vec!["Nothing yet: the gateway itself runs.".into()],
+                next,
+            };
+            let notice = Notice::render(
+                NoticeKind::ChannelDown,
+                Severity::Warning,
+                &self.gw.id,
+                &format!("{} channel down", episode.channel),
+                draft,
+            );
+            let key = format!(
+                "{}/channel/{}/{}/{}/down",
+                self.gw.id, episode.channel, episode.account, episode.since
+            );
+            self.notify(key, notice);
+        }
+    }
+
+    fn relink_notice(&mut self, channel: &str, account: &str, since: i64, signal: &ChannelSignal, two_tasks: bool) {
+        if let Some(i) = self.episode_index(channel, account)
+            && let Some(e) = self.s.health.channels.get_mut(i)
+        {
+            e.relink_notified = true;
+        }
+        let mut evidence = vec![format!("{channel} ({account}): {}", signal.kind.describe())];
+        if let Some(n) = signal.running_tasks {
+            evidence.push(format!("ECS shows {n} RUNNING task(s) for the gateway"));
+        }
+        let mut next = Vec::new();
+        if matches!(signal.kind, ChannelEvent::Conflict) {
+            next.push(if two_tasks {
+                "Two gateway tasks ran at once: stop the older one first (see the single-writer notice), so only \
+                 one writes the state."
+                    .to_string()
+            } else {
+                "Make sure no other gateway, phone-side web session or copy of this state uses the same WhatsApp \
+                 link (WhatsApp Web > Linked devices)."
+                    .to_string()
+            });
+        }
+        if signal.kind == ChannelEvent::TelegramUnauthorized {
+            next.push(
+                "Get the current bot token from BotFather and put it where the gateway reads it \
+                 (channels.telegram.botToken, tokenFile or TELEGRAM_BOT_TOKEN)."
+                    .into(),
+            );
+            next.push(format!("Then restart the gateway: clawkeeper restart {}", self.gw.id));
+        } else {
+            next.extend(relink_steps(self.gw, channel, account));
+        }
+        next.push(format!("Check: clawkeeper status {}", self.gw.id));
+        let draft = Draft {
+            happened: format!(
+                "The {channel} channel (account {account}) of gateway {} needs you: {}. It will not reconnect by \
+                 itself.",
+                self.gw.id,
+                signal.kind.describe()
+            ),
+            since: Some(since),
+            evidence,
+            done: vec!["Nothing: relinking needs your phone.".into()],
+            next,
+        };
+        let notice = Notice::render(
+            NoticeKind::RelinkNeeded,
+            Severity::Critical,
+            &self.gw.id,
+            &format!("{channel} needs relinking"),
+            draft,
+        );
+        let key = format!("{}/channel/{channel}/{account}/{since}/relink", self.gw.id);
+        self.notify(key, notice);
+    }
+
+    fn single_writer(&mut self, running: u32, limits_allow_two: bool, ecs: &EcsObservation) {
+        if running > 1 || limits_allow_two {
+            self.single_writer_notice(running, limits_allow_two, Some(ecs));
+        } else if self.s.health.single_writer_since.take().is_some() {
+            self.note("single writer again: one task, deployment min 0 % / max 100 %".into());
+        }
+    }
+
+    fn single_writer_notice(&mut self, running: u32, limits_allow_two: bool, ecs: Option<&EcsObservation>) {
+        if self.s.health.single_writer_since.is_some() {
+            return;
+        }
+        let since = self.now;
+        self.s.health.single_writer_since = Some(since);
+        let mut evidence = Vec::new();
+        if running > 1 {
+            evidence.push(format!("{running} tasks RUNNING at once:"));
+            for t in ecs.map(|e| e.running.as_slice()).unwrap_or_default() {
+                evidence.push(format!(
+                    "  task {} started {}",
+                    short_task_id(&t.task_arn),
+                    t.started_at
+                        .map(format_utc)
+                        .unwrap_or_else(|| "at an unknown time".into())
+                ));
+            }
+        }
+        if let Some(l) = ecs.and_then(|e| e.limits).filter(|_| limits_allow_two) {
+            evidence.push(format!(
+                "deployment configuration: minimum healthy {} %, maximum {} % (a deployment starts the new task \
+                 before the old one stops)",
+                l.minimum_healthy_percent
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                l.maximum_percent.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+            ));
+        }
+        let cluster = &self.gw.cluster;
+        let mut next = Vec::new();
+        match &self.gw.target {
+            GatewayTarget::Service(service) => {
+                if limits_allow_two {
+                    next.push(format!(
+                        "Fix the deployment limits: aws ecs update-service --cluster {cluster} --service {service} \
+                         --deployment-configuration minimumHealthyPercent=0,maximumPercent=100"
+                    ));
+                }
+                if running > 1 {
+                    next.push(format!(
+                        "See the tasks: aws ecs list-tasks --cluster {cluster} --service-name {service} \
+                         --desired-status RUNNING"
+                    ));
+                }
+            }
+            GatewayTarget::Standalone { family } => next.push(format!(
+                "See the tasks: aws ecs list-tasks --cluster {cluster} --family {family} --desired-status RUNNING"
+            )),
+        }
+        if running > 1 {
+            next.push(format!(
+                "Stop the older task: aws ecs stop-task --cluster {cluster} --task <task id> --reason single-writer"
+            ));
+        }
+        let draft = Draft {
+            happened: format!(
+                "Gateway {} can run two gateways on the same state at once. WhatsApp then drops one session with \
+                 a 440 conflict and OpenClaw deletes the creds: the channel needs relinking.",
+                self.gw.id
+            ),
+            since: Some(since),
+            evidence,
+            done: vec!["Nothing: clawkeeper does not guess which task to stop.".into()],
+            next,
+        };
+        let notice = Notice::render(
+            NoticeKind::SingleWriterViolation,
+            Severity::Critical,
+            &self.gw.id,
+            "may run two writers at once",
+            draft,
+        );
+        let key = format!("{}/single-writer/{since}", self.gw.id);
+        self.notify(key, notice);
+    }
+
+    fn snapshot_freshness(&mut self, check: SnapshotCheck) {
+        if check == SnapshotCheck::NotChecked {
+            return;
+        }
+        let interval = self.cfg.snapshot_interval_secs;
+        let stale = snapshot_is_stale(check, self.s.health.watching_since, self.now, interval);
+        match (stale, self.s.health.snapshot_stale_since) {
+            (true, None) => {
+                let since = self.now;
+                self.s.health.snapshot_stale_since = Some(since);
+                let newest = match check {
+                    SnapshotCheck::NewestAt(at) => format!(
+                        "The newest snapshot was taken {} ({} ago).",
+                        format_utc(at),
+                        format_duration(self.now.saturating_sub(at))
+                    ),
+                    _ => "There is no snapshot at all.".into(),
+                };
+                let draft = Draft {
+                    happened: format!(
+                        "Gateway {} has no recent snapshot. {newest} Snapshots are due every {}.",
+                        self.gw.id,
+                        format_duration(as_i64(interval))
+                    ),
+                    since: Some(since),
+                    evidence: Vec::new(),
+                    done: vec!["Nothing: the snapshot function runs on its own schedule.".into()],
+                    next: vec![
+                        format!("Take one now: clawkeeper snapshot {}", self.gw.id),
+                        format!("List them: clawkeeper snapshots {}", self.gw.id),
+                        "Look at the snapshot function's errors: aws logs tail /aws/lambda/<snapshot function> \
+                         --since 3h"
+                            .into(),
+                    ],
+                };
+                let notice = Notice::render(
+                    NoticeKind::SnapshotStale,
+                    Severity::Warning,
+                    &self.gw.id,
+                    "has no recent snapshot",
+                    draft,
+                );
+                let key = format!("{}/snapshot-stale/{since}", self.gw.id);
+                self.notify(key, notice);
+            }
+            (false, Some(_)) => {
+                self.s.health.snapshot_stale_since = None;
+                self.note("snapshots are fresh again".into());
+            }
+            _ => {}
+        }
+    }
+}
+
+struct ActionStop {
+    task_arn: String,
+    reason: String,
+}
+
+/// The exact relink steps for a Fargate task: ECS Exec into the gateway container and log in.
+fn relink_steps(gw: &crate::gateway::Gateway, channel: &str, account: &str) -> Vec<String> {
+    let cluster = &gw.cluster;
+    let find = match &gw.target {
+        GatewayTarget::Service(service) => format!(
+            "TASK=$(aws ecs list-tasks --cluster {cluster} --service-name {service} --desired-status RUNNING \
+             --query 'taskArns[0]' --output text)"
+        ),
+        GatewayTarget::Standalone { family } => format!(
+            "TASK=$(aws ecs list-tasks --cluster {cluster} --family {family} --desired-status RUNNING --query \
+             'taskArns[0]' --output text)"
+        ),
+    };
+    let exec = |command: String| {
+        format!(
+            "aws ecs execute-command --cluster {cluster} --task $TASK --container {GATEWAY_CONTAINER} --interactive \
+             --command \"{command}\""
+        )
+    };
+    vec![
+        format!("1. Find the running task: {find}"),
+        format!(
+            "2. Clear the dead link (ECS Exec, needs the Session Manager plugin): {}",
+            exec(format!(
+                "openclaw channels logout --channel {channel} --account {account}"
+            ))
+        ),
+        format!(
+            "3. Link again and scan the QR code with the phone (WhatsApp > Linked devices > Link a device): {}",
+            exec(format!(
+                "openclaw channels login --channel {channel} --account {account}"
+            ))
+        ),
+        format!("4. Check the channel: {}", exec("openclaw channels status".into())),
+    ]
+}
+
+/// `channel:whatsapp:work`, `whatsapp:work`, `whatsapp` -> (`whatsapp`, `work`|`default`); other
+/// readiness entries (agent databases, plugins) are not channels.
+fn failing_channel(entry: &str) -> Option<(String, String)> {
+    let entry = entry.trim();
+    let rest = entry
+        .strip_prefix("channel:")
+        .or_else(|| entry.strip_prefix("channels:"))
+        .unwrap_or(entry);
+    let mut parts = rest.splitn(2, [':', '/']);
+    let channel = parts.next()?.trim().to_ascii_lowercase();
+    const CHANNELS: &[&str] = &[
+        "whatsapp",
+        "telegram",
+        "discord",
+        "slack",
+        "signal",
+        "imessage",
+        "matrix",
+        "msteams",
+        "googlechat",
+        "mattermost",
+        "line",
+        "feishu",
+        "wechat",
+        "zalo",
+        "irc",
+        "nostr",
+    ];
+    if !CHANNELS.contains(&channel.as_str()) && !entry.starts_with("channel") {
+        return None;
+    }
+    let account = parts
+        .next()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .unwrap_or("default");
+    Some((channel, account.to_owned()))
+}
+
+fn newest(tasks: &[ObservedTask]) -> Option<&ObservedTask> {
+    tasks.iter().max_by(|a, b| {
+        a.started_at
+            .cmp(&b.started_at)
+            .then_with(|| a.task_arn.cmp(&b.task_arn))
+    })
+}
+
+fn task_info(task: &ObservedTask) -> TaskInfo {
+    TaskInfo {
+        task_arn: task.task_arn.clone(),
+        version: None,
+        task_definition: task.task_definition.clone(),
+        group: None,
+        started_at: task.started_at,
+        network: (task.subnet_id.is_some() || task.private_ip.is_some()).then(|| TaskNetwork {
+            subnet_id: task.subnet_id.clone(),
+            private_ip: task.private_ip.clone(),
+        }),
+        event_time: None,
+    }
+}
+
+fn missed_stop(task: &ObservedTask, now: i64) -> TaskStop {
+    let cause = classify_stop(task.stop_code.as_deref(), task.stopped_reason.as_deref(), &[]);
+    TaskStop {
+        task: task_info(task),
+        evidence: StopEvidence {
+            task_arn: task.task_arn.clone(),
+            stop_code: task.stop_code.clone(),
+            stopped_reason: task.stopped_reason.clone(),
+            containers: Vec::new(),
+            runtime_secs: match (task.started_at, task.stopped_at) {
+                (Some(s), Some(e)) => Some(e.saturating_sub(s).max(0)),
+                _ => None,
+            },
+            stopped_at: Some(task.stopped_at.unwrap_or(now).min(now)),
+        },
+        cause,
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_health_tests.rs"]
+mod tests;
