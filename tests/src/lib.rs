@@ -3,6 +3,7 @@
 
 pub mod aws_setup;
 pub mod events;
+pub mod fault_proxy;
 pub mod function;
 pub mod http;
 pub mod lambda_bridge;

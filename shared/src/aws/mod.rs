@@ -18,7 +18,8 @@ use aws_config::{BehaviorVersion, SdkConfig};
 /// overrides through the standard `AWS_ENDPOINT_URL`), with retries and timeouts chosen on
 /// purpose: a few jittered retries of transient faults, and attempts short enough that a
 /// stuck call fails inside the function's own timeout so Lambda can retry the event.
-/// `AWS_MAX_ATTEMPTS` still overrides the attempt count (tests set it to 1).
+/// `AWS_MAX_ATTEMPTS` still overrides the attempt count (tests set it to 1), and
+/// `CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS` the per-attempt timeout (default 10 s).
 pub async fn load_sdk_config() -> SdkConfig {
     let max_attempts = std::env::var("AWS_MAX_ATTEMPTS")
         .ok()
@@ -34,12 +35,20 @@ pub async fn load_sdk_config() -> SdkConfig {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(attempt_timeout())
                 .operation_timeout(Duration::from_secs(30))
                 .build(),
         )
         .load()
         .await
+}
+
+fn attempt_timeout() -> Duration {
+    std::env::var("CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&ms| ms >= 100)
+        .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
 /// True when an endpoint override is set (moto in tests): S3 then needs path-style addressing.
