@@ -18,7 +18,36 @@ CLIENTS = {name: session.client(name) for name in ("ecs", "sns", "dynamodb", "s3
 API = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime"
 
 
+TABLE = os.environ.get("CLAWKEEPER_TABLE", "clawkeeper-test")
+TOPIC = os.environ.get("CLAWKEEPER_TOPIC_ARN", "")
+REV = {"n": 0}
+
+
+def handle_ecs_event(event):
+    """The AWS calls task-events makes for an event: read the state, write it with a condition
+    (state + dedupe marker in one transaction), and for an unexpected stop publish the notice and
+    confirm the outbox with a second write."""
+    ddb = CLIENTS["dynamodb"]
+    ddb.get_item(TableName=TABLE, Key={"pk": {"S": "PEER#home"}, "sk": {"S": "STATE"}}, ConsistentRead=True)
+
+    def write():
+        REV["n"] += 1
+        item = {"pk": {"S": "PEER#home"}, "sk": {"S": "STATE"}, "rev": {"N": str(REV["n"])},
+                "state": {"S": json.dumps(event.get("detail", {}))[:2000]}}
+        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": TABLE, "Item": item}}])
+
+    write()
+    detail = event.get("detail", {})
+    if detail.get("lastStatus") == "STOPPED" and detail.get("stopCode") != "UserInitiated" and TOPIC:
+        CLIENTS["sns"].publish(TopicArn=TOPIC, Subject="peer: gateway down", Message="peer notice",
+                               MessageAttributes={"kind": {"DataType": "String", "StringValue": "peer"}})
+        write()
+    return {"ok": True}
+
+
 def handle(event):
+    if "detail-type" in event:
+        return handle_ecs_event(event)
     if event.get("action") == "status":
         cluster = os.environ.get("BENCH_CLUSTER", "openclaw")
         service = os.environ.get("BENCH_SERVICE", "openclaw-gateway")

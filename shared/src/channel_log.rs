@@ -90,7 +90,9 @@ pub fn decode_subscription(event: &Value) -> Result<LogsData, PayloadError> {
         .read_to_end(&mut json)
         .map_err(PayloadError::Gzip)?;
     if json.len() as u64 > MAX_DECODED_BYTES {
-        return Err(PayloadError::Gzip(std::io::Error::other("larger than 16 MiB decompressed")));
+        return Err(PayloadError::Gzip(std::io::Error::other(
+            "larger than 16 MiB decompressed",
+        )));
     }
     let value: Value = serde_json::from_slice(&json).map_err(PayloadError::Json)?;
     if !value.is_object() {
@@ -190,10 +192,7 @@ fn compact_line(line: &str) -> (Option<String>, String) {
 
 fn channel_of_subsystem(subsystem: &str) -> Option<String> {
     let lower = subsystem.to_ascii_lowercase();
-    lower
-        .split('/')
-        .find(|part| CHANNELS.contains(part))
-        .map(str::to_owned)
+    lower.split('/').find(|part| CHANNELS.contains(part)).map(str::to_owned)
 }
 
 fn channel_named_in(lower: &str) -> Option<String> {
@@ -239,14 +238,23 @@ fn classify_message(lower: &str, channel: &str) -> Option<ChannelEvent> {
 
 /// `status 401`, `status=440`, `statusCode: 440`, `(440)`, `code 440`.
 fn status_code(lower: &str, code: &str) -> bool {
-    ["status ", "status=", "status: ", "statuscode: ", "statuscode=", "code ", "code=", "("]
-        .iter()
-        .any(|prefix| {
-            lower.match_indices(prefix).any(|(i, p)| {
-                let after = &lower[i + p.len()..];
-                after.starts_with(code) && !after[code.len()..].starts_with(|c: char| c.is_ascii_digit())
-            })
+    [
+        "status ",
+        "status=",
+        "status: ",
+        "statuscode: ",
+        "statuscode=",
+        "code ",
+        "code=",
+        "(",
+    ]
+    .iter()
+    .any(|prefix| {
+        lower.match_indices(prefix).any(|(i, p)| {
+            let after = &lower[i + p.len()..];
+            after.starts_with(code) && !after[code.len()..].starts_with(|c: char| c.is_ascii_digit())
         })
+    })
 }
 
 /// Lines that say the channel is up: `connected`, `reconnected`, `listening for ... inbound`, never
@@ -259,7 +267,8 @@ fn connected(lower: &str) -> bool {
         let before = &lower[..i];
         let after = &lower[i + w.len()..];
         let negated = before.ends_with("dis") || before.ends_with("not ") || before.ends_with("un");
-        let word_start = before.is_empty() || before.ends_with("re") || !before.ends_with(|c: char| c.is_alphanumeric() || c == '_');
+        let word_start =
+            before.is_empty() || before.ends_with("re") || !before.ends_with(|c: char| c.is_alphanumeric() || c == '_');
         !negated && word_start && !after.starts_with("=false") && !after.starts_with(": false")
     })
 }
@@ -329,18 +338,26 @@ mod tests {
 
     #[test]
     fn malformed_payloads_are_errors_and_control_messages_are_recognised() {
-        assert!(matches!(decode_subscription(&serde_json::json!({})), Err(PayloadError::Missing)));
+        assert!(matches!(
+            decode_subscription(&serde_json::json!({})),
+            Err(PayloadError::Missing)
+        ));
         let not_b64 = serde_json::json!({"awslogs": {"data": "%%%"}});
         assert!(matches!(decode_subscription(&not_b64), Err(PayloadError::Base64(_))));
         let garbage = base64::engine::general_purpose::STANDARD.encode(b"definitely not gzip");
         let garbage = serde_json::json!({"awslogs": {"data": garbage}});
         let e = decode_subscription(&garbage).expect_err("not gzip");
-        assert!(matches!(e, PayloadError::Gzip(_)) && e.to_string().contains("gzip"), "{e}");
+        assert!(
+            matches!(e, PayloadError::Gzip(_)) && e.to_string().contains("gzip"),
+            "{e}"
+        );
         let not_json = payload(&serde_json::json!(["a"]));
         assert!(matches!(decode_subscription(&not_json), Err(PayloadError::Json(_))));
-        let control = payload(&serde_json::json!({"messageType": "CONTROL_MESSAGE", "owner": "CloudwatchLogs",
+        let control = payload(
+            &serde_json::json!({"messageType": "CONTROL_MESSAGE", "owner": "CloudwatchLogs",
             "logGroup": "", "logStream": "", "subscriptionFilters": [], "logEvents": [
-                {"id": "", "timestamp": 1, "message": "CWL CONTROL MESSAGE: Checking health of destination Lambda."}]}));
+                {"id": "", "timestamp": 1, "message": "CWL CONTROL MESSAGE: Checking health of destination Lambda."}]}),
+        );
         assert!(decode_subscription(&control).expect("control").is_control());
     }
 
@@ -353,7 +370,12 @@ mod tests {
                 ChannelEvent::LoggedOut,
                 None,
             ),
-            ("[whatsapp] [work] connection closed: status 401", "whatsapp", ChannelEvent::LoggedOut, Some("work")),
+            (
+                "[whatsapp] [work] connection closed: status 401",
+                "whatsapp",
+                ChannelEvent::LoggedOut,
+                Some("work"),
+            ),
             (
                 "[whatsapp] web connection closed (status 440): conflict, replaced by another session",
                 "whatsapp",
@@ -372,7 +394,12 @@ mod tests {
                 ChannelEvent::AuthCleared,
                 None,
             ),
-            ("[whatsapp] [default] giving up after 10 restart attempts", "whatsapp", ChannelEvent::GaveUp, Some("default")),
+            (
+                "[whatsapp] [default] giving up after 10 restart attempts",
+                "whatsapp",
+                ChannelEvent::GaveUp,
+                Some("default"),
+            ),
             (
                 "[whatsapp] channel autostart suppressed by crash-loop breaker; refusing automatic start for whatsapp account work. Run ...",
                 "whatsapp",
@@ -391,9 +418,24 @@ mod tests {
                 ChannelEvent::TelegramConflict,
                 None,
             ),
-            ("[whatsapp] WhatsApp Web connected", "whatsapp", ChannelEvent::Connected, None),
-            ("[whatsapp] Listening for personal WhatsApp inbound messages.", "whatsapp", ChannelEvent::Connected, None),
-            ("[whatsapp] [work] reconnected", "whatsapp", ChannelEvent::Connected, Some("work")),
+            (
+                "[whatsapp] WhatsApp Web connected",
+                "whatsapp",
+                ChannelEvent::Connected,
+                None,
+            ),
+            (
+                "[whatsapp] Listening for personal WhatsApp inbound messages.",
+                "whatsapp",
+                ChannelEvent::Connected,
+                None,
+            ),
+            (
+                "[whatsapp] [work] reconnected",
+                "whatsapp",
+                ChannelEvent::Connected,
+                Some("work"),
+            ),
         ];
         for (line, channel, kind, account) in cases {
             let got = classify_line(line).unwrap_or_else(|| panic!("not classified: {line}"));

@@ -265,8 +265,11 @@ fn validate_gateway(raw: RawGateway) -> Result<Gateway, String> {
     if let Some(arn) = &raw.token_secret_arn
         && (!arn.starts_with("arn:") || !arn.contains(":secretsmanager:"))
     {
+        // Not echoed: an owner who pasted the token itself here would see it in the init log.
         return Err(format!(
-            "`token_secret_arn` {arn:?} must be a Secrets Manager secret ARN"
+            "`token_secret_arn` must be a Secrets Manager secret ARN (arn:aws:secretsmanager:...), \
+             not the token itself; the value given ({} characters) is not repeated here",
+            arn.chars().count()
         ));
     }
     let state_root = raw.state_root.unwrap_or_else(|| DEFAULT_STATE_ROOT.to_string());

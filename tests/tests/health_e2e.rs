@@ -207,8 +207,9 @@ fn xml_value(xml: &str, tag: &str) -> String {
     xml[start..end].to_string()
 }
 
-/// An awsvpc Fargate gateway service and one RUNNING task in its group; returns the task ARN.
-async fn gateway_with_a_running_task(moto: &Moto) -> String {
+/// An awsvpc Fargate gateway service and one RUNNING task in its group; returns the task ARN and
+/// the network a replacement task runs in.
+async fn gateway_with_a_running_task(moto: &Moto) -> (String, NetworkConfiguration) {
     let vpc = xml_value(
         &ec2(moto, &[("Action", "CreateVpc"), ("CidrBlock", "10.42.0.0/16")]),
         "vpcId",
@@ -297,13 +298,18 @@ async fn gateway_with_a_running_task(moto: &Moto) -> String {
         .send()
         .await
         .expect("service");
-    // moto starts no tasks for a service; one with the service's group stands in for it.
-    ecs.run_task()
+    (service_task(moto, &network).await, network)
+}
+
+/// moto starts no tasks for a service; one with the service's group stands in for it.
+async fn service_task(moto: &Moto, network: &NetworkConfiguration) -> String {
+    aws_sdk_ecs::Client::new(&moto.sdk_config().await)
+        .run_task()
         .cluster(CLUSTER)
         .task_definition(SERVICE)
         .launch_type(LaunchType::Fargate)
         .group(format!("service:{SERVICE}"))
-        .network_configuration(network)
+        .network_configuration(network.clone())
         .send()
         .await
         .expect("run task")
@@ -337,7 +343,7 @@ async fn a_gateway_answering_html_is_hung_and_its_task_is_stopped() {
         POLICY,
     )
     .await;
-    let task = gateway_with_a_running_task(&stack.moto).await;
+    let (task, _) = gateway_with_a_running_task(&stack.moto).await;
     assert_eq!(last_status(&stack.moto, &task).await, "RUNNING");
     let mut reconciler = FunctionProcess::spawn("reconciler", &stack.env);
 
@@ -453,4 +459,135 @@ fn gzip_b64(value: &Value) -> String {
         .expect("write");
     let out = child.wait_with_output().expect("gzip output");
     String::from_utf8(out.stdout).expect("base64 text")
+}
+
+/// A real OpenClaw gateway (`openclaw gateway run` from npm) on a loopback port, in its own process
+/// group so stopping it stops its workers too. Killed when dropped.
+struct RealGateway {
+    child: std::process::Child,
+}
+
+impl RealGateway {
+    fn start(home: &std::path::Path, port: u16) -> Self {
+        use std::os::unix::process::CommandExt;
+        let openclaw = std::env::var_os("CLAWKEEPER_OPENCLAW")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| clawkeeper_tests::workspace_root().join(".cache/openclaw/bin/openclaw"));
+        assert!(
+            openclaw.exists(),
+            "OpenClaw not found at {}: run scripts/install-openclaw.sh (or set CLAWKEEPER_OPENCLAW)",
+            openclaw.display()
+        );
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(home.join("gateway.log"))
+            .expect("log");
+        let child = std::process::Command::new(openclaw)
+            .args(["gateway", "run", "--allow-unconfigured", "--port", &port.to_string()])
+            .args(["--auth", "none", "--bind", "loopback"])
+            .env("HOME", home)
+            .env("OPENCLAW_STATE_DIR", home.join(".openclaw"))
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("start the gateway");
+        Self { child }
+    }
+
+    fn kill(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = std::process::Command::new("kill")
+            .args(["-s", "KILL", "--", &group])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RealGateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Probes until the gateway is live three times in a row (its first boot can restart once, when
+/// `/healthz` briefly answers 503 while draining); returns how long that took.
+async fn wait_live(prober: &clawkeeper_shared::health::probe::Prober, base: &str, home: &std::path::Path) -> Duration {
+    let started = Instant::now();
+    let mut streak = 0;
+    while started.elapsed() < Duration::from_secs(150) {
+        if prober.probe(base, None).await.live {
+            streak += 1;
+            if streak == 3 {
+                return started.elapsed();
+            }
+        } else {
+            streak = 0;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let log = std::fs::read_to_string(home.join("gateway.log")).unwrap_or_default();
+    panic!("the real gateway never answered /healthz at {base}:\n{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_openclaw_gateway_is_probed_healthy_hung_when_killed_and_recovered() {
+    let home = tempfile::tempdir().expect("home");
+    let port = clawkeeper_tests::moto::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let prober = clawkeeper_shared::health::probe::Prober::new(Duration::from_secs(2)).expect("prober");
+    let mut gateway = RealGateway::start(home.path(), port);
+    let boot = wait_live(&prober, &base, home.path()).await;
+
+    // Live: the JSON contract; readiness answered too.
+    let probed = prober.probe(&base, None).await;
+    let log = || std::fs::read_to_string(home.path().join("gateway.log")).unwrap_or_default();
+    assert!(probed.live, "{probed:?} after {boot:?}\n{}", log());
+    assert!(probed.ready.is_some(), "/readyz answers JSON: {probed:?}");
+    // The Control UI answers an unknown path with an HTML 200: not live.
+    let ui = prober.probe(&format!("{base}/no/such/prefix"), None).await;
+    assert!(!ui.live, "{ui:?}");
+    assert!(ui.live_detail.as_deref().is_some_and(|d| d.contains("HTML")), "{ui:?}");
+    let mut latencies = Vec::new();
+    for _ in 0..5 {
+        latencies.push(prober.probe(&base, None).await.elapsed);
+    }
+
+    // The reconciler against it: healthy gives no notice.
+    let stack = stack(
+        json!({"id": "home", "cluster": CLUSTER, "service": SERVICE, "probe_url": base}),
+        POLICY,
+    )
+    .await;
+    let (task, network) = gateway_with_a_running_task(&stack.moto).await;
+    let mut reconciler = FunctionProcess::spawn("reconciler", &stack.env);
+    let healthy = ok(&mut reconciler, &json!({}));
+    assert_eq!(healthy["gateways"][0]["up"], true, "{healthy}");
+    assert_eq!(healthy["gateways"][0]["phase"], "healthy", "{healthy}");
+    assert!(stack.inbox.settle_and_drain().await.is_empty());
+
+    // Killed (ECS still says RUNNING): after hung_probe_failures (2) checks, the task is stopped.
+    gateway.kill();
+    ok(&mut reconciler, &json!({}));
+    assert!(
+        stack.inbox.settle_and_drain().await.is_empty(),
+        "one failure is not hung"
+    );
+    let hung = ok(&mut reconciler, &json!({}));
+    let got = stack.inbox.settle_and_drain().await;
+    assert_eq!(kinds(&got), ["hung_restarted"], "{got:#?}\n{hung}");
+    assert_eq!(last_status(&stack.moto, &task).await, "STOPPED");
+
+    // The service's replacement runs the gateway again: recovered.
+    service_task(&stack.moto, &network).await;
+    let _gateway = RealGateway::start(home.path(), port);
+    let reboot = wait_live(&prober, &base, home.path()).await;
+    let recovered = ok(&mut reconciler, &json!({}));
+    let got = stack.inbox.settle_and_drain().await;
+    assert_eq!(kinds(&got), ["recovered"], "{got:#?}\n{recovered}");
+    assert_eq!(recovered["gateways"][0]["phase"], "healthy", "{recovered}");
+    eprintln!("real gateway: live after {boot:?} (restart {reboot:?}); probe latencies {latencies:?}");
 }

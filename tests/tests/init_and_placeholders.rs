@@ -15,7 +15,7 @@ const FUNCTIONS: &[&str] = &[
 ];
 
 /// Functions that refuse every event until their issue lands.
-const NOT_BUILT_YET: &[&str] = &["restore"];
+const NOT_BUILT_YET: &[&str] = &[];
 
 fn base_env() -> Vec<(String, String)> {
     let mut env = clawkeeper_env(&json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}]));

@@ -124,6 +124,7 @@ async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() 
     let archive = get(&s3, &key).await;
     let sidecar: serde_json::Value = serde_json::from_slice(&get(&s3, &sidecar_key).await).expect("sidecar");
     assert_eq!(sidecar["sha256"], sha256_hex(&archive).as_str());
+    assert_eq!(sidecar["verified"], true, "read back through the verifying reader");
     assert_eq!(sidecar["archive_bytes"], archive.len() as u64);
     assert_eq!(
         sidecar["sqlite"][0]["path"],
@@ -154,21 +155,25 @@ async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() 
         .expect_ok();
     assert_eq!(scheduled["results"][0]["result"], "created", "{scheduled:#}");
     assert_eq!(scheduled["results"][0]["trigger"], "scheduled");
-    // Retention keeps the newest snapshot of each hour: the first one of this hour goes, archive
-    // and sidecar together.
+    // Retention keeps one snapshot per hour, preferring an event-triggered one (`manual`) over a
+    // scheduled live one, and always the newest: both stay.
     assert_eq!(
         scheduled["results"][0]["retention_deleted"],
-        json!([key]),
+        json!([]),
         "{scheduled:#}"
     );
     let newest = scheduled["results"][0]["archive_key"]
         .as_str()
         .expect("key")
         .to_string();
-    assert_eq!(
-        keys(&s3, "home/snapshots/").await,
-        vec![newest.replace(".tar.gz", ".json"), newest.clone()]
-    );
+    let mut expected = vec![
+        key.replace(".tar.gz", ".json"),
+        key.clone(),
+        newest.replace(".tar.gz", ".json"),
+        newest.clone(),
+    ];
+    expected.sort();
+    assert_eq!(keys(&s3, "home/snapshots/").await, expected);
 
     assert!(
         !function.logs().contains("c2VjcmV0LW5vaXNl"),
@@ -212,7 +217,12 @@ async fn a_failure_mid_upload_leaves_no_sidecar_and_no_incomplete_upload() {
     assert_eq!(failure.error_type, "SqliteCaptureFailed", "{failure:?}");
     assert!(failure.error_message.contains("broken.sqlite"), "{failure:?}");
 
-    assert_eq!(keys(&s3, "home/").await, Vec::<String>::new(), "no archive, no sidecar");
+    // No archive, no sidecar: only the failure record the reconciler reads.
+    assert_eq!(
+        keys(&s3, "home/").await,
+        vec!["home/snapshots/_status/last-failure.json".to_string()],
+        "no archive, no sidecar"
+    );
     let uploads = s3
         .list_multipart_uploads()
         .bucket(BUCKET)
@@ -237,4 +247,157 @@ async fn bad_requests_are_refused_with_stable_error_types() {
     // The volume is not mounted: a clear error, not an empty snapshot.
     let failure = function.invoke(&json!({"gateway": "home"})).expect_failed();
     assert_eq!(failure.error_type, "StateMissing", "{failure:?}");
+}
+
+/// `len` bytes that gzip cannot shrink.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut x = seed | 1;
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+async fn pending_uploads(s3: &Client) -> Vec<(String, String)> {
+    let answer = s3
+        .list_multipart_uploads()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("uploads");
+    answer
+        .uploads()
+        .iter()
+        .map(|u| {
+            (
+                u.key().unwrap_or_default().to_string(),
+                u.upload_id().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_snapshot_killed_mid_upload_leaves_nothing_visible_and_the_next_run_cleans_up() {
+    let moto = Moto::start();
+    let s3 = s3(&moto).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("home");
+    let state = root.join(".openclaw");
+    add_whatsapp_creds(&state, "default", 50);
+    fs::create_dir_all(state.join("media")).expect("media");
+    for i in 0..6 {
+        fs::write(state.join(format!("media/big-{i}.bin")), noise(12 << 20, 7 + i)).expect("noise");
+    }
+    let mut env = env(&moto, &root);
+
+    let mut function = FunctionProcess::spawn("snapshot", &env);
+    let first = serde_json::json!({"gateway": "home", "trigger": "manual"});
+    // Sent without waiting: the process is killed while it uploads.
+    let pid = function.pid();
+    let waiter = std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            function.invoke_within(&first, std::time::Duration::from_secs(60))
+        }));
+        drop(function);
+        outcome.is_ok()
+    });
+    // Kill a moment after the upload started, while parts are being sent (72 MiB that gzip
+    // cannot shrink take several 8 MiB parts). moto's ListParts answer does not parse in the
+    // SDK, so the moment is a short wait rather than a part count.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let killed = loop {
+        assert!(std::time::Instant::now() < deadline, "no upload started");
+        if let Some((key, _)) = pending_uploads(&s3).await.into_iter().next() {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let status = std::process::Command::new("kill")
+                .args(["-s", "KILL", &pid.to_string()])
+                .status()
+                .expect("kill");
+            assert!(status.success());
+            break key;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let _ = waiter.join();
+    assert!(killed.starts_with("home/snapshots/"), "{killed}");
+    assert_eq!(keys(&s3, "home/").await, Vec::<String>::new(), "no archive, no sidecar");
+    assert_eq!(pending_uploads(&s3).await.len(), 1, "the dead run's upload is left");
+
+    // The next run aborts the stale upload under its prefix and succeeds.
+    env.push(("CLAWKEEPER_SNAPSHOT_STALE_UPLOAD_SECS".into(), "0".into()));
+    let mut function = FunctionProcess::spawn("snapshot", &env);
+    let answer = function
+        .invoke_within(
+            &json!({"gateway": "home", "trigger": "manual"}),
+            std::time::Duration::from_secs(120),
+        )
+        .expect_ok();
+    let created = &answer["results"][0];
+    assert_eq!(created["result"], "created", "{answer:#}");
+    assert_eq!(created["verified"], true, "{answer:#}");
+    assert!(
+        created["warnings"]
+            .as_array()
+            .expect("warnings")
+            .iter()
+            .any(|w| w.as_str().unwrap_or("").contains("aborted 1 incomplete upload")),
+        "{answer:#}"
+    );
+    assert!(pending_uploads(&s3).await.is_empty(), "the stale upload was aborted");
+    assert_eq!(keys(&s3, "home/snapshots/").await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() {
+    use clawkeeper_shared::snapshot::status::{FailureRecord, failure_key, failure_notice};
+    let moto = Moto::start();
+    let s3 = s3(&moto).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("home");
+    let mut function = FunctionProcess::spawn("snapshot", &env(&moto, &root));
+    let record_key = failure_key("home");
+
+    // The volume is not mounted: two failed runs in a row.
+    for (n, trigger) in [(1, "scheduled"), (2, "task-stopped")] {
+        let failure = function
+            .invoke(&json!({"gateway": "home", "trigger": trigger}))
+            .expect_failed();
+        assert_eq!(failure.error_type, "StateMissing");
+        let record: FailureRecord = serde_json::from_slice(&get(&s3, &record_key).await).expect("record");
+        assert_eq!(record.consecutive_failures, n);
+        assert_eq!(record.trigger, trigger);
+        assert_eq!(record.error_type, "StateMissing");
+        assert!(record.message.contains(".openclaw"), "{record:?}");
+    }
+    let record: FailureRecord = serde_json::from_slice(&get(&s3, &record_key).await).expect("record");
+    let (dedupe, notice) = failure_notice(&record);
+    assert_eq!(dedupe, format!("home/snapshot-failed/{}", record.first_failed_at_millis));
+    assert_eq!(notice.kind.as_str(), "snapshot_failed");
+    assert!(notice.message.contains("StateMissing"), "{}", notice.message);
+
+    // The reader behind the trait, as the reconciler would call it.
+    let store = clawkeeper_shared::aws::s3::S3Store::new(&moto.sdk_config().await, BUCKET);
+    let read = clawkeeper_shared::snapshot::status::read_failure(&store, "home")
+        .await
+        .expect("read");
+    assert_eq!(read, Some(record));
+
+    // Mounted again: the next success clears the record.
+    add_whatsapp_creds(&root.join(".openclaw"), "default", 5);
+    let answer = function
+        .invoke(&json!({"gateway": "home", "trigger": "manual"}))
+        .expect_ok();
+    assert_eq!(answer["results"][0]["result"], "created");
+    assert_eq!(
+        clawkeeper_shared::snapshot::status::read_failure(&store, "home")
+            .await
+            .expect("read"),
+        None
+    );
+    assert_eq!(keys(&s3, "home/").await.len(), 2, "only the snapshot and its sidecar");
 }

@@ -434,3 +434,129 @@ mod tests {
         }
     }
 }
+
+/// Hostile requests: arbitrary JSON never panics the parser, and every refusal names what is
+/// wrong (the unknown action or field, or the field whose value is bad).
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    use super::*;
+
+    /// Cases per property: `PROPTEST_CASES` when set, else 2000 (about a second).
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000)
+    }
+
+    const FIELDS: &[&str] = &[
+        "action",
+        "gateway",
+        "force",
+        "minutes",
+        "reason",
+        "days",
+        "limit",
+        "snapshot",
+        "stop_timeout_secs",
+        "health_timeout_secs",
+    ];
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => prop::sample::select(FIELDS).prop_map(str::to_string),
+            1 => ".{0,10}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            prop::sample::select(ACTIONS).prop_map(Value::from),
+            prop::sample::select(&["home", "lab", "office", "", " ", "latest"][..]).prop_map(Value::from),
+            ".{0,20}".prop_map(Value::String),
+            Just(Value::String("x".repeat(400))),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<String, Value>>())),
+            ]
+        })
+    }
+
+    fn request() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            1 => value(),
+            4 => prop::collection::vec((key(), value()), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<String, Value>>())),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_requests_never_panic_and_refusals_name_the_culprit(event in request()) {
+            let config = tests::config();
+            match parse(&event, &config) {
+                Ok(request) => {
+                    // Accepted: an object whose action is the request's, and only known fields.
+                    prop_assert_eq!(event.get("action").and_then(Value::as_str), Some(request.action()));
+                    let fields = event.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+                    prop_assert!(fields.iter().all(|f| FIELDS.contains(&f.as_str())), "{:?}", fields);
+                }
+                Err(e) => {
+                    prop_assert!(
+                        matches!(e.error_type, "InvalidRequest" | "UnknownAction" | "UnknownGateway"),
+                        "{}", e.error_type
+                    );
+                    prop_assert!(!e.message.is_empty());
+                    if e.error_type == "UnknownAction" {
+                        let action = event["action"].as_str().unwrap_or_default();
+                        prop_assert!(e.message.contains(&format!("{action:?}")), "{}", e.message);
+                    }
+                    if e.error_type == "UnknownGateway" {
+                        let gateway = event["gateway"].as_str().unwrap_or_default();
+                        prop_assert!(e.message.contains(&format!("{gateway:?}")), "{}", e.message);
+                    }
+                    if e.message.starts_with("unknown field") {
+                        let named = event
+                            .as_object()
+                            .into_iter()
+                            .flat_map(|o| o.keys())
+                            .any(|k| e.message.contains(&format!("{k:?}")));
+                        prop_assert!(named, "{}", e.message);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn an_unknown_field_beside_a_known_action_is_named(
+            action in prop::sample::select(ACTIONS),
+            field in "[a-z_]{1,12}".prop_filter("unknown", |f| !FIELDS.contains(&f.as_str())),
+        ) {
+            let mut event = json!({"action": action, "gateway": "home"});
+            event[field.as_str()] = json!(1);
+            let e = parse(&event, &tests::config()).expect_err("unknown field");
+            prop_assert_eq!(e.error_type, "InvalidRequest");
+            prop_assert!(e.message.contains(&format!("unknown field {field:?}")), "{}", e.message);
+        }
+
+        #[test]
+        fn an_unknown_action_is_named(action in ".{0,30}".prop_filter("unknown", |a| !ACTIONS.contains(&a.as_str()))) {
+            let e = parse(&json!({"action": action}), &tests::config()).expect_err("unknown action");
+            prop_assert_eq!(e.error_type, "UnknownAction");
+            prop_assert!(e.message.contains(&format!("{action:?}")), "{}", e.message);
+        }
+    }
+}

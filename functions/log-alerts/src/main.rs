@@ -79,7 +79,11 @@ async fn handle(app: &App, event: Value) -> Result<Value, FunctionError> {
         };
         let conflict = matches!(classified.kind, ChannelEvent::Conflict | ChannelEvent::TelegramConflict);
         // A conflict is checked against ECS: two tasks at once is the usual cause (single writer).
-        let running_tasks = if conflict { running_tasks(app, gateway).await } else { None };
+        let running_tasks = if conflict {
+            running_tasks(app, gateway).await
+        } else {
+            None
+        };
         tracing::info!(
             gateway = %gateway.id, event_id = %log_event.id, channel = %classified.channel,
             account = classified.account.as_deref().unwrap_or("default"), kind = classified.kind.as_str(),

@@ -226,7 +226,11 @@ async fn reconcile(app: &App, gateway: &Gateway, now: i64) -> Result<Report, Str
             Err(e) => {
                 tracing::error!(gateway = %gateway.id, error = %e, "policy pass failed");
                 problems.push(e.to_string());
-                (expected.phase.as_str().to_string(), Vec::new(), expected.incident.is_some())
+                (
+                    expected.phase.as_str().to_string(),
+                    Vec::new(),
+                    expected.incident.is_some(),
+                )
             }
         };
     let millis = started.elapsed().as_millis();

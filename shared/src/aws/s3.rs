@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectI
 use tokio::sync::mpsc;
 
 use crate::aws_error::{AwsError, Retry};
-use crate::snapshot::store::{ObjectInfo, ObjectStore, Part, UploadError, Uploaded};
+use crate::snapshot::store::{ObjectInfo, ObjectStore, Part, PendingUpload, UploadError, Uploaded};
 
 /// S3's minimum size of every multipart part but the last.
 pub const MIN_PART_SIZE: usize = 5 << 20;
@@ -282,5 +282,77 @@ impl ObjectStore for S3Store {
         }
         file.sync_all().map_err(io_error)?;
         Ok(true)
+    }
+
+    async fn read_stream(&self, key: &str, chunks: mpsc::Sender<Vec<u8>>) -> Result<bool, AwsError> {
+        let answer = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(answer) => answer,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(false),
+            Err(e) => return Err(AwsError::from_sdk("s3", "GetObject", e)),
+        };
+        let mut body = answer.body;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| AwsError {
+                service: "s3",
+                operation: "GetObject",
+                code: None,
+                retry: Retry::Transient,
+                message: format!("reading the body: {e}"),
+            })?;
+            if chunks.send(chunk.to_vec()).await.is_err() {
+                // The reader stopped (it refused the archive): no point reading on.
+                break;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, AwsError> {
+        let mut pending = Vec::new();
+        let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
+        loop {
+            let answer = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("s3", "ListMultipartUploads", e))?;
+            for upload in answer.uploads() {
+                if let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) {
+                    pending.push(PendingUpload {
+                        key: key.to_string(),
+                        upload_id: id.to_string(),
+                        initiated_millis: upload
+                            .initiated()
+                            .and_then(|t| t.to_millis().ok()),
+                    });
+                }
+            }
+            if answer.is_truncated != Some(true) {
+                break;
+            }
+            key_marker = answer.next_key_marker;
+            id_marker = answer.next_upload_id_marker;
+            if key_marker.is_none() && id_marker.is_none() {
+                break;
+            }
+        }
+        Ok(pending)
+    }
+
+    async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), AwsError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("s3", "AbortMultipartUpload", e))?;
+        Ok(())
     }
 }

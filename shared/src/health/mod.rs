@@ -78,7 +78,11 @@ pub trait TokenSource {
 /// Reads ECS's view of a gateway: desired and pending counts and deployment limits of its service,
 /// its RUNNING tasks with their IPs, and the task the state believes runs when ECS no longer lists
 /// it as RUNNING (to tell a missed stop). `Ok(None)` when the service does not exist.
-pub async fn observe_ecs<E>(ecs: &E, gateway: &Gateway, state: &GatewayState) -> Result<Option<EcsObservation>, AwsError>
+pub async fn observe_ecs<E>(
+    ecs: &E,
+    gateway: &Gateway,
+    state: &GatewayState,
+) -> Result<Option<EcsObservation>, AwsError>
 where
     E: Ecs + TaskObserver + Sync,
 {

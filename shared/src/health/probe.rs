@@ -120,9 +120,11 @@ impl Prober {
     }
 
     async fn get(&self, url: &str, token: Option<&GatewayToken>) -> Result<Answer, String> {
+        // `*/*` like a generic checker: asking for JSON makes OpenClaw answer unknown paths with a
+        // plain 404/503 instead of the Control UI's HTML 200, which is the trap this probe must catch.
         let mut request = Request::get(url)
             .header(USER_AGENT, "clawkeeper-reconciler")
-            .header(ACCEPT, "application/json");
+            .header(ACCEPT, "*/*");
         if let Some(token) = token {
             let mut value = HeaderValue::from_str(&format!("Bearer {}", token.value()))
                 .map_err(|_| "the gateway token is not a valid header value".to_string())?;
@@ -259,10 +261,17 @@ mod tests {
     #[test]
     fn readiness_reads_ready_and_failing() {
         assert_eq!(
-            ready_verdict(&answer(503, false, r#"{"ready":false,"failing":["channel:whatsapp:default",{"id":"x"}]}"#)),
+            ready_verdict(&answer(
+                503,
+                false,
+                r#"{"ready":false,"failing":["channel:whatsapp:default",{"id":"x"}]}"#
+            )),
             Some((false, vec!["channel:whatsapp:default".to_string(), "x".to_string()]))
         );
-        assert_eq!(ready_verdict(&answer(200, false, r#"{"ready":true}"#)), Some((true, vec![])));
+        assert_eq!(
+            ready_verdict(&answer(200, false, r#"{"ready":true}"#)),
+            Some((true, vec![]))
+        );
         assert_eq!(ready_verdict(&answer(200, true, "<html>")), None);
         assert_eq!(ready_verdict(&answer(404, false, r#"{"ready":true}"#)), None);
     }

@@ -58,6 +58,21 @@ pub enum SnapshotError {
     /// A blocking worker failed to run to completion.
     #[error("internal: {0}")]
     Internal(String),
+    /// A restore was asked for without the caller's word that no gateway task runs.
+    #[error(
+        "restore refused: the caller did not confirm that the gateway is stopped (`confirm_stopped: true`, sent by \
+         `control` after ECS reports no task); restore never writes under a running gateway"
+    )]
+    NotConfirmedStopped,
+    /// The state dir shows a live writer (a gateway lock with fresh writes, or files changing).
+    #[error("restore refused: the state looks in use by a running gateway: {0}")]
+    LiveWriter(String),
+    /// The requested snapshot does not exist.
+    #[error("{0}")]
+    UnknownSnapshot(String),
+    /// Swapping the restored state into place failed; what was rolled back is said.
+    #[error("swapping the restored state into place failed: {0}")]
+    Swap(String),
 }
 
 impl SnapshotError {
@@ -75,6 +90,10 @@ impl SnapshotError {
             SnapshotError::Json { .. } => "InvalidDocument",
             SnapshotError::Refused(_) => "Refused",
             SnapshotError::Internal(_) => "Internal",
+            SnapshotError::NotConfirmedStopped => "NotConfirmedStopped",
+            SnapshotError::LiveWriter(_) => "GatewayRunning",
+            SnapshotError::UnknownSnapshot(_) => "UnknownSnapshot",
+            SnapshotError::Swap(_) => "RestoreSwapFailed",
         }
     }
 

@@ -1,11 +1,15 @@
-//! One snapshot run of one gateway against an [`ObjectStore`]: inventory, skip when nothing
-//! changed since the newest snapshot, otherwise stream the archive into a multipart upload
-//! while it is being written, then write the sidecar last. A run that fails anywhere aborts
-//! its upload and writes no sidecar, so a half-written snapshot never looks like a snapshot.
+//! One snapshot run of one gateway against an [`ObjectStore`]: abort uploads that earlier,
+//! killed runs left behind, inventory, skip when nothing changed since the newest snapshot,
+//! otherwise stream the archive into a multipart upload while it is being written, read it
+//! back from the store through the verifying reader, then write the sidecar last (with
+//! `verified`). A run that fails anywhere aborts its upload and writes no sidecar, so a
+//! half-written snapshot never looks like a snapshot.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -13,12 +17,13 @@ use tokio::sync::mpsc;
 use crate::snapshot::capture::{CaptureOptions, CaptureReport, capture};
 use crate::snapshot::clock;
 use crate::snapshot::error::SnapshotError;
-use crate::snapshot::inventory::{Inventory, gateway_assets, take_inventory};
+use crate::snapshot::inventory::{Inventory, gateway_assets, hex, take_inventory};
 use crate::snapshot::layout::{
     Consistency, SIDECAR_FORMAT, Sidecar, archive_key, last_check_key, parse_snapshot_key, sidecar_key,
     snapshots_prefix,
 };
 use crate::snapshot::store::{ObjectStore, Part, UploadError};
+use crate::snapshot::verify::{Limits, VerifiedArchive, verify_archive};
 
 /// What to snapshot and why.
 #[derive(Debug, Clone)]
@@ -39,7 +44,13 @@ pub struct SnapshotRequest {
     pub force: bool,
     /// Capture settings (creation time, scratch dir, retries).
     pub capture: CaptureOptions,
+    /// Multipart uploads under the gateway's prefix older than this are left by a run that
+    /// died (no live run lasts longer than the function's timeout) and are aborted.
+    pub stale_upload_age: Duration,
 }
+
+/// Lambda's longest timeout: no live snapshot run has an upload older than this.
+pub const DEFAULT_STALE_UPLOAD_AGE: Duration = Duration::from_secs(15 * 60);
 
 /// How a run ended.
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +86,13 @@ pub async fn take_snapshot<S: ObjectStore>(
     request: SnapshotRequest,
 ) -> Result<SnapshotOutcome, SnapshotError> {
     let started = Instant::now();
+    let aborted = abort_stale_uploads(
+        store,
+        &request.gateway,
+        request.capture.created_at_millis,
+        request.stale_upload_age,
+    )
+    .await;
     let (root, dir) = (request.state_root.clone(), request.state_dir.clone());
     let inventory = blocking(move || {
         let assets = gateway_assets(&root, &dir)?;
@@ -115,7 +133,30 @@ pub async fn take_snapshot<S: ObjectStore>(
         &clock::compact(request.capture.created_at_millis),
         &request.trigger,
     );
-    let report = upload_archive(store, &key, inventory, request.capture.clone()).await?;
+    let mut report = upload_archive(store, &key, inventory, request.capture.clone()).await?;
+    if aborted > 0 {
+        report.warnings.push(format!(
+            "aborted {aborted} incomplete upload(s) left by an earlier run that was interrupted"
+        ));
+    }
+    let verified = match verify_stored(store, &key, &report.sha256, report.archive_bytes).await {
+        Ok(_) => true,
+        Err(e @ (SnapshotError::InvalidArchive(_) | SnapshotError::UploadAborted(_))) => {
+            // What the store holds is not what was written: never publish it.
+            if let Err(cleanup) = store.delete(std::slice::from_ref(&key)).await {
+                tracing::warn!(gateway = %request.gateway, key = %key, error = %cleanup, "could not remove the archive that failed verification");
+            }
+            return Err(e);
+        }
+        Err(e) => {
+            // The archive may be fine; only the read-back failed. Published, marked unverified.
+            tracing::warn!(gateway = %request.gateway, key = %key, error = %e, "the read-back verification could not run");
+            report
+                .warnings
+                .push(format!("not verified after upload: the read-back failed ({})", e.error_type()));
+            false
+        }
+    };
 
     let sidecar = Sidecar {
         format: SIDECAR_FORMAT.into(),
@@ -139,7 +180,7 @@ pub async fn take_snapshot<S: ObjectStore>(
         state_fingerprint: fingerprint,
         assets: report.manifest.assets.clone(),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        verified: false,
+        verified,
     };
     let body = serde_json::to_vec_pretty(&sidecar).map_err(|source| SnapshotError::Json {
         what: "sidecar",
@@ -190,6 +231,123 @@ pub async fn newest_snapshot<S: ObjectStore>(
             tracing::warn!(gateway, key = %sidecar_key, error = %e, "newest sidecar unreadable; ignoring it");
             Ok(None)
         }
+    }
+}
+
+/// Aborts the multipart uploads under the gateway's snapshots prefix that are older than
+/// `older_than` at `now_millis`: a run killed mid-upload (timeout, out of memory) cannot abort
+/// its own, and an incomplete upload is invisible but billed. Best effort: returns how many
+/// were aborted and logs what could not be.
+pub async fn abort_stale_uploads<S: ObjectStore>(store: &S, gateway: &str, now_millis: i64, older_than: Duration) -> usize {
+    let pending = match store.pending_uploads(&snapshots_prefix(gateway)).await {
+        Ok(pending) => pending,
+        Err(e) => {
+            tracing::warn!(gateway, error = %e, "could not list incomplete uploads; the bucket lifecycle rule removes them eventually");
+            return 0;
+        }
+    };
+    let limit = i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
+    let mut aborted = 0;
+    for upload in pending {
+        // Without a start time the age is unknown: leave it to the lifecycle rule.
+        let Some(initiated) = upload.initiated_millis else {
+            continue;
+        };
+        if now_millis.saturating_sub(initiated) < limit {
+            continue;
+        }
+        match store.abort_upload(&upload.key, &upload.upload_id).await {
+            Ok(()) => {
+                tracing::info!(gateway, key = %upload.key, "aborted an incomplete upload left by an interrupted run");
+                aborted += 1;
+            }
+            Err(e) => tracing::warn!(gateway, key = %upload.key, error = %e, "could not abort an incomplete upload"),
+        }
+    }
+    aborted
+}
+
+/// Reads `key` back from the store through the verifying reader (layout, manifest, paths,
+/// links, sizes) and checks that its bytes are exactly the ones written: size and SHA-256.
+/// Memory stays bounded: the object is streamed, nothing is extracted.
+pub async fn verify_stored<S: ObjectStore>(
+    store: &S,
+    key: &str,
+    sha256: &str,
+    bytes: u64,
+) -> Result<VerifiedArchive, SnapshotError> {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(4);
+    let (expected_sha, expected_bytes) = (sha256.to_string(), bytes);
+    let reader = blocking(move || {
+        let mut stream = HashingChannelReader::new(rx);
+        let verified = verify_archive(&mut stream, Limits::default())?;
+        // The tar end marker comes before the gzip trailer: read to the real end.
+        io::copy(&mut stream, &mut io::sink()).map_err(|e| SnapshotError::InvalidArchive(format!("reading back: {e}")))?;
+        let (read, digest) = stream.finish();
+        if read != expected_bytes || digest != expected_sha {
+            return Err(SnapshotError::InvalidArchive(format!(
+                "the stored archive ({read} bytes) differs from the one written ({expected_bytes} bytes): hash mismatch"
+            )));
+        }
+        Ok(verified)
+    });
+    let download = store.read_stream(key, tx);
+    let (downloaded, verified) = tokio::join!(download, reader);
+    match downloaded {
+        Ok(true) => verified,
+        Ok(false) => Err(SnapshotError::UploadAborted(format!("{key} is not in the store after its upload"))),
+        // A refusal from the reader explains more than the transfer error it caused.
+        Err(e) => match verified {
+            Err(refused @ SnapshotError::InvalidArchive(_)) if !refused.to_string().contains("cannot be read") => {
+                Err(refused)
+            }
+            _ => Err(SnapshotError::Store(e)),
+        },
+    }
+}
+
+/// A blocking `Read` over chunks sent by an async task, hashing and counting what it yields.
+struct HashingChannelReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl HashingChannelReader {
+    fn new(rx: mpsc::Receiver<Vec<u8>>) -> Self {
+        Self {
+            rx,
+            chunk: Vec::new(),
+            at: 0,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    fn finish(self) -> (u64, String) {
+        (self.bytes, hex(&self.hasher.finalize()))
+    }
+}
+
+impl Read for HashingChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at >= self.chunk.len() {
+            match self.rx.blocking_recv() {
+                Some(next) => {
+                    self.chunk = next;
+                    self.at = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
     }
 }
 
@@ -292,7 +450,8 @@ impl Write for PartWriter {
 
 /// Applies `policy` to a gateway's snapshots: deletes each dropped snapshot's sidecar first
 /// (so it stops being a snapshot at once), then its archive. Archives without a sidecar are
-/// left to the bucket's lifecycle rules. Returns the deleted archive keys.
+/// left to the bucket's lifecycle rules. Each sidecar is read for `verified` and `quiescent`
+/// (an unreadable one counts as neither). Returns the deleted archive keys.
 pub async fn apply_retention<S: ObjectStore>(
     store: &S,
     gateway: &str,
@@ -307,13 +466,16 @@ pub async fn apply_retention<S: ObjectStore>(
         let Some(archive) = crate::snapshot::layout::archive_key_of_sidecar(&object.key) else {
             continue;
         };
-        // Names carry time and trigger; `verified` lives in the sidecar and nothing sets it
-        // yet, so no sidecar is read here (one request per snapshot saved).
+        let sidecar = store
+            .get_bytes(&object.key)
+            .await?
+            .and_then(|body| serde_json::from_slice::<Sidecar>(&body).ok());
         candidates.push(crate::snapshot::retention::Candidate {
             key: archive,
             taken_at_millis: name.taken_at_millis,
             trigger: name.trigger,
-            verified: false,
+            verified: sidecar.as_ref().is_some_and(|s| s.verified),
+            quiescent: sidecar.as_ref().is_some_and(|s| s.consistency.quiescent),
         });
     }
     let doomed = crate::snapshot::retention::to_delete(&candidates, policy);

@@ -13,6 +13,8 @@
 //! - [`job`]: one snapshot run against an [`store::ObjectStore`]: skip unchanged state, upload,
 //!   sidecar last, abort on failure.
 //! - [`retention`]: which snapshots to keep (pure).
+//! - [`restore`]: a verified archive staged beside the live state and swapped in by rename.
+//! - [`status`]: the failure record the reconciler turns into a `snapshot_failed` notice.
 
 pub mod capture;
 pub mod clock;
@@ -21,8 +23,10 @@ pub mod exclude;
 pub mod inventory;
 pub mod job;
 pub mod layout;
+pub mod restore;
 pub mod retention;
 pub mod sqlite;
+pub mod status;
 pub mod store;
 pub mod verify;
 

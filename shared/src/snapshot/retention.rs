@@ -1,7 +1,10 @@
-//! Which snapshots to keep: the newest one of each of the last N hours, days, ISO weeks and
-//! months (48 / 14 / 8 / 12 by default), plus always the newest snapshot, the newest verified
-//! one and the newest pre-deployment one. A pure function: the caller deletes each dropped
-//! snapshot's archive and sidecar together.
+//! Which snapshots to keep: one of each of the last N hours, days, ISO weeks and months
+//! (48 / 14 / 8 / 12 by default), plus always the newest snapshot, the newest verified one and
+//! the newest pre-deployment one. Within a period the kept one is the newest *preferred*
+//! snapshot (quiescent, or taken for an event such as a task stop) when the period has one,
+//! else the newest: a snapshot taken while the task was stopped is consistent as a whole,
+//! where a scheduled live one minutes later is only consistent file by file. A pure
+//! function: the caller deletes each dropped snapshot's archive and sidecar together.
 
 use std::collections::HashSet;
 
@@ -45,11 +48,21 @@ pub struct Candidate {
     pub trigger: String,
     /// True when a verification run checked it.
     pub verified: bool,
+    /// True when it was taken while the gateway was known to be stopped.
+    pub quiescent: bool,
 }
 
-/// Trigger words that mark a snapshot taken before a deployment.
+impl Candidate {
+    /// Kept over a scheduled live snapshot of the same period: quiescent, or taken for an event.
+    pub fn preferred(&self) -> bool {
+        self.quiescent || self.trigger != "scheduled"
+    }
+}
+
+/// Trigger words that mark a snapshot taken before a deployment (`deployment-started` is what
+/// the watchdog sends when an ECS deployment starts).
 pub fn is_pre_deployment(trigger: &str) -> bool {
-    trigger.starts_with("pre-deploy") || trigger == "deployment"
+    trigger.starts_with("pre-deploy") || trigger == "deployment" || trigger == "deployment-started"
 }
 
 /// Maps a time (milliseconds since the epoch) to its period number.
@@ -85,14 +98,26 @@ pub fn to_delete(candidates: &[Candidate], policy: &RetentionPolicy) -> Vec<Stri
         }),
     ];
     for (count, bucket) in buckets {
-        let mut seen = HashSet::new();
+        // The newest `count` periods that have a snapshot, each with its chosen one: the newest
+        // preferred snapshot of the period, else its newest.
+        let mut chosen: Vec<(i64, &Candidate)> = Vec::new();
         for c in &order {
-            if seen.len() >= count {
-                break;
+            let period = bucket(c.taken_at_millis);
+            let full = chosen.len() >= count;
+            match chosen.iter_mut().find(|(p, _)| *p == period) {
+                Some((_, best)) => {
+                    if c.preferred() && !best.preferred() {
+                        *best = c;
+                    }
+                }
+                None if !full => chosen.push((period, c)),
+                // `order` is newest first, so once `count` periods are full no newer one comes;
+                // older snapshots of the chosen periods are still looked at for preference.
+                None => {}
             }
-            if seen.insert(bucket(c.taken_at_millis)) {
-                keep.insert(&c.key);
-            }
+        }
+        for (_, c) in chosen {
+            keep.insert(&c.key);
         }
     }
     candidates
@@ -116,6 +141,7 @@ mod tests {
             taken_at_millis: at,
             trigger: trigger.into(),
             verified,
+            quiescent: trigger == "task-stopped",
         }
     }
 

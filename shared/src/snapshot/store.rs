@@ -46,6 +46,18 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
+/// A multipart upload that was started and neither completed nor aborted (a run that was
+/// killed mid-upload leaves one behind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    /// The key it would have written.
+    pub key: String,
+    /// Its upload id.
+    pub upload_id: String,
+    /// When it was started (milliseconds since the epoch), when the store says.
+    pub initiated_millis: Option<i64>,
+}
+
 /// The object store operations of snapshots and restores.
 pub trait ObjectStore: Send + Sync {
     /// Minimum size of every part but the last (5 MiB on S3).
@@ -78,4 +90,18 @@ pub trait ObjectStore: Send + Sync {
 
     /// Streams an object into a local file; `false` when it does not exist.
     fn download(&self, key: &str, to: &std::path::Path) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
+    /// Streams an object into `chunks`, in order; `false` when it does not exist. Stops early
+    /// without error when the receiver goes away (the reader has its own answer then).
+    fn read_stream(
+        &self,
+        key: &str,
+        chunks: mpsc::Sender<Vec<u8>>,
+    ) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
+    /// Multipart uploads in progress under `prefix`.
+    fn pending_uploads(&self, prefix: &str) -> impl Future<Output = Result<Vec<PendingUpload>, AwsError>> + Send;
+
+    /// Aborts one multipart upload (its parts are freed; the key is never written).
+    fn abort_upload(&self, key: &str, upload_id: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
 }

@@ -88,6 +88,9 @@ struct Listed {
     mtime: u64,
 }
 
+/// 9999-12-31T23:59:59Z: the latest entry time kept on extraction.
+const MAX_MTIME_SECS: u64 = 253_402_300_799;
+
 fn bad(message: impl Into<String>) -> SnapshotError {
     SnapshotError::InvalidArchive(message.into())
 }
@@ -158,7 +161,8 @@ fn scan<R: Read>(reader: R, limits: Limits) -> Result<(VerifiedArchive, Vec<List
         let path = normalize_entry_path(&entry.path_bytes())?;
         let size = entry.size();
         let mode = header.mode().unwrap_or(0o600) & 0o777;
-        let mtime = header.mtime().unwrap_or(0);
+        // GNU base-256 times reach u64::MAX, which no `SystemTime` holds: clamp to year 9999.
+        let mtime = header.mtime().unwrap_or(0).min(MAX_MTIME_SECS);
         if size > limits.max_entry_bytes {
             return Err(bad(format!("entry {path} is {size} bytes, over the limit")));
         }
@@ -292,6 +296,11 @@ fn check_listing(manifest: Manifest, root: &str, listed: &[Listed]) -> Result<Ve
         .filter(|e| matches!(e.kind, Kind::Symlink(_)))
         .map(|e| e.path.as_str())
         .collect();
+    let hard_link_paths: HashSet<&str> = listed
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::HardLink(_)))
+        .map(|e| e.path.as_str())
+        .collect();
     let mut warnings = Vec::new();
     let mut verified = VerifiedArchive {
         manifest: manifest.clone(),
@@ -306,6 +315,10 @@ fn check_listing(manifest: Manifest, root: &str, listed: &[Listed]) -> Result<Ve
         while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
             if p.to_str().is_some_and(|p| symlink_paths.contains(p)) {
                 return Err(bad(format!("entry {} is stored beneath a symbolic link", item.path)));
+            }
+            // Extraction could only fail on it, late and looking like a disk error.
+            if p.to_str().is_some_and(|p| files.contains(p) || hard_link_paths.contains(p)) {
+                return Err(bad(format!("entry {} is stored beneath a file", item.path)));
             }
             parent = p.parent();
         }
@@ -329,6 +342,14 @@ fn check_listing(manifest: Manifest, root: &str, listed: &[Listed]) -> Result<Ve
                     .strip_prefix(*asset)
                     .unwrap_or_default()
                     .trim_start_matches('/');
+                // A link standing for the whole asset would make the restored dir an alias of
+                // another directory of the volume: an asset root must be a directory.
+                if rel.is_empty() {
+                    return Err(bad(format!(
+                        "asset {} is a symbolic link; an asset must be a directory",
+                        item.path
+                    )));
+                }
                 if !link_stays_inside(Path::new(rel), Path::new(target)) {
                     return Err(bad(format!(
                         "symbolic link {} points outside its asset ({target})",

@@ -12,10 +12,12 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_ecs::types::ContainerDefinition;
+use clawkeeper_tests::aws_setup::{self, Inbox};
+use clawkeeper_tests::events;
+use clawkeeper_tests::fault_proxy::FaultProxy;
 use clawkeeper_tests::function::bin_path;
 use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env, workspace_root};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const FUNCTIONS: &[&str] = &[
     "task-events",
@@ -51,7 +53,10 @@ async fn main() {
         .unwrap_or_else(|_| workspace_root().join("docs/BENCHMARKS.md"));
 
     let moto = Moto::start();
-    create_service(&moto).await;
+    let sdk = moto.sdk_config().await;
+    aws_setup::create_gateway_service(&sdk).await;
+    aws_setup::create_table(&sdk, "clawkeeper-test").await;
+    let inbox = Inbox::create(&sdk, "clawkeeper-alerts").await;
     let mut env = moto.aws_env();
     env.extend(clawkeeper_env(
         &json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}]),
@@ -89,7 +94,8 @@ async fn main() {
         let figures = measure(program, &env, runs);
         rows.push((program, figures));
     }
-    let report = render(&rows, runs);
+    let mut report = render(&rows, runs);
+    report.push_str(&per_event_cost(&moto, &inbox).await);
     if let Err(e) = std::fs::write(&out, &report) {
         eprintln!("bench: cannot write {}: {e}", out.display());
         std::process::exit(1);
@@ -255,37 +261,85 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-async fn create_service(moto: &Moto) {
-    let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
-    let ok = async {
-        ecs.create_cluster().cluster_name("openclaw").send().await.ok()?;
-        let td = ecs
-            .register_task_definition()
-            .family("openclaw-gateway")
-            .container_definitions(
-                ContainerDefinition::builder()
-                    .name("gateway")
-                    .image("openclaw")
-                    .memory(1024)
-                    .build(),
-            )
-            .send()
-            .await
-            .ok()?
-            .task_definition?
-            .task_definition_arn?;
-        ecs.create_service()
-            .cluster("openclaw")
-            .service_name("openclaw-gateway")
-            .task_definition(td)
-            .desired_count(1)
-            .send()
-            .await
-            .ok()
+/// CPU time a process has used so far (`/proc/<pid>/schedstat`, nanoseconds on CPU).
+fn cpu_ns(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The scripted fixture sequence through `task-events` and through the Python/boto3 peer making
+/// the same AWS calls, with every AWS call counted by a (fault-free) proxy in front of moto.
+async fn per_event_cost(moto: &Moto, inbox: &Inbox) -> String {
+    let t = events::now();
+    let sequence: Vec<(&str, Value)> = vec![
+        ("crash", events::task_stopped("task-stopped-crash", "aaaa", 3, t - 60, t - 1)),
+        ("replacement running", events::task_running("bbbb", 2, t)),
+        ("duplicate of the crash", events::task_stopped("task-stopped-crash", "aaaa", 3, t - 60, t - 1)),
+        ("owner stop", events::task_stopped("task-stopped-user", "bbbb", 3, t, t + 1)),
+        ("crash 2", events::task_stopped("task-stopped-crash", "cccc", 3, t + 1, t + 2)),
+        ("crash 3: crash loop", events::task_stopped("task-stopped-oom", "dddd", 3, t + 2, t + 3)),
+        ("deployment failed", aws_setup::fixture("deployment-failed")),
+        ("other service (ignored)", {
+            let mut e = events::task_running("eeee", 2, t);
+            e["detail"]["group"] = json!("service:other");
+            e
+        }),
+    ];
+    let mut doc = String::from("\n## Per-event cost: task-events\n\n");
+    doc.push_str(
+        "The scripted sequence below, each event once, through the release `task-events` and through the \
+         Python/boto3 peer (`bench/python_peer.py`, which makes the same DynamoDB/SNS/ECS calls for an event), \
+         in the same run. AWS calls are counted by a proxy in front of moto; CPU is the process's own time on \
+         CPU for the event (`/proc/<pid>/schedstat`).\n\n",
+    );
+    doc.push_str("| event | task-events AWS calls | task-events CPU ms | Python/boto3 CPU ms |\n|---|---|---|---|\n");
+    // A table of its own: the cold-start runs above already wrote state for the gateway.
+    aws_setup::create_table(&moto.sdk_config().await, "clawkeeper-bench-events").await;
+    let proxy = FaultProxy::start(&moto.endpoint());
+    let mut env = moto.aws_env();
+    env.extend(clawkeeper_env(&json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}])));
+    env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint()));
+    env.push(("CLAWKEEPER_TOPIC_ARN".into(), inbox.topic_arn.clone()));
+    env.push(("CLAWKEEPER_TABLE".into(), "clawkeeper-bench-events".into()));
+    env.push(("CLAWKEEPER_POLICY".into(), r#"{"down_grace_secs":0,"min_notify_interval_secs":0}"#.into()));
+    let mut rust = FunctionProcess::spawn("task-events", &env);
+    let mut python_cmd = Command::new(clawkeeper_tests::moto::venv_dir().join("bin/python"));
+    python_cmd.arg(workspace_root().join("bench/python_peer.py"));
+    let peer_env = env.clone();
+    let mut python = FunctionProcess::spawn_command("python-boto3", python_cmd, &peer_env);
+    let (mut total_calls, mut total_rust, mut total_py) = (0usize, 0.0, 0.0);
+    for (label, event) in &sequence {
+        let before = proxy.forwarded().len();
+        let cpu0 = cpu_ns(rust.pid()).unwrap_or(0);
+        let answer = rust.invoke(event);
+        if std::env::var_os("BENCH_DEBUG").is_some() {
+            eprintln!("{label}: {answer:?}");
+        }
+        let rust_ms = cpu_ns(rust.pid()).unwrap_or(0).saturating_sub(cpu0) as f64 / 1e6;
+        let calls: Vec<String> = proxy.forwarded()[before..].to_vec();
+        let py0 = cpu_ns(python.pid()).unwrap_or(0);
+        let _ = python.invoke(event);
+        let py_ms = cpu_ns(python.pid()).unwrap_or(0).saturating_sub(py0) as f64 / 1e6;
+        total_calls += calls.len();
+        total_rust += rust_ms;
+        total_py += py_ms;
+        let _ = writeln!(
+            doc,
+            "| {label} | {} ({}) | {rust_ms:.2} | {py_ms:.2} |",
+            calls.len(),
+            if calls.is_empty() { "-".to_string() } else { calls.join(", ") },
+        );
     }
-    .await;
-    if ok.is_none() {
-        eprintln!("bench: could not create the ECS service in moto");
-        std::process::exit(1);
-    }
+    let _ = writeln!(
+        doc,
+        "| **total** | {total_calls} | {total_rust:.2} | {total_py:.2} |\n\n\
+         Goal: at most one state write, one ECS call and one publish per event; the table shows where a crash \
+         costs more (the outbox confirm is a second write, and snapshot requests go to Lambda)."
+    );
+    let _ = inbox.drain().await;
+    doc
 }

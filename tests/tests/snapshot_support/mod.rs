@@ -236,3 +236,82 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// A real OpenClaw gateway running on `home` (its `.openclaw`), in its own process group.
+/// Dropping it kills the whole group, whatever the test did before: never a stray gateway.
+pub struct RunningGateway {
+    child: std::process::Child,
+    pgid: u32,
+    /// Its loopback port.
+    pub port: u16,
+    /// Where its output goes.
+    pub log: PathBuf,
+}
+
+impl RunningGateway {
+    /// Starts `openclaw gateway run` on `home` (HOME and OPENCLAW_STATE_DIR under it).
+    pub fn start(home: &Path) -> Self {
+        use std::os::unix::process::CommandExt;
+        let port = clawkeeper_tests::moto::free_port();
+        let log = home.with_extension("gateway.log");
+        let out = fs::File::create(&log).expect("log");
+        let child = Command::new(openclaw())
+            .args([
+                "gateway",
+                "run",
+                "--allow-unconfigured",
+                "--port",
+                &port.to_string(),
+                "--auth",
+                "none",
+                "--bind",
+                "loopback",
+            ])
+            .env("HOME", home)
+            .env("OPENCLAW_STATE_DIR", home.join(".openclaw"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .expect("start the gateway");
+        let pgid = child.id();
+        Self { child, pgid, port, log }
+    }
+
+    /// Waits until `/healthz` answers `{"ok":true...}`; the body seen last otherwise.
+    pub fn wait_live(&mut self, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::from("no answer");
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("the gateway exited ({status}); see {}", self.log.display()));
+            }
+            if let Ok(answer) = clawkeeper_tests::http::request(
+                &format!("127.0.0.1:{}", self.port),
+                "GET",
+                "/healthz",
+                b"",
+                Duration::from_secs(2),
+            ) {
+                last = String::from_utf8_lossy(&answer.body).into_owned();
+                if serde_json::from_str::<serde_json::Value>(&last).is_ok_and(|v| v["ok"] == true) {
+                    return Ok(last);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Err(format!("last /healthz answer: {last}; see {}", self.log.display()))
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        // A negative pid names the process group: the gateway and its workers.
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", self.pgid)])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
