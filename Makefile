@@ -9,10 +9,10 @@ OPENCLAW_DIR := $(CURDIR)/.cache/openclaw
 
 export CLAWKEEPER_VENV := $(VENV)
 
-.PHONY: test demo tools venv openclaw fmt-check clippy build unit-and-e2e template-lint bench clean
+.PHONY: test demo tools venv openclaw fmt-check clippy build unit-and-e2e template-lint template-scan sam-build bench clean
 
-## make test: every lint and test (what CI runs).
-test: tools fmt-check clippy build unit-and-e2e template-lint
+## make test: every lint and test (CI runs it, then `make sam-build`).
+test: tools fmt-check clippy build unit-and-e2e template-lint template-scan
 	@echo "make test: all checks passed"
 
 ## make demo: the main job locally, against moto, through the Runtime API.
@@ -44,9 +44,25 @@ template-lint: venv
 	$(VENV)/bin/cfn-lint template.yaml
 	$(VENV)/bin/python tests/template/check_template.py
 
+## Security scan of the template; every skipped check is justified inline in template.yaml.
+template-scan:
+	@scripts/python-env.sh scan >/dev/null
+	.venv-scan/bin/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
+
+## The slower packaging check CI runs after `make test`: `sam build` offline for arm64 (the deploy
+## default), cross-compiled by cargo-lambda with zig, both from PyPI.
+sam-build:
+	@scripts/python-env.sh package >/dev/null
+	PATH="$(CURDIR)/.venv-sam/bin:$$PATH" AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
+		.venv-sam/bin/sam build --template template.yaml --build-dir .aws-sam/build
+	@for f in TaskEvents Reconciler LogAlerts Snapshot Restore Control; do \
+		test -x .aws-sam/build/$${f}Function/bootstrap || { echo "sam build made no $${f}Function/bootstrap" >&2; exit 1; }; \
+	done
+	@file .aws-sam/build/TaskEventsFunction/bootstrap | grep -q aarch64 || { echo "not an arm64 binary" >&2; exit 1; }
+
 bench:
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "no bench harness yet" >&2; exit 1; fi
 
 clean:
 	$(CARGO) clean
-	rm -rf .venv .cache .aws-sam
+	rm -rf .venv .venv-sam .venv-scan .cache .aws-sam

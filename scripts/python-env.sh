@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Creates (or reuses) the project's Python virtualenv in .venv with the pinned tools of
-# scripts/requirements.txt. Idempotent: reinstalls only when the requirements change.
+# Creates (or reuses) one of the project's Python virtualenvs with pinned tools. Idempotent:
+# reinstalls only when the requirements change. Separate venvs because the tools pin different
+# versions of the same libraries.
 #
-#   scripts/python-env.sh        prints the venv path
+#   scripts/python-env.sh            .venv      scripts/requirements.txt (moto, cfn-lint)
+#   scripts/python-env.sh package    .venv-sam  scripts/requirements-package.txt (SAM CLI, cargo-lambda, zig)
+#   scripts/python-env.sh scan       .venv-scan scripts/requirements-scan.txt (checkov)
+#
+# Prints the venv path.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-venv=${CLAWKEEPER_VENV:-$root/.venv}
-req=$root/scripts/requirements.txt
+case "${1:-test}" in
+  test) venv=${CLAWKEEPER_VENV:-$root/.venv}; req=$root/scripts/requirements.txt ;;
+  package) venv=$root/.venv-sam; req=$root/scripts/requirements-package.txt ;;
+  scan) venv=$root/.venv-scan; req=$root/scripts/requirements-scan.txt ;;
+  *) echo "usage: $0 [test|package|scan]" >&2; exit 2 ;;
+esac
 stamp=$venv/.requirements.sha256
 want=$(sha256sum "$req" | cut -d' ' -f1)
 

@@ -4,6 +4,7 @@ events. Run by `make test` with the project's venv: `.venv/bin/python tests/temp
 """
 import json
 import logging
+import os
 import pathlib
 import sys
 import unittest
@@ -11,9 +12,12 @@ import unittest
 import boto3
 from cfnlint.decode import decode
 from moto.server import ThreadedMotoServer
+from samtranslator.translator.transform import transform as sam_transform
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+# The SAM transform resolves pseudo parameters from the environment; nothing is sent anywhere.
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 FIXTURES = ROOT / "tests" / "fixtures" / "events"
 SUBS = {
     "AWS::Partition": "aws",
@@ -148,6 +152,61 @@ class Template(unittest.TestCase):
         ap = self.resources["GatewayAccessPoint"]["Properties"]
         self.assertEqual(ap["PosixUser"], {"Uid": "1000", "Gid": "1000"})
         self.assertTrue(self.resources["GatewayFileSystem"]["Properties"]["Encrypted"])
+
+
+class ManagedPolicies:
+    """The two AWS managed policies the template names, for the offline SAM transform."""
+
+    def load(self):
+        base = "arn:aws:iam::aws:policy/service-role/"
+        return {name: base + name for name in ["AWSLambdaVPCAccessExecutionRole", "AWSLambdaBasicExecutionRole"]}
+
+
+def transformed():
+    """The template as CloudFormation sees it after the SAM transform (what `sam deploy` sends)."""
+    template = json.loads(json.dumps(load_template()))
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/key"
+    return sam_transform(template, {"AWS::Region": "us-east-1"}, ManagedPolicies())
+
+
+class Transformed(unittest.TestCase):
+    """Assertions on the SAM-transformed template: every function really gets a role without `*`
+    actions, and the triggers SAM generates carry retries and the dead-letter queue."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.t = transformed()
+        cls.resources = cls.t["Resources"]
+
+    def test_every_function_role_is_least_privilege(self):
+        functions = [n for n, r in self.resources.items() if r["Type"] == "AWS::Lambda::Function"]
+        self.assertEqual(len(functions), 6, functions)
+        for name in functions:
+            role_ref = self.resources[name]["Properties"]["Role"]["Fn::GetAtt"][0]
+            role = self.resources[role_ref]["Properties"]
+            managed = role.get("ManagedPolicyArns", [])
+            self.assertTrue(any("AWSLambdaBasicExecutionRole" in json.dumps(m) for m in managed), name)
+            for policy in role.get("Policies", []):
+                for doc in _documents(policy):
+                    for st in doc.get("Statement", []):
+                        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                        for action in actions:
+                            self.assertNotEqual(action, "*", f"{name}: {st}")
+                            self.assertFalse(str(action).endswith(":*"), f"{name}: {st}")
+
+    def test_the_ecs_rule_retries_and_dead_letters(self):
+        rules = [r for r in self.resources.values() if r["Type"] == "AWS::Events::Rule"]
+        ecs = [r for r in rules if "aws.ecs" in json.dumps(r["Properties"].get("EventPattern", {}))]
+        self.assertEqual(len(ecs), 1)
+        target = ecs[0]["Properties"]["Targets"][0]
+        self.assertEqual(target["RetryPolicy"]["MaximumRetryAttempts"], 20)
+        self.assertIn("DeadLetterConfig", target)
+
+    def test_async_failures_of_task_events_go_to_the_dead_letter_queue(self):
+        configs = [r for r in self.resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+        self.assertTrue(any("EventDeadLetterQueue" in json.dumps(c) for c in configs))
 
 
 class EventPattern(unittest.TestCase):
