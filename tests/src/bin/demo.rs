@@ -27,13 +27,14 @@ async fn main() {
 
     let mut env = moto.aws_env();
     env.extend(clawkeeper_env(
-        &json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}]),
+        &json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway", "log_group": "/ecs/openclaw-gateway"}]),
     ));
     env.push(("CLAWKEEPER_TOPIC_ARN".into(), inbox.topic_arn.clone()));
     env.push(("CLAWKEEPER_POLICY".into(), POLICY.into()));
     let mut control = FunctionProcess::spawn("control", &env);
     let mut events = FunctionProcess::spawn("task-events", &env);
     let mut reconciler = FunctionProcess::spawn("reconciler", &env);
+    let mut log_alerts = FunctionProcess::spawn("log-alerts", &env);
 
     section("1. what ECS says (control status)");
     let status = invoke(&mut control, &json!({"action": "status"}));
@@ -75,7 +76,11 @@ async fn main() {
     report(&mut reconciler, &json!({"source": "aws.scheduler"}));
     owner_receives(&inbox).await;
 
-    section("7. control answers errors that name the problem");
+    section("7. WhatsApp logs the session out: the log subscription turns it into relink steps");
+    report(&mut log_alerts, &aws_setup::fixture("logs-whatsapp-logged-out"));
+    owner_receives(&inbox).await;
+
+    section("8. control answers errors that name the problem");
     invoke(&mut control, &json!({"action": "status", "gateway": "nope"}));
 
     println!("\ndemo finished: every function above ran as a real Lambda process against local AWS");
