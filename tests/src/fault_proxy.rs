@@ -193,7 +193,16 @@ fn encode(response: &Message) -> Vec<u8> {
 }
 
 fn throttle(request: &Message) -> Option<Vec<u8>> {
+    if is_rest_xml(request) {
+        // S3 throttles with 503 SlowDown.
+        return error_answer(503, "SlowDown", "Please reduce your request rate (injected)", request);
+    }
     error_answer(400, "ThrottlingException", "Rate exceeded (injected)", request)
+}
+
+/// S3's REST-XML protocol: neither a JSON target header nor a query `Action=` body.
+fn is_rest_xml(request: &Message) -> bool {
+    request.header("x-amz-target").is_none() && !String::from_utf8_lossy(&request.body).contains("Action=")
 }
 
 /// An error in the request's protocol: JSON for `X-Amz-Target` services, XML otherwise.
@@ -202,6 +211,11 @@ fn error_answer(status: u16, code: &str, message: &str, request: &Message) -> Op
         (
             "application/x-amz-json-1.1",
             format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
+        )
+    } else if is_rest_xml(request) {
+        (
+            "application/xml",
+            format!("<Error><Code>{code}</Code><Message>{message}</Message><RequestId>injected</RequestId></Error>"),
         )
     } else {
         let code = if code == "ThrottlingException" {

@@ -309,7 +309,7 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
     assert_eq!(list[0]["trigger"], "manual");
     assert!(list[0]["archive_bytes"].as_u64().unwrap_or(0) > 0, "{listed:#}");
     assert_eq!(list[0]["consistency"]["quiescent"], false);
-    assert_eq!(list[0]["verified"], false);
+    assert_eq!(list[0]["verified"], true, "read back and verified after upload");
     let name = list[0]["name"].as_str().expect("name").to_string();
 
     // An unknown snapshot is an error naming it and changes nothing.
@@ -390,7 +390,8 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
         "{history:#}"
     );
 
-    // The restore function as built today refuses (not built yet): the same safe stop.
+    // The real restore function refuses without `confirm_stopped` (control does not send it yet):
+    // the same safe stop.
     let mut env_real = env.clone();
     env_real.push(("CLAWKEEPER_RESTORE_FUNCTION".into(), "restore-real".into()));
     let mut control_real = FunctionProcess::spawn("control", &env_real);
@@ -404,7 +405,7 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
         report["steps"][2]["detail"]
             .as_str()
             .unwrap_or("")
-            .contains("NotImplemented"),
+            .contains("NotConfirmedStopped"),
         "{report:#}"
     );
     assert_eq!(aws_setup::desired_count(&sdk).await, 0, "left paused: {report:#}");

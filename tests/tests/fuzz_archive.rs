@@ -204,7 +204,9 @@ fn entry_path() -> impl Strategy<Value = String> {
 fn raw_entry() -> impl Strategy<Value = RawEntry> {
     (
         entry_path(),
-        prop::sample::select(vec![b'0', b'0', b'0', b'5', b'5', b'2', b'1', b'3', b'4', b'6', b'7', b'x', b'g', b'L', b'K']),
+        prop::sample::select(vec![
+            b'0', b'0', b'0', b'5', b'5', b'2', b'1', b'3', b'4', b'6', b'7', b'x', b'g', b'L', b'K',
+        ]),
         prop_oneof![entry_path(), "[a-z./]{0,20}", Just("../../../../etc".to_string())],
         prop_oneof![
             Just(Vec::new()),
@@ -213,7 +215,13 @@ fn raw_entry() -> impl Strategy<Value = RawEntry> {
             prop::collection::vec(any::<u8>(), 0..600),
         ],
         prop_oneof![Just(0o600u32), Just(0o000), Just(0o7777), any::<u32>()],
-        prop_oneof![Just(0u64), Just(1_795_161_640), Just(0o77_777_777_777), Just(u64::MAX), any::<u64>()],
+        prop_oneof![
+            Just(0u64),
+            Just(1_795_161_640),
+            Just(0o77_777_777_777),
+            Just(u64::MAX),
+            any::<u64>()
+        ],
     )
         .prop_map(|(path, kind, link, data, mode, mtime)| RawEntry {
             path,
@@ -285,7 +293,9 @@ fn raw_archive(entries: &[RawEntry], with_manifest: bool) -> Vec<u8> {
 
 /// Recomputes the checksum of the 512-byte header block at `block`.
 fn fix_checksum(tar: &mut [u8], block: usize) {
-    let Some(h) = tar.get_mut(block..block + 512) else { return };
+    let Some(h) = tar.get_mut(block..block + 512) else {
+        return;
+    };
     h[148..156].fill(b' ');
     let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
     let text = format!("{sum:06o}\0 ");

@@ -38,7 +38,11 @@ fn check(event: &Value, config: &Config) -> Result<(), TestCaseError> {
             prop_assert!(config.gateway(&gateway).is_some(), "unknown gateway {gateway}");
         }
         Ok(Parsed::Ignored { reason }) => prop_assert!(!reason.is_empty()),
-        Err(SignalError { event: name, field, problem }) => {
+        Err(SignalError {
+            event: name,
+            field,
+            problem,
+        }) => {
             prop_assert!(!field.is_empty() && !problem.is_empty() && !name.is_empty());
             let message = SignalError {
                 event: name,

@@ -122,7 +122,8 @@ fn the_real_payload_decodes() {
 fn huge_base64_and_gzip_bombs_are_refused_within_the_limit() {
     // 24 MiB of a JSON string in 24 KiB of gzip: stopped at 16 MiB decompressed.
     let mut gz = GzEncoder::new(Vec::new(), Compression::best());
-    gz.write_all(br#"{"messageType":"DATA_MESSAGE","logEvents":[],"pad":""#).expect("head");
+    gz.write_all(br#"{"messageType":"DATA_MESSAGE","logEvents":[],"pad":""#)
+        .expect("head");
     let chunk = vec![b'a'; 1 << 20];
     for _ in 0..24 {
         gz.write_all(&chunk).expect("pad");
@@ -144,7 +145,12 @@ fn huge_base64_and_gzip_bombs_are_refused_within_the_limit() {
     bad.insert(bad.len() / 2, '*');
     assert!(matches!(decode(&payload(bad)), Err(PayloadError::Base64(_))));
     // Not a payload at all.
-    for event in [json!(null), json!({"awslogs": 1}), json!({"awslogs": {"data": 7}}), json!([])] {
+    for event in [
+        json!(null),
+        json!({"awslogs": 1}),
+        json!({"awslogs": {"data": 7}}),
+        json!([]),
+    ] {
         assert!(matches!(decode(&event), Err(PayloadError::Missing)), "{event}");
     }
 }

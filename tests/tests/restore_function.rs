@@ -89,7 +89,15 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
             } else if meta.is_file() {
                 out.insert(rel, Some(fs::read(&path).expect("read")));
             } else {
-                out.insert(rel, Some(fs::read_link(&path).expect("link").into_os_string().into_encoded_bytes()));
+                out.insert(
+                    rel,
+                    Some(
+                        fs::read_link(&path)
+                            .expect("link")
+                            .into_os_string()
+                            .into_encoded_bytes(),
+                    ),
+                );
             }
         }
     }
@@ -117,7 +125,10 @@ fn assert_same_state(original: &BTreeMap<PathBuf, Option<Vec<u8>>>, restored_roo
         original.len(),
         restored.len(),
         "extra or missing entries: {:?}",
-        restored.keys().filter(|k| !original.contains_key(*k)).collect::<Vec<_>>()
+        restored
+            .keys()
+            .filter(|k| !original.contains_key(*k))
+            .collect::<Vec<_>>()
     );
 }
 
@@ -168,7 +179,10 @@ async fn a_snapshot_restores_byte_for_byte_and_keeps_the_previous_state() {
         .expect_ok();
     let key = taken["results"][0]["archive_key"].as_str().expect("key").to_string();
     let sidecar: Value = serde_json::from_slice(&get(&s3, &key.replace(".tar.gz", ".json")).await).expect("sidecar");
-    assert_eq!(sidecar["verified"], true, "read back and verified after upload: {sidecar:#}");
+    assert_eq!(
+        sidecar["verified"], true,
+        "read back and verified after upload: {sidecar:#}"
+    );
 
     // The live state goes bad: a config overwritten, creds lost, the database damaged.
     fs::write(state.join("openclaw.json"), b"{broken").expect("overwrite");
@@ -219,9 +233,15 @@ async fn a_snapshot_restores_byte_for_byte_and_keeps_the_previous_state() {
     );
     assert_eq!(tree(&previous), broken);
     let previous_keys = report["assets"][1]["previous"].as_str().expect("previous keys");
-    assert_eq!(fs::read(Path::new(previous_keys).join("auth-profile.key")).expect("kept"), [0u8; 32]);
+    assert_eq!(
+        fs::read(Path::new(previous_keys).join("auth-profile.key")).expect("kept"),
+        [0u8; 32]
+    );
     assert!(leftovers(&root).is_empty(), "{:?}", leftovers(&root));
-    assert!(!restore.logs().contains("c2VjcmV0LW5vaXNl"), "no creds content in the logs");
+    assert!(
+        !restore.logs().contains("c2VjcmV0LW5vaXNl"),
+        "no creds content in the logs"
+    );
 }
 
 /// A gzip tar whose entry names are written raw, as an attacker would.
@@ -296,7 +316,12 @@ async fn crafted_archives_and_live_writers_are_refused_and_nothing_in_place_chan
             "consistency": {"sqlite": "x", "files": "x", "quiescent": true}, "state_fingerprint": "x"
         });
         put(&s3, &key, archive).await;
-        put(&s3, &key.replace(".tar.gz", ".json"), serde_json::to_vec(&sidecar).expect("json")).await;
+        put(
+            &s3,
+            &key.replace(".tar.gz", ".json"),
+            serde_json::to_vec(&sidecar).expect("json"),
+        )
+        .await;
         let failure = restore
             .invoke(&json!({"gateway": "home", "snapshot": "latest", "confirm_stopped": true}))
             .expect_failed();
@@ -431,7 +456,10 @@ async fn an_openclaw_backup_restores_and_the_real_gateway_serves_the_restored_st
         rows(&old_home.join(".openclaw/state/openclaw.sqlite"))
     );
     let previous = PathBuf::from(report["previous_state"].as_str().expect("previous"));
-    assert_eq!(fs::read(previous.join("openclaw.json")).expect("kept"), b"{\"other\":true}");
+    assert_eq!(
+        fs::read(previous.join("openclaw.json")).expect("kept"),
+        b"{\"other\":true}"
+    );
 
     // The real gateway starts on the restored state and is live.
     let mut gateway = RunningGateway::start(&root);

@@ -118,7 +118,10 @@ async fn no_marker_secret_reaches_logs_answers_notifications_or_sidecars() {
     env.extend(
         [
             ("CLAWKEEPER_TOPIC_ARN", inbox.topic_arn.clone()),
-            ("CLAWKEEPER_POLICY", r#"{"down_grace_secs":0,"min_notify_interval_secs":0}"#.to_string()),
+            (
+                "CLAWKEEPER_POLICY",
+                r#"{"down_grace_secs":0,"min_notify_interval_secs":0}"#.to_string(),
+            ),
             ("TMPDIR", scratch.to_string_lossy().into_owned()),
             ("RUST_LOG", "debug".to_string()),
             ("CLAWKEEPER_RESTORE_QUIET_SECS", "0".to_string()),
@@ -131,7 +134,10 @@ async fn no_marker_secret_reaches_logs_answers_notifications_or_sidecars() {
     let mut snapshot = FunctionProcess::spawn("snapshot", &env);
     let created = answer(&mut snapshot, &json!({"gateway": "home", "trigger": "manual"}));
     assert!(created.contains("\"created\""), "{created}");
-    assert!(created.contains("creds.json"), "the torn creds are flagged by name: {created}");
+    assert!(
+        created.contains("creds.json"),
+        "the torn creds are flagged by name: {created}"
+    );
     assert_clean("the snapshot answer", &created);
     let sidecars = sidecars(&sdk).await;
     assert!(!sidecars.is_empty());

@@ -157,11 +157,7 @@ async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() 
     assert_eq!(scheduled["results"][0]["trigger"], "scheduled");
     // Retention keeps one snapshot per hour, preferring an event-triggered one (`manual`) over a
     // scheduled live one, and always the newest: both stay.
-    assert_eq!(
-        scheduled["results"][0]["retention_deleted"],
-        json!([]),
-        "{scheduled:#}"
-    );
+    assert_eq!(scheduled["results"][0]["retention_deleted"], json!([]), "{scheduled:#}");
     let newest = scheduled["results"][0]["archive_key"]
         .as_str()
         .expect("key")
@@ -376,7 +372,10 @@ async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() 
     }
     let record: FailureRecord = serde_json::from_slice(&get(&s3, &record_key).await).expect("record");
     let (dedupe, notice) = failure_notice(&record);
-    assert_eq!(dedupe, format!("home/snapshot-failed/{}", record.first_failed_at_millis));
+    assert_eq!(
+        dedupe,
+        format!("home/snapshot-failed/{}", record.first_failed_at_millis)
+    );
     assert_eq!(notice.kind.as_str(), "snapshot_failed");
     assert!(notice.message.contains("StateMissing"), "{}", notice.message);
 

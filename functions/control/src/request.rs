@@ -487,17 +487,19 @@ mod fuzz {
         leaf.prop_recursive(3, 24, 6, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::vec((key(), inner), 0..4)
-                    .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<String, Value>>())),
+                prop::collection::vec((key(), inner), 0..4).prop_map(object),
             ]
         })
+    }
+
+    fn object(kv: Vec<(String, Value)>) -> Value {
+        Value::Object(kv.into_iter().collect::<Map<String, Value>>())
     }
 
     fn request() -> impl Strategy<Value = Value> {
         prop_oneof![
             1 => value(),
-            4 => prop::collection::vec((key(), value()), 0..6)
-                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<String, Value>>())),
+            4 => prop::collection::vec((key(), value()), 0..6).prop_map(object),
         ]
     }
 

@@ -87,9 +87,7 @@ async fn handle(
         limits: Limits::default(),
     };
     match restore_snapshot(store, restore).await {
-        Ok(report) => {
-            serde_json::to_value(&report).map_err(|e| FunctionError::new("Internal", format!("report: {e}")))
-        }
+        Ok(report) => serde_json::to_value(&report).map_err(|e| FunctionError::new("Internal", format!("report: {e}"))),
         Err(e) => {
             tracing::error!(gateway = %request.gateway.id, error_type = e.error_type(), error = %e, "restore failed; the state in place is unchanged unless the error says otherwise");
             Err(FunctionError::from(e))

@@ -19,7 +19,9 @@ pub fn parse<'a>(event: &Value, config: &'a Config) -> Result<Request<'a>, Funct
         .as_object()
         .ok_or_else(|| invalid("the event must be a JSON object".into()))?;
     let id = object.get("gateway").and_then(Value::as_str).ok_or_else(|| {
-        invalid("expected {\"gateway\":\"<id>\",\"snapshot\":\"<key, name or latest>\",\"confirm_stopped\":true}".into())
+        invalid(
+            "expected {\"gateway\":\"<id>\",\"snapshot\":\"<key, name or latest>\",\"confirm_stopped\":true}".into(),
+        )
     })?;
     let gateway = config
         .gateway(id)
@@ -27,14 +29,22 @@ pub fn parse<'a>(event: &Value, config: &'a Config) -> Result<Request<'a>, Funct
     let snapshot = match object.get("snapshot") {
         None | Some(Value::Null) => "latest".to_string(),
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
-        Some(other) => return Err(invalid(format!("`snapshot` must be a key, a name or \"latest\", not {other}"))),
+        Some(other) => {
+            return Err(invalid(format!(
+                "`snapshot` must be a key, a name or \"latest\", not {other}"
+            )));
+        }
     };
     let confirm_stopped = match object.get("confirm_stopped") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(other) => return Err(invalid(format!("`confirm_stopped` must be true or false, not {other}"))),
     };
-    let by = object.get("by").and_then(Value::as_str).unwrap_or("unknown").to_string();
+    let by = object
+        .get("by")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .to_string();
     Ok(Request {
         gateway,
         snapshot,

@@ -326,9 +326,7 @@ impl ObjectStore for S3Store {
                     pending.push(PendingUpload {
                         key: key.to_string(),
                         upload_id: id.to_string(),
-                        initiated_millis: upload
-                            .initiated()
-                            .and_then(|t| t.to_millis().ok()),
+                        initiated_millis: upload.initiated().and_then(|t| t.to_millis().ok()),
                     });
                 }
             }

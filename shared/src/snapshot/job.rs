@@ -151,9 +151,10 @@ pub async fn take_snapshot<S: ObjectStore>(
         Err(e) => {
             // The archive may be fine; only the read-back failed. Published, marked unverified.
             tracing::warn!(gateway = %request.gateway, key = %key, error = %e, "the read-back verification could not run");
-            report
-                .warnings
-                .push(format!("not verified after upload: the read-back failed ({})", e.error_type()));
+            report.warnings.push(format!(
+                "not verified after upload: the read-back failed ({})",
+                e.error_type()
+            ));
             false
         }
     };
@@ -238,7 +239,12 @@ pub async fn newest_snapshot<S: ObjectStore>(
 /// `older_than` at `now_millis`: a run killed mid-upload (timeout, out of memory) cannot abort
 /// its own, and an incomplete upload is invisible but billed. Best effort: returns how many
 /// were aborted and logs what could not be.
-pub async fn abort_stale_uploads<S: ObjectStore>(store: &S, gateway: &str, now_millis: i64, older_than: Duration) -> usize {
+pub async fn abort_stale_uploads<S: ObjectStore>(
+    store: &S,
+    gateway: &str,
+    now_millis: i64,
+    older_than: Duration,
+) -> usize {
     let pending = match store.pending_uploads(&snapshots_prefix(gateway)).await {
         Ok(pending) => pending,
         Err(e) => {
@@ -282,7 +288,8 @@ pub async fn verify_stored<S: ObjectStore>(
         let mut stream = HashingChannelReader::new(rx);
         let verified = verify_archive(&mut stream, Limits::default())?;
         // The tar end marker comes before the gzip trailer: read to the real end.
-        io::copy(&mut stream, &mut io::sink()).map_err(|e| SnapshotError::InvalidArchive(format!("reading back: {e}")))?;
+        io::copy(&mut stream, &mut io::sink())
+            .map_err(|e| SnapshotError::InvalidArchive(format!("reading back: {e}")))?;
         let (read, digest) = stream.finish();
         if read != expected_bytes || digest != expected_sha {
             return Err(SnapshotError::InvalidArchive(format!(
@@ -295,7 +302,9 @@ pub async fn verify_stored<S: ObjectStore>(
     let (downloaded, verified) = tokio::join!(download, reader);
     match downloaded {
         Ok(true) => verified,
-        Ok(false) => Err(SnapshotError::UploadAborted(format!("{key} is not in the store after its upload"))),
+        Ok(false) => Err(SnapshotError::UploadAborted(format!(
+            "{key} is not in the store after its upload"
+        ))),
         // A refusal from the reader explains more than the transfer error it caused.
         Err(e) => match verified {
             Err(refused @ SnapshotError::InvalidArchive(_)) if !refused.to_string().contains("cannot be read") => {

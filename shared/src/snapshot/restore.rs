@@ -186,7 +186,10 @@ pub async fn restore_snapshot<S: ObjectStore>(
 
     let files = assets.iter().map(|a| a.files).sum();
     let bytes = assets.iter().map(|a| a.bytes).sum();
-    let previous_state = assets.iter().find(|a| a.kind == "state").and_then(|a| a.previous.clone());
+    let previous_state = assets
+        .iter()
+        .find(|a| a.kind == "state")
+        .and_then(|a| a.previous.clone());
     let report = RestoreReport {
         gateway: request.gateway.clone(),
         result: "restored",
@@ -328,7 +331,12 @@ pub fn scan_state(state: &Path) -> io::Result<StateScan> {
             if scan.newest.as_ref().is_none_or(|(_, t)| mtime > *t) {
                 scan.newest = Some((text.clone(), mtime));
             }
-            lines.push(format!("{text}\0{}\0{}\0{}", meta.len(), meta.mtime(), meta.mtime_nsec()));
+            lines.push(format!(
+                "{text}\0{}\0{}\0{}",
+                meta.len(),
+                meta.mtime(),
+                meta.mtime_nsec()
+            ));
         }
     }
     lines.sort();
@@ -430,7 +438,11 @@ pub struct AssetTarget {
 /// Maps the manifest's assets onto this gateway: the one `state` asset onto `state`, a
 /// `credentials` asset of an auth-profile key dir onto `<root>/.config/openclaw`; others are
 /// left out with a warning. Pure.
-pub fn map_assets(manifest: &Manifest, root: &Path, state: &Path) -> Result<(Vec<AssetTarget>, Vec<String>), SnapshotError> {
+pub fn map_assets(
+    manifest: &Manifest,
+    root: &Path,
+    state: &Path,
+) -> Result<(Vec<AssetTarget>, Vec<String>), SnapshotError> {
     let mut targets = Vec::new();
     let mut warnings = Vec::new();
     for asset in &manifest.assets {
@@ -564,10 +576,10 @@ impl StagedRestore {
                 )));
             }
             let (files, bytes) = count_files(&staged).map_err(|e| SnapshotError::read(&staged, e))?;
-            if let Some(warning) = set_owner(&staged, owner) {
-                if !warnings.contains(&warning) {
-                    warnings.push(warning);
-                }
+            if let Some(warning) = set_owner(&staged, owner)
+                && !warnings.contains(&warning)
+            {
+                warnings.push(warning);
             }
             let name = target
                 .target
@@ -709,7 +721,10 @@ mod tests {
         let first = scan(&[], Some(2), "a", now);
         assert_eq!(judge_scans(&first, None, now, quiet), Judgement::NeedsSettle);
         let changed = scan(&[], Some(0), "b", now);
-        assert!(matches!(judge_scans(&first, Some(&changed), now, quiet), Judgement::Live(_)));
+        assert!(matches!(
+            judge_scans(&first, Some(&changed), now, quiet),
+            Judgement::Live(_)
+        ));
         let same = scan(&[], Some(2), "a", now);
         assert!(matches!(judge_scans(&first, Some(&same), now, quiet), Judgement::Quiet(w) if w.len() == 1));
         // Nothing recent, no lock: quiet.
@@ -717,7 +732,10 @@ mod tests {
             judge_scans(&scan(&[], Some(3600), "a", now), None, now, quiet),
             Judgement::Quiet(vec![])
         );
-        assert_eq!(judge_scans(&scan(&[], None, "a", now), None, now, quiet), Judgement::Quiet(vec![]));
+        assert_eq!(
+            judge_scans(&scan(&[], None, "a", now), None, now, quiet),
+            Judgement::Quiet(vec![])
+        );
     }
 
     #[test]

@@ -105,11 +105,8 @@ pub fn to_delete(candidates: &[Candidate], policy: &RetentionPolicy) -> Vec<Stri
             let period = bucket(c.taken_at_millis);
             let full = chosen.len() >= count;
             match chosen.iter_mut().find(|(p, _)| *p == period) {
-                Some((_, best)) => {
-                    if c.preferred() && !best.preferred() {
-                        *best = c;
-                    }
-                }
+                Some((_, best)) if c.preferred() && !best.preferred() => *best = c,
+                Some(_) => {}
                 None if !full => chosen.push((period, c)),
                 // `order` is newest first, so once `count` periods are full no newer one comes;
                 // older snapshots of the chosen periods are still looked at for preference.
@@ -196,6 +193,88 @@ mod tests {
             let kept: Vec<Candidate> = all.iter().filter(|c| !deleted.contains(&c.key)).cloned().collect();
             let again = to_delete(&kept, &policy);
             prop_assert!(again.is_empty(), "{again:?}");
+        }
+    }
+
+    #[test]
+    fn an_event_snapshot_wins_its_hour_over_a_later_scheduled_one() {
+        let policy = RetentionPolicy {
+            hourly: 2,
+            daily: 0,
+            weekly: 0,
+            monthly: 0,
+        };
+        // Hour 0: task-stopped (quiescent) at :50, scheduled at :55. Hour 1: scheduled only.
+        let all = vec![
+            candidate(0, 50 * 60_000, "task-stopped", false),
+            candidate(1, 55 * 60_000, "scheduled", false),
+            candidate(2, HOUR + 60_000, "scheduled", false),
+        ];
+        assert_eq!(to_delete(&all, &policy), vec![all[1].key.clone()]);
+        assert!(is_pre_deployment("deployment-started"));
+    }
+
+    fn arb_candidates() -> impl Strategy<Value = Vec<Candidate>> {
+        let trigger = prop::sample::select(vec![
+            "scheduled",
+            "scheduled",
+            "task-stopped",
+            "manual",
+            "deployment-started",
+        ]);
+        prop::collection::vec((0i64..(60 * 24 * HOUR), trigger, any::<bool>(), any::<bool>()), 1..150).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (at, trigger, verified, quiescent))| Candidate {
+                    key: format!("gw/snapshots/{i:06}"),
+                    taken_at_millis: at,
+                    trigger: trigger.into(),
+                    verified,
+                    quiescent: quiescent && trigger != "scheduled",
+                })
+                .collect()
+        })
+    }
+
+    fn newest(all: &[Candidate], pick: impl Fn(&Candidate) -> bool) -> Option<&Candidate> {
+        all.iter().filter(|c| pick(c)).max_by(|a, b| {
+            a.taken_at_millis
+                .cmp(&b.taken_at_millis)
+                .then_with(|| a.key.cmp(&b.key))
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_always_kept_ones_survive_and_retention_is_stable(
+            all in arb_candidates(),
+            hourly in 0usize..50, daily in 0usize..15, weekly in 0usize..9, monthly in 0usize..13,
+        ) {
+            let policy = RetentionPolicy { hourly, daily, weekly, monthly };
+            let deleted = to_delete(&all, &policy);
+            let gone = |c: Option<&Candidate>| c.is_some_and(|c| deleted.contains(&c.key));
+            prop_assert!(!gone(newest(&all, |_| true)), "the newest");
+            prop_assert!(!gone(newest(&all, |c| c.verified)), "the newest verified");
+            prop_assert!(!gone(newest(&all, |c| is_pre_deployment(&c.trigger))), "the newest pre-deployment");
+            prop_assert!(deleted.iter().all(|k| all.iter().any(|c| &c.key == k)));
+            let kept: Vec<Candidate> = all.iter().filter(|c| !deleted.contains(&c.key)).cloned().collect();
+            prop_assert!(kept.len() <= hourly + daily + weekly + monthly + 3, "{} kept", kept.len());
+            // Idempotent: what is kept is kept again.
+            prop_assert!(to_delete(&kept, &policy).is_empty());
+        }
+
+        #[test]
+        fn within_a_kept_hour_a_preferred_snapshot_beats_a_scheduled_live_one(all in arb_candidates()) {
+            let policy = RetentionPolicy { hourly: 10_000, daily: 0, weekly: 0, monthly: 0 };
+            let deleted = to_delete(&all, &policy);
+            for hour in all.iter().map(|c| c.taken_at_millis.div_euclid(HOUR)) {
+                let in_hour: Vec<&Candidate> = all.iter().filter(|c| c.taken_at_millis.div_euclid(HOUR) == hour).collect();
+                let kept: Vec<&&Candidate> = in_hour.iter().filter(|c| !deleted.contains(&c.key)).collect();
+                prop_assert!(!kept.is_empty(), "every hour keeps one");
+                if in_hour.iter().any(|c| c.preferred()) {
+                    prop_assert!(kept.iter().any(|c| c.preferred()), "hour {hour} kept only scheduled live snapshots");
+                }
+            }
         }
     }
 }

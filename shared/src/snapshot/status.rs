@@ -170,11 +170,19 @@ mod tests {
         let second = FailureRecord::next(Some(&first), "home", "task-stopped", "AwsTransient", "slow", 4_600_000);
         assert_eq!(second.consecutive_failures, 2);
         assert_eq!(second.first_failed_at_millis, 1_000_000);
-        assert_eq!(first.notice_key(), second.notice_key(), "one notice per run of failures");
+        assert_eq!(
+            first.notice_key(),
+            second.notice_key(),
+            "one notice per run of failures"
+        );
         let (key, notice) = failure_notice(&second);
         assert_eq!(key, "home/snapshot-failed/1000000");
         assert_eq!(notice.kind, NoticeKind::SnapshotFailed);
-        assert!(notice.subject.len() < 100 && !notice.subject.contains('\n'), "{}", notice.subject);
+        assert!(
+            notice.subject.len() < 100 && !notice.subject.contains('\n'),
+            "{}",
+            notice.subject
+        );
         assert!(notice.message.contains("AwsTransient") && notice.message.contains("2 snapshot runs"));
         let long = "x".repeat(5000);
         let cut = FailureRecord::next(None, "home", "scheduled", "Internal", &long, 0);

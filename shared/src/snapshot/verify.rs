@@ -317,7 +317,9 @@ fn check_listing(manifest: Manifest, root: &str, listed: &[Listed]) -> Result<Ve
                 return Err(bad(format!("entry {} is stored beneath a symbolic link", item.path)));
             }
             // Extraction could only fail on it, late and looking like a disk error.
-            if p.to_str().is_some_and(|p| files.contains(p) || hard_link_paths.contains(p)) {
+            if p.to_str()
+                .is_some_and(|p| files.contains(p) || hard_link_paths.contains(p))
+            {
                 return Err(bad(format!("entry {} is stored beneath a file", item.path)));
             }
             parent = p.parent();

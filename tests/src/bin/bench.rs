@@ -276,12 +276,27 @@ fn cpu_ns(pid: u32) -> Option<u64> {
 async fn per_event_cost(moto: &Moto, inbox: &Inbox) -> String {
     let t = events::now();
     let sequence: Vec<(&str, Value)> = vec![
-        ("crash", events::task_stopped("task-stopped-crash", "aaaa", 3, t - 60, t - 1)),
+        (
+            "crash",
+            events::task_stopped("task-stopped-crash", "aaaa", 3, t - 60, t - 1),
+        ),
         ("replacement running", events::task_running("bbbb", 2, t)),
-        ("duplicate of the crash", events::task_stopped("task-stopped-crash", "aaaa", 3, t - 60, t - 1)),
-        ("owner stop", events::task_stopped("task-stopped-user", "bbbb", 3, t, t + 1)),
-        ("crash 2", events::task_stopped("task-stopped-crash", "cccc", 3, t + 1, t + 2)),
-        ("crash 3: crash loop", events::task_stopped("task-stopped-oom", "dddd", 3, t + 2, t + 3)),
+        (
+            "duplicate of the crash",
+            events::task_stopped("task-stopped-crash", "aaaa", 3, t - 60, t - 1),
+        ),
+        (
+            "owner stop",
+            events::task_stopped("task-stopped-user", "bbbb", 3, t, t + 1),
+        ),
+        (
+            "crash 2",
+            events::task_stopped("task-stopped-crash", "cccc", 3, t + 1, t + 2),
+        ),
+        (
+            "crash 3: crash loop",
+            events::task_stopped("task-stopped-oom", "dddd", 3, t + 2, t + 3),
+        ),
         ("deployment failed", aws_setup::fixture("deployment-failed")),
         ("other service (ignored)", {
             let mut e = events::task_running("eeee", 2, t);
@@ -301,11 +316,16 @@ async fn per_event_cost(moto: &Moto, inbox: &Inbox) -> String {
     aws_setup::create_table(&moto.sdk_config().await, "clawkeeper-bench-events").await;
     let proxy = FaultProxy::start(&moto.endpoint());
     let mut env = moto.aws_env();
-    env.extend(clawkeeper_env(&json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}])));
+    env.extend(clawkeeper_env(
+        &json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}]),
+    ));
     env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint()));
     env.push(("CLAWKEEPER_TOPIC_ARN".into(), inbox.topic_arn.clone()));
     env.push(("CLAWKEEPER_TABLE".into(), "clawkeeper-bench-events".into()));
-    env.push(("CLAWKEEPER_POLICY".into(), r#"{"down_grace_secs":0,"min_notify_interval_secs":0}"#.into()));
+    env.push((
+        "CLAWKEEPER_POLICY".into(),
+        r#"{"down_grace_secs":0,"min_notify_interval_secs":0}"#.into(),
+    ));
     let mut rust = FunctionProcess::spawn("task-events", &env);
     let mut python_cmd = Command::new(clawkeeper_tests::moto::venv_dir().join("bin/python"));
     python_cmd.arg(workspace_root().join("bench/python_peer.py"));
@@ -331,7 +351,11 @@ async fn per_event_cost(moto: &Moto, inbox: &Inbox) -> String {
             doc,
             "| {label} | {} ({}) | {rust_ms:.2} | {py_ms:.2} |",
             calls.len(),
-            if calls.is_empty() { "-".to_string() } else { calls.join(", ") },
+            if calls.is_empty() {
+                "-".to_string()
+            } else {
+                calls.join(", ")
+            },
         );
     }
     let _ = writeln!(
