@@ -96,6 +96,7 @@ async fn main() {
     }
     let mut report = render(&rows, runs);
     report.push_str(&per_event_cost(&moto, &inbox).await);
+    report.push_str(&per_run_cost(&moto, &inbox).await);
     if let Err(e) = std::fs::write(&out, &report) {
         eprintln!("bench: cannot write {}: {e}", out.display());
         std::process::exit(1);
@@ -261,14 +262,16 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-/// CPU time a process has used so far (`/proc/<pid>/schedstat`, nanoseconds on CPU).
+/// CPU time a process has used so far: the sum over its threads of `/proc/<pid>/task/*/schedstat`
+/// (nanoseconds on CPU); tokio runs handlers on worker threads, not the main one.
 fn cpu_ns(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += stat.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Some(total)
 }
 
 /// The scripted fixture sequence through `task-events` and through the Python/boto3 peer making
@@ -365,5 +368,91 @@ async fn per_event_cost(moto: &Moto, inbox: &Inbox) -> String {
          costs more (the outbox confirm is a second write, and snapshot requests go to Lambda)."
     );
     let _ = inbox.drain().await;
+    doc
+}
+
+/// One AWS-calls-and-CPU figure for a function invocation behind the counting proxy.
+fn measured(function: &mut FunctionProcess, proxy: &FaultProxy, event: &Value) -> (Vec<String>, f64, f64) {
+    let before = proxy.forwarded().len();
+    let cpu0 = cpu_ns(function.pid()).unwrap_or(0);
+    let started = std::time::Instant::now();
+    let _ = function.invoke(event);
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let cpu_ms = cpu_ns(function.pid()).unwrap_or(0).saturating_sub(cpu0) as f64 / 1e6;
+    (proxy.forwarded()[before..].to_vec(), cpu_ms, wall_ms)
+}
+
+/// Calls, CPU and wall time per reconciler run (1 and 10 gateways) and per snapshot (first run and
+/// the unchanged case), behind the counting proxy.
+async fn per_run_cost(moto: &Moto, inbox: &Inbox) -> String {
+    let sdk = moto.sdk_config().await;
+    aws_setup::create_table(&sdk, "clawkeeper-bench-runs").await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let _ = s3.create_bucket().bucket("clawkeeper-bench").send().await;
+    let proxy = FaultProxy::start(&moto.endpoint());
+    let mut doc = String::from("\n## Per run: reconciler and snapshot\n\n");
+    doc.push_str(
+        "Release binaries behind the counting proxy, against moto; CPU is the function process's own time.\n\n",
+    );
+    doc.push_str("| run | AWS calls | CPU ms | wall ms |\n|---|---|---|---|\n");
+    let base_env = |gateways: Value| {
+        let mut env = moto.aws_env();
+        env.extend(clawkeeper_env(&gateways));
+        env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint()));
+        env.push(("CLAWKEEPER_TOPIC_ARN".into(), inbox.topic_arn.clone()));
+        env.push(("CLAWKEEPER_TABLE".into(), "clawkeeper-bench-runs".into()));
+        env.push(("CLAWKEEPER_BUCKET".into(), "clawkeeper-bench".into()));
+        env
+    };
+    for count in [1usize, 10] {
+        let gateways: Vec<Value> = (0..count)
+            .map(|i| json!({"id": format!("gw{i}"), "cluster": "openclaw", "service": "openclaw-gateway"}))
+            .collect();
+        let mut reconciler = FunctionProcess::spawn("reconciler", &base_env(Value::Array(gateways)));
+        let _ = measured(&mut reconciler, &proxy, &json!({})); // first run writes the states
+        let (calls, cpu, wall) = measured(&mut reconciler, &proxy, &json!({}));
+        let _ = writeln!(
+            doc,
+            "| reconciler, {count} gateway(s), steady run | {} ({:.1} per gateway) | {cpu:.2} | {wall:.0} |",
+            calls.len(),
+            calls.len() as f64 / count as f64
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("clawkeeper-bench-state-{}", std::process::id()));
+    let state = dir.join("home/.openclaw");
+    let _ = std::fs::create_dir_all(state.join("credentials/whatsapp/default"));
+    let _ = std::fs::create_dir_all(dir.join("scratch"));
+    for i in 0..200 {
+        let _ = std::fs::write(
+            state.join(format!("credentials/whatsapp/default/pre-key-{i}.json")),
+            format!("{{\"keyId\":{i},\"private\":\"{}\"}}", "k".repeat(64)),
+        );
+    }
+    let _ = std::fs::write(
+        state.join("credentials/whatsapp/default/creds.json"),
+        b"{\"me\":{\"id\":\"1\"}}",
+    );
+    let _ = std::fs::write(state.join("openclaw.json"), b"{\"gateway\":{\"mode\":\"local\"}}");
+    let mut env = base_env(
+        json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway",
+        "state_root": dir.join("home").to_string_lossy()}]),
+    );
+    env.push(("TMPDIR".into(), dir.join("scratch").to_string_lossy().into_owned()));
+    let mut snapshot = FunctionProcess::spawn("snapshot", &env);
+    for label in ["snapshot, 202 files, first run", "snapshot, unchanged state"] {
+        let (calls, cpu, wall) = measured(&mut snapshot, &proxy, &json!({"gateway": "home", "trigger": "bench"}));
+        let mut kinds: Vec<String> = calls
+            .iter()
+            .map(|c| c.split_whitespace().next().unwrap_or("").to_string())
+            .collect();
+        kinds.dedup();
+        let _ = writeln!(
+            doc,
+            "| {label} | {} ({}) | {cpu:.2} | {wall:.0} |",
+            calls.len(),
+            kinds.join(", ")
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     doc
 }
