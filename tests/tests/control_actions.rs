@@ -271,7 +271,8 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
     bridge.route_process("restore-real", FunctionProcess::spawn("restore", &stack.env));
     let fail_restore = Arc::new(AtomicBool::new(false));
     let fail = Arc::clone(&fail_restore);
-    // The restore function is not built yet: a stub with its contract stands in for the good path.
+    // A stand-in with the restore contract drives the good path and a refusal; the real restore
+    // function runs at the end.
     bridge.route("restore", move |event, _| {
         if fail.load(Ordering::SeqCst) {
             return Err(FunctionFailure {
@@ -390,8 +391,8 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
         "{history:#}"
     );
 
-    // The real restore function refuses without `confirm_stopped` (control does not send it yet):
-    // the same safe stop.
+    // The real restore function, told by control that no task runs, restores the snapshot and
+    // keeps the previous state under a dated name.
     let mut env_real = env.clone();
     env_real.push(("CLAWKEEPER_RESTORE_FUNCTION".into(), "restore-real".into()));
     let mut control_real = FunctionProcess::spawn("control", &env_real);
@@ -400,14 +401,15 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
         &mut control_real,
         json!({"action": "restore", "gateway": "home", "snapshot": "latest", "stop_timeout_secs": 20}),
     );
-    assert_eq!(report["failed_step"], "restore", "{report:#}");
+    assert_eq!(report["ok"], true, "{report:#}");
+    let restore_step = &report["steps"][2];
+    assert_eq!(restore_step["step"], "restore", "{report:#}");
+    assert_eq!(restore_step["ok"], true, "{report:#}");
     assert!(
-        report["steps"][2]["detail"]
+        report["previous_state"]
             .as_str()
-            .unwrap_or("")
-            .contains("NotConfirmedStopped"),
+            .is_some_and(|p| p.contains("pre-restore")),
         "{report:#}"
     );
-    assert_eq!(aws_setup::desired_count(&sdk).await, 0, "left paused: {report:#}");
     drop(stack.state_root);
 }

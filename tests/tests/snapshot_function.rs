@@ -386,6 +386,24 @@ async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() 
         .expect("read");
     assert_eq!(read, Some(record));
 
+    // The reconciler (outside the VPC) tells the owner: once for this run of failures.
+    let sdk = moto.sdk_config().await;
+    clawkeeper_tests::aws_setup::create_table(&sdk, "clawkeeper-test").await;
+    clawkeeper_tests::aws_setup::create_gateway_service(&sdk).await;
+    let inbox = clawkeeper_tests::aws_setup::Inbox::create(&sdk, "clawkeeper-test").await;
+    let mut reconciler = FunctionProcess::spawn("reconciler", &env(&moto, &root));
+    for _ in 0..2 {
+        reconciler.invoke(&json!({})).expect_ok();
+    }
+    let told: Vec<String> = inbox
+        .settle_and_drain()
+        .await
+        .into_iter()
+        .map(|d| d.kind)
+        .filter(|k| k == "snapshot_failed")
+        .collect();
+    assert_eq!(told, ["snapshot_failed"], "one notice for one run of failures");
+
     // Mounted again: the next success clears the record.
     add_whatsapp_creds(&root.join(".openclaw"), "default", 5);
     let answer = function

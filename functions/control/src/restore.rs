@@ -117,7 +117,9 @@ where
         }
 
         let started = Instant::now();
-        let payload = json!({ "gateway": gateway.id, "snapshot": snapshot.key, "by": by });
+        // Only now does control vouch that no task runs: the restore function cannot ask ECS from
+        // inside the VPC, and refuses without this (it also looks for a live writer itself).
+        let payload = json!({ "gateway": gateway.id, "snapshot": snapshot.key, "by": by, "confirm_stopped": true });
         let restored = self.functions.invoke(&function, &payload).await;
         let restored = restored.map_err(|e| e.to_string()).map(|answer: Value| {
             run.report.previous_state = ["previous_state", "previous", "kept_at"]

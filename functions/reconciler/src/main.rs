@@ -28,7 +28,8 @@ use clawkeeper_shared::lambda::{init_tracing, load_config};
 use clawkeeper_shared::snapshot::ObjectStore;
 use clawkeeper_shared::snapshot::layout::{parse_snapshot_key, snapshots_prefix};
 use clawkeeper_shared::store::StateStore;
-use clawkeeper_shared::watch::health::snapshot_is_stale;
+use clawkeeper_shared::snapshot::status::{failure_notice, read_failure};
+use clawkeeper_shared::watch::health::{SnapshotFailure, snapshot_is_stale};
 use clawkeeper_shared::watch::{GatewayState, Input, Observation, ProbeReport, SnapshotCheck, plan};
 use clawkeeper_shared::{Config, FunctionError, Gateway};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -192,11 +193,13 @@ async fn reconcile(app: &App, gateway: &Gateway, now: i64) -> Result<Report, Str
     };
 
     let snapshot = newest_snapshot(app, gateway).await;
+    let snapshot_failure = snapshot_failure(app, gateway).await;
     let probe_ms = probe.as_ref().map(|(_, elapsed)| elapsed.as_millis());
     let observation = Observation {
         ecs,
         probe: probe.map(|(report, _)| report),
         snapshot,
+        snapshot_failure,
     };
     let up = match (&observation.probe, &observation.ecs) {
         (Some(p), _) => p.live,
@@ -285,6 +288,23 @@ async fn usable_token(app: &App, gateway: &Gateway, state: &GatewayState) -> Opt
 fn forget_token(app: &App, gateway: &Gateway) {
     if let Ok(mut tokens) = app.tokens.lock() {
         tokens.remove(&gateway.id);
+    }
+}
+
+/// The snapshot function's record of failed runs, as a notice (`None` when the last run succeeded).
+async fn snapshot_failure(app: &App, gateway: &Gateway) -> Option<SnapshotFailure> {
+    if app.config.policy.snapshot_interval_secs == 0 {
+        return None;
+    }
+    match read_failure(&app.objects, &gateway.id).await {
+        Ok(record) => record.map(|record| {
+            let (key, notice) = failure_notice(&record);
+            SnapshotFailure { key, notice }
+        }),
+        Err(e) => {
+            tracing::warn!(gateway = %gateway.id, error = %e, "snapshot failure record unreadable; not checked");
+            None
+        }
     }
 }
 

@@ -18,6 +18,18 @@ pub struct Observation {
     pub probe: Option<ProbeReport>,
     /// Age of the newest snapshot.
     pub snapshot: SnapshotCheck,
+    /// The snapshot function's failure record, turned into its notice (the snapshot function runs in
+    /// the VPC without a route to SNS, so the reconciler tells the owner).
+    pub snapshot_failure: Option<SnapshotFailure>,
+}
+
+/// A failed snapshot run to tell the owner about, once per run of failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotFailure {
+    /// Identifies the run of failures (a new key only after a success in between).
+    pub key: String,
+    /// The rendered `snapshot_failed` notice.
+    pub notice: super::notice::Notice,
 }
 
 /// ECS's view of a gateway.
@@ -181,6 +193,8 @@ pub struct Health {
     pub single_writer_since: Option<i64>,
     /// The newest snapshot has been too old since then (notified once per episode).
     pub snapshot_stale_since: Option<i64>,
+    /// Key of the last run of snapshot failures the owner was told about.
+    pub snapshot_failure_key: Option<String>,
     /// First reconciler observation: the baseline when no snapshot exists at all.
     pub watching_since: Option<i64>,
     /// RUNNING tasks ECS showed at the last observation (a 440 conflict is checked against it).

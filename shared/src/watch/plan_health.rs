@@ -41,6 +41,12 @@ impl Planner<'_> {
             self.probe(probe, obs.ecs.as_ref());
         }
         self.snapshot_freshness(obs.snapshot);
+        if let Some(failure) = &obs.snapshot_failure
+            && self.s.health.snapshot_failure_key.as_deref() != Some(failure.key.as_str())
+        {
+            self.s.health.snapshot_failure_key = Some(failure.key.clone());
+            self.notify(failure.key.clone(), failure.notice.clone());
+        }
     }
 
     fn reconcile_ecs(&mut self, ecs: &EcsObservation) {

@@ -87,6 +87,7 @@ fn observe(ecs: EcsObservation, live: Option<bool>) -> Input {
             ..Default::default()
         }),
         snapshot: SnapshotCheck::NotChecked,
+        snapshot_failure: None,
     })
 }
 
@@ -476,6 +477,7 @@ fn readyz_failing_channels_open_episodes_that_a_ready_probe_closes() {
                 ..Default::default()
             }),
             snapshot: SnapshotCheck::NotChecked,
+            snapshot_failure: None,
         })
     };
     sim.at(
@@ -503,6 +505,7 @@ fn a_rejected_token_is_recorded_and_notified_once_per_version() {
                 ..Default::default()
             }),
             snapshot: SnapshotCheck::NotChecked,
+            snapshot_failure: None,
         })
     };
     let got = sim.at(T0, rejected("v1"));
@@ -521,6 +524,7 @@ fn a_stale_snapshot_is_notified_once_per_episode() {
             ecs: None,
             probe: None,
             snapshot: check,
+            snapshot_failure: None,
         })
     };
     // No snapshot yet: stale only once watched for twice the schedule.

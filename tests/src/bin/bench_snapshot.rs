@@ -1,9 +1,9 @@
 //! `bench_snapshot`: one snapshot of a realistic gateway state beside its peers, in one run,
 //! printed to stdout as a markdown section (the lead puts it into `docs/BENCHMARKS.md`).
 //!
-//! The state (made once, cached in `target/clawkeeper-bench-state/`): 1,000 WhatsApp-style creds
-//! JSON files plus about 300 MB of SQLite in rollback-journal mode across three databases, laid
-//! out as OpenClaw does. Three programs read the same state and, where they upload, write to the
+//! The state (made once, cached in `target/clawkeeper-bench-state/`): a state dir a real gateway
+//! wrote (from the interop tests' cache), plus 1,000 WhatsApp-style creds JSON files and about
+//! 300 MB of SQLite in rollback-journal mode across three more databases. Three programs read the same state and, where they upload, write to the
 //! same moto S3 endpoint:
 //! - the release `snapshot` function through the Runtime API emulator (consistent SQLite
 //!   capture, tar+gzip streamed into a multipart upload, read back and verified);
@@ -58,7 +58,10 @@ async fn main() {
         openclaw_backup(&home),
         transfer_peer(&moto, &state),
     ];
-    print!("{}", render(&rows, files, bytes));
+    // Regenerable caches both archivers leave out (the sync peer uploads them too).
+    let (_, cache) = tree_size(&state.join("cache"));
+    let (_, tmp) = tree_size(&state.join("tmp"));
+    print!("{}", render(&rows, files, bytes, cache + tmp));
 }
 
 fn fail(message: &str) -> ! {
@@ -76,6 +79,20 @@ fn bench_state() -> PathBuf {
     }
     eprintln!("bench_snapshot: generating the state once into {}", cache.display());
     let _ = fs::remove_dir_all(&cache);
+    // A state dir a real gateway wrote (OpenClaw's backup checks its own databases' schema).
+    let real = workspace_root().join("target/clawkeeper-openclaw-state/home/.openclaw");
+    if !real.join("state/openclaw.sqlite").exists() {
+        fail("no real gateway state: run `cargo test -p clawkeeper-tests --test snapshot_openclaw` once first");
+    }
+    let _ = fs::create_dir_all(&home);
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&real)
+        .arg(home.join(".openclaw"))
+        .status();
+    if !copied.is_ok_and(|s| s.success()) {
+        fail("copying the real gateway state failed");
+    }
     let state = home.join(".openclaw");
     let account = state.join("credentials/whatsapp/default");
     fs::create_dir_all(&account).unwrap_or_else(|e| fail(&format!("mkdir: {e}")));
@@ -371,19 +388,20 @@ fn transfer_peer(moto: &Moto, state: &Path) -> Row {
     }
 }
 
-fn render(rows: &[Row], files: u64, bytes: u64) -> String {
+fn render(rows: &[Row], files: u64, bytes: u64, regenerable: u64) -> String {
     let mut doc = String::new();
     let mb = |b: u64| b as f64 / 1_048_576.0;
     let _ = writeln!(doc, "## Snapshot throughput and memory\n");
     let _ = writeln!(
         doc,
-        "One run of `cargo run --release -p clawkeeper-tests --bin bench_snapshot` on {} ({} cores): a state \
-         of {files} files, {:.0} MB ({} creds JSON files, three rollback-journal SQLite databases), against \
-         moto S3 on loopback.\n",
+        "One run of `CLAWKEEPER_BIN_DIR=target/release cargo run -p clawkeeper-tests --bin bench_snapshot` \
+         (release `snapshot` binary) on {} ({} cores): a state of {files} files, {:.0} MB (a real gateway's \
+         state dir, 1,000 creds JSON files, about 300 MB in three more rollback-journal SQLite databases; \
+         {:.0} MB of it regenerable caches both archivers leave out), against moto S3 on loopback.\n",
         cpu_model(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         mb(bytes),
-        1000
+        mb(regenerable)
     );
     let _ = writeln!(doc, "| program | does | wall time | throughput | peak RSS | output |");
     let _ = writeln!(doc, "|---|---|---:|---:|---:|---:|");
