@@ -27,8 +27,8 @@ use clawkeeper_shared::health::{GatewayToken, TokenSource, observe_ecs, probe_ta
 use clawkeeper_shared::lambda::{init_tracing, load_config};
 use clawkeeper_shared::snapshot::ObjectStore;
 use clawkeeper_shared::snapshot::layout::{parse_snapshot_key, snapshots_prefix};
-use clawkeeper_shared::store::StateStore;
 use clawkeeper_shared::snapshot::status::{failure_notice, read_failure};
+use clawkeeper_shared::store::StateStore;
 use clawkeeper_shared::watch::health::{SnapshotFailure, snapshot_is_stale};
 use clawkeeper_shared::watch::{GatewayState, Input, Observation, ProbeReport, SnapshotCheck, plan};
 use clawkeeper_shared::{Config, FunctionError, Gateway};
