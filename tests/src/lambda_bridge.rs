@@ -134,7 +134,15 @@ fn answer(
         let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
         String::from_utf8(bytes).ok()
     });
-    match handler(&event, context) {
+    let asynchronous = request
+        .header("x-amz-invocation-type")
+        .is_some_and(|t| t.eq_ignore_ascii_case("Event"));
+    let outcome = handler(&event, context);
+    if asynchronous {
+        // Lambda queues an `Event` invoke and answers 202 at once, whatever the function does later.
+        return ("202 Accepted", vec![], Vec::new());
+    }
+    match outcome {
         Ok(v) => ("200 OK", vec![], v.to_string().into_bytes()),
         Err(f) => (
             "200 OK",

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clawkeeper_tests::aws_setup::{self, Inbox};
 use clawkeeper_tests::events::{now, task_running, task_stopped};
+use clawkeeper_tests::lambda_bridge::LambdaBridge;
 use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env};
 use serde_json::{Value, json};
 
@@ -25,12 +26,32 @@ async fn main() {
     let inbox = Inbox::create(&sdk, "clawkeeper-alerts").await;
     println!("created ECS service openclaw/openclaw-gateway (desired 1), the state table and the owner's topic");
 
+    // A small gateway home (what the EFS access point holds): config, WhatsApp creds, a database.
+    let home = tempfile::tempdir().unwrap_or_else(|e| fail(&format!("temp dir: {e}")));
+    let state_root = home.path().join("home");
+    write_sample_state(&state_root);
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    if let Err(e) = s3.create_bucket().bucket("clawkeeper-test-snapshots").send().await {
+        fail(&format!("create bucket: {e}"));
+    }
+
     let mut env = moto.aws_env();
     env.extend(clawkeeper_env(
-        &json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway", "log_group": "/ecs/openclaw-gateway"}]),
+        &json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway", "log_group": "/ecs/openclaw-gateway",
+            "state_root": state_root.to_string_lossy()}]),
     ));
     env.push(("CLAWKEEPER_TOPIC_ARN".into(), inbox.topic_arn.clone()));
     env.push(("CLAWKEEPER_POLICY".into(), POLICY.into()));
+    env.push(("TMPDIR".into(), home.path().to_string_lossy().into_owned()));
+    // `control` invokes the snapshot and restore functions through the Lambda API: a local bridge
+    // routes those invokes to the real binaries.
+    let bridge = LambdaBridge::start();
+    bridge.route_process("snapshot", FunctionProcess::spawn("snapshot", &env));
+    bridge.route_process("restore", FunctionProcess::spawn("restore", &env));
+    env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), bridge.endpoint()));
+    env.push(("CLAWKEEPER_SNAPSHOT_FUNCTION".into(), "snapshot".into()));
+    env.push(("CLAWKEEPER_RESTORE_FUNCTION".into(), "restore".into()));
+    env.push(("CLAWKEEPER_POLL_MS".into(), "200".into()));
     let mut control = FunctionProcess::spawn("control", &env);
     let mut events = FunctionProcess::spawn("task-events", &env);
     let mut reconciler = FunctionProcess::spawn("reconciler", &env);
@@ -80,10 +101,95 @@ async fn main() {
     report(&mut log_alerts, &aws_setup::fixture("logs-whatsapp-logged-out"));
     owner_receives(&inbox).await;
 
-    section("8. control answers errors that name the problem");
+    section("8. a snapshot now (clawkeeper snapshot home)");
+    let taken = invoke(&mut control, &json!({"action": "snapshot", "gateway": "home"}));
+    let summary = &taken["snapshot"];
+    match summary["result"].as_str() {
+        Some("created") => println!(
+            "  created {} ({} bytes, verified {})",
+            summary["archive_key"], summary["archive_bytes"], summary["verified"]
+        ),
+        Some("unchanged") => println!(
+            "  unchanged: the snapshot the crash triggered ({}) still matches the state, so nothing new is stored",
+            summary["current_key"]
+        ),
+        _ => println!("  {summary}"),
+    }
+    let listed = invoke(&mut control, &json!({"action": "snapshots", "gateway": "home"}));
+    println!("  clawkeeper snapshots home: {}", listed);
+
+    section("9. a bad edit breaks the config; restore the latest snapshot (clawkeeper restore home latest)");
+    let config = state_root.join(".openclaw/openclaw.json");
+    let good = std::fs::read(&config).unwrap_or_default();
+    let _ = std::fs::write(&config, b"{ broken");
+    let report = invoke(
+        &mut control,
+        &json!({"action": "restore", "gateway": "home", "snapshot": "latest", "stop_timeout_secs": 20}),
+    );
+    for step in report["steps"].as_array().into_iter().flatten() {
+        println!(
+            "  step {:<13} ok={} {}",
+            step["step"].as_str().unwrap_or(""),
+            step["ok"],
+            step["detail"].as_str().unwrap_or("")
+        );
+    }
+    println!(
+        "  config restored byte for byte: {}; previous state kept at {}",
+        std::fs::read(&config).unwrap_or_default() == good,
+        report["previous_state"]
+    );
+    owner_receives(&inbox).await;
+
+    section("10. control answers errors that name the problem");
     invoke(&mut control, &json!({"action": "status", "gateway": "nope"}));
 
     println!("\ndemo finished: every function above ran as a real Lambda process against local AWS");
+}
+
+/// Writes a small but real-shaped OpenClaw home: state dir with config, WhatsApp creds and a SQLite
+/// database, and the auth-profile key dir beside it.
+fn write_sample_state(root: &std::path::Path) {
+    let state = root.join(".openclaw");
+    let creds = state.join("credentials/whatsapp/default");
+    let made = std::fs::create_dir_all(&creds)
+        .and_then(|()| std::fs::create_dir_all(state.join("state")))
+        .and_then(|()| std::fs::create_dir_all(root.join(".config/openclaw")))
+        .and_then(|()| {
+            std::fs::write(
+                state.join("openclaw.json"),
+                br#"{"gateway":{"mode":"local","port":18789}}"#,
+            )
+        })
+        .and_then(|()| std::fs::write(creds.join("creds.json"), br#"{"me":{"id":"demo"},"noiseKey":"demo"}"#))
+        .and_then(|()| {
+            std::fs::write(
+                creds.join("creds.json.bak"),
+                br#"{"me":{"id":"demo"},"noiseKey":"demo"}"#,
+            )
+        })
+        .and_then(|()| std::fs::write(root.join(".config/openclaw/auth-profiles.key"), b"demo-key"));
+    if let Err(e) = made {
+        fail(&format!("sample state: {e}"));
+    }
+    for i in 0..50 {
+        let _ = std::fs::write(creds.join(format!("pre-key-{i}.json")), format!(r#"{{"keyId":{i}}}"#));
+    }
+    let db = rusqlite::Connection::open(state.join("state/openclaw.sqlite")).and_then(|db| {
+        db.execute_batch("CREATE TABLE sessions(id INTEGER PRIMARY KEY, body TEXT);")?;
+        for i in 0..500 {
+            db.execute("INSERT INTO sessions(body) VALUES (?1)", [format!("message {i}")])?;
+        }
+        Ok(())
+    });
+    if let Err(e) = db {
+        fail(&format!("sample database: {e}"));
+    }
+}
+
+fn fail(what: &str) -> ! {
+    eprintln!("demo: {what}");
+    std::process::exit(1)
 }
 
 fn section(title: &str) {
