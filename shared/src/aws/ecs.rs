@@ -65,12 +65,27 @@ impl Ecs for EcsClient {
     }
 
     async fn family_tasks(&self, cluster: &str, family: &str, desired_status: &str) -> Result<Vec<TaskView>, AwsError> {
-        let arns = self
+        let listing = self
             .client
             .list_tasks()
             .cluster(cluster)
             .family(family)
-            .desired_status(DesiredStatus::from(desired_status))
+            .desired_status(DesiredStatus::from(desired_status));
+        let tasks = self.listed_tasks(cluster, listing).await?;
+        Ok(tasks.iter().map(task_view).collect())
+    }
+}
+
+impl EcsClient {
+    /// Runs a `ListTasks` request (one page: a single-writer gateway has one task, two during a bad
+    /// deployment) and describes what it found.
+    pub(crate) async fn listed_tasks(
+        &self,
+        cluster: &str,
+        listing: aws_sdk_ecs::operation::list_tasks::builders::ListTasksFluentBuilder,
+    ) -> Result<Vec<Task>, AwsError> {
+        let arns = listing
+            .max_results(100)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("ecs", "ListTasks", e))?
@@ -87,7 +102,7 @@ impl Ecs for EcsClient {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("ecs", "DescribeTasks", e))?;
-        Ok(out.tasks().iter().map(task_view).collect())
+        Ok(out.tasks.unwrap_or_default())
     }
 }
 
@@ -218,36 +233,18 @@ impl EcsControl for EcsClient {
         service: &str,
         desired_status: &str,
     ) -> Result<Vec<TaskView>, AwsError> {
-        // One page of 100 is plenty: a single-writer gateway has one task, two during a bad deployment.
-        let arns = self
+        let listing = self
             .client
             .list_tasks()
             .cluster(cluster)
             .service_name(service)
-            .desired_status(DesiredStatus::from(desired_status))
-            .max_results(100)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("ecs", "ListTasks", e))?
-            .task_arns
-            .unwrap_or_default();
-        if arns.is_empty() {
-            return Ok(Vec::new());
-        }
-        let out = self
-            .client
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(arns))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("ecs", "DescribeTasks", e))?;
+            .desired_status(DesiredStatus::from(desired_status));
+        let tasks = self.listed_tasks(cluster, listing).await?;
         // ECS puts a service's tasks in the group `service:<name>`. Checking it again keeps a standalone
         // task out of the answer even where the `serviceName` filter is not applied (moto ignores it).
         let name = service.rsplit('/').next().unwrap_or(service);
         let group = format!("service:{name}");
-        Ok(out
-            .tasks()
+        Ok(tasks
             .iter()
             .filter(|t| t.group().is_none_or(|g| g == group))
             .map(task_view)

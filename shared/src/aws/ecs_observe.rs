@@ -16,36 +16,19 @@ impl TaskObserver for EcsClient {
         group: &str,
         desired_status: &str,
     ) -> Result<Vec<(String, ObservedTask)>, AwsError> {
-        let client = self.sdk_client();
-        let mut request = client
+        let mut request = self
+            .sdk_client()
             .list_tasks()
             .cluster(cluster)
-            .desired_status(DesiredStatus::from(desired_status))
-            .max_results(100);
+            .desired_status(DesiredStatus::from(desired_status));
         request = match group.split_once(':') {
             Some(("service", name)) => request.service_name(name),
             Some(("family", name)) => request.family(name),
             _ => request,
         };
-        let arns = request
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("ecs", "ListTasks", e))?
-            .task_arns
-            .unwrap_or_default();
-        if arns.is_empty() {
-            return Ok(Vec::new());
-        }
-        let out = client
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(arns))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("ecs", "DescribeTasks", e))?;
+        let tasks = self.listed_tasks(cluster, request).await?;
         // The group filter again: moto ignores `serviceName`, and a family also has standalone tasks.
-        Ok(out
-            .tasks()
+        Ok(tasks
             .iter()
             .filter(|t| t.group().is_none_or(|g| g == group))
             .map(|t| (t.last_status().unwrap_or("UNKNOWN").to_string(), observed(t)))
