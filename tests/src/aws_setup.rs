@@ -7,7 +7,9 @@ use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
-use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration};
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerDefinition, DeploymentConfiguration, LaunchType, NetworkConfiguration, NetworkMode,
+};
 use serde_json::Value;
 
 /// The cluster and service names of the sample events (`tests/fixtures/events`).
@@ -173,29 +175,49 @@ impl Inbox {
 /// Creates the cluster, a task definition and the service of the sample events, desired 1,
 /// deployment min 0% / max 100%. Returns the task definition ARN.
 pub async fn create_gateway_service(sdk: &SdkConfig) -> String {
+    create_service(sdk, None).await
+}
+
+/// As [`create_gateway_service`], with an awsvpc Fargate task definition (cpu 512, memory 1024)
+/// and a Fargate service in `network`. Returns the task definition ARN.
+pub async fn create_awsvpc_gateway_service(sdk: &SdkConfig, network: &NetworkConfiguration) -> String {
+    create_service(sdk, Some(network)).await
+}
+
+async fn create_service(sdk: &SdkConfig, network: Option<&NetworkConfiguration>) -> String {
     let ecs = aws_sdk_ecs::Client::new(sdk);
     ecs.create_cluster()
         .cluster_name(CLUSTER)
         .send()
         .await
         .expect("create cluster");
-    let task_definition = ecs
+    let mut register = ecs
         .register_task_definition()
         .family(SERVICE)
+        // moto answers RunTask with a 500 unless the container has its own memory.
         .container_definitions(
             ContainerDefinition::builder()
                 .name("openclaw-gateway")
                 .image("ghcr.io/openclaw/openclaw:latest")
                 .memory(1024)
                 .build(),
-        )
+        );
+    if network.is_some() {
+        register = register
+            .network_mode(NetworkMode::Awsvpc)
+            .requires_compatibilities(Compatibility::Fargate)
+            .cpu("512")
+            .memory("1024");
+    }
+    let task_definition = register
         .send()
         .await
         .expect("register task definition")
         .task_definition
         .and_then(|t| t.task_definition_arn)
         .expect("task definition arn");
-    ecs.create_service()
+    let mut create = ecs
+        .create_service()
         .cluster(CLUSTER)
         .service_name(SERVICE)
         .task_definition(&task_definition)
@@ -205,11 +227,33 @@ pub async fn create_gateway_service(sdk: &SdkConfig) -> String {
                 .minimum_healthy_percent(0)
                 .maximum_percent(100)
                 .build(),
-        )
+        );
+    if let Some(network) = network {
+        create = create
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network.clone());
+    }
+    create.send().await.expect("create service");
+    task_definition
+}
+
+/// moto starts no tasks for a service; a Fargate task run in the service's group (in `network`)
+/// stands in for one. Returns its ARN.
+pub async fn run_service_task(sdk: &SdkConfig, network: &NetworkConfiguration) -> String {
+    aws_sdk_ecs::Client::new(sdk)
+        .run_task()
+        .cluster(CLUSTER)
+        .task_definition(SERVICE)
+        .launch_type(LaunchType::Fargate)
+        .group(format!("service:{SERVICE}"))
+        .network_configuration(network.clone())
         .send()
         .await
-        .expect("create service");
-    task_definition
+        .expect("run service task")
+        .tasks
+        .and_then(|t| t.into_iter().next())
+        .and_then(|t| t.task_arn)
+        .expect("service task arn")
 }
 
 /// The service's desired count as ECS reports it.

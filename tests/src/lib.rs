@@ -2,6 +2,7 @@
 //! API emulator driving the real function binaries, and the sample events.
 
 pub mod aws_setup;
+pub mod ec2;
 pub mod events;
 pub mod fault_proxy;
 pub mod function;

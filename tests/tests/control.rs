@@ -1,49 +1,8 @@
 //! `control` end to end: the real binary through the Runtime API, ECS in moto.
 
-use aws_sdk_ecs::types::{ContainerDefinition, DeploymentConfiguration};
+use clawkeeper_tests::aws_setup::create_gateway_service;
 use clawkeeper_tests::{FunctionProcess, Moto, clawkeeper_env};
 use serde_json::json;
-
-/// Creates the cluster `openclaw`, a task definition and the service `openclaw-gateway`.
-async fn create_gateway_service(moto: &Moto) -> String {
-    let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
-    ecs.create_cluster()
-        .cluster_name("openclaw")
-        .send()
-        .await
-        .expect("create cluster");
-    let task_definition = ecs
-        .register_task_definition()
-        .family("openclaw-gateway")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("gateway")
-                .image("ghcr.io/openclaw/openclaw:latest")
-                .memory(1024)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("register task definition")
-        .task_definition
-        .and_then(|t| t.task_definition_arn)
-        .expect("task definition arn");
-    ecs.create_service()
-        .cluster("openclaw")
-        .service_name("openclaw-gateway")
-        .task_definition(&task_definition)
-        .desired_count(1)
-        .deployment_configuration(
-            DeploymentConfiguration::builder()
-                .minimum_healthy_percent(0)
-                .maximum_percent(100)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create service");
-    task_definition
-}
 
 fn gateways() -> serde_json::Value {
     json!([
@@ -55,7 +14,7 @@ fn gateways() -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn status_reports_what_ecs_says_about_each_gateway() {
     let moto = Moto::start();
-    let task_definition = create_gateway_service(&moto).await;
+    let task_definition = create_gateway_service(&moto.sdk_config().await).await;
     let mut env = moto.aws_env();
     env.extend(clawkeeper_env(&gateways()));
     let mut control = FunctionProcess::spawn("control", &env);

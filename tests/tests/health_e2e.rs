@@ -7,18 +7,13 @@ use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, DeploymentConfiguration, LaunchType,
-    NetworkConfiguration, NetworkMode,
-};
-use clawkeeper_tests::aws_setup::{self, Delivered, Inbox};
-use clawkeeper_tests::http::read_message;
+use aws_sdk_ecs::types::{DeploymentConfiguration, NetworkConfiguration};
+use clawkeeper_tests::aws_setup::{self, CLUSTER, Delivered, Inbox, SERVICE};
+use clawkeeper_tests::ec2::Network;
 use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env};
 use serde_json::{Value, json};
 
 const TABLE: &str = "clawkeeper-test";
-const CLUSTER: &str = "openclaw";
-const SERVICE: &str = "openclaw-gateway";
 
 struct Stack {
     moto: Moto,
@@ -176,147 +171,18 @@ async fn a_single_writer_violation_is_notified_once_across_runs() {
     );
 }
 
-/// Calls moto's EC2 Query API (no EC2 SDK in this workspace) and returns the XML answer.
-fn ec2(moto: &Moto, params: &[(&str, &str)]) -> String {
-    let addr = moto.endpoint().trim_start_matches("http://").to_string();
-    let mut body = String::from("Version=2016-11-15");
-    for (name, value) in params {
-        body.push_str(&format!("&{name}={}", value.replace('/', "%2F")));
-    }
-    let stream = TcpStream::connect(&addr).expect("connect to moto");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let mut writer = stream.try_clone().expect("clone stream");
-    write!(
-        writer,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, \
-         SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send EC2 request");
-    let answer = read_message(&mut BufReader::new(stream))
-        .expect("read EC2 answer")
-        .expect("an EC2 answer");
-    String::from_utf8_lossy(&answer.body).to_string()
-}
-
-fn xml_value(xml: &str, tag: &str) -> String {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open).unwrap_or_else(|| panic!("no <{tag}> in {xml}")) + open.len();
-    let end = xml[start..].find('<').expect("closing tag") + start;
-    xml[start..end].to_string()
-}
-
 /// An awsvpc Fargate gateway service and one RUNNING task in its group; returns the task ARN and
 /// the network a replacement task runs in.
 async fn gateway_with_a_running_task(moto: &Moto) -> (String, NetworkConfiguration) {
-    let vpc = xml_value(
-        &ec2(moto, &[("Action", "CreateVpc"), ("CidrBlock", "10.42.0.0/16")]),
-        "vpcId",
-    );
-    ec2(
-        moto,
-        &[
-            ("Action", "ModifyVpcAttribute"),
-            ("VpcId", &vpc),
-            ("EnableDnsHostnames.Value", "true"),
-        ],
-    );
-    let subnet = xml_value(
-        &ec2(
-            moto,
-            &[
-                ("Action", "CreateSubnet"),
-                ("VpcId", &vpc),
-                ("CidrBlock", "10.42.1.0/24"),
-            ],
-        ),
-        "subnetId",
-    );
-    let group = xml_value(
-        &ec2(
-            moto,
-            &[
-                ("Action", "CreateSecurityGroup"),
-                ("VpcId", &vpc),
-                ("GroupName", "gw"),
-                ("GroupDescription", "gw"),
-            ],
-        ),
-        "groupId",
-    );
+    let network = Network::create(moto).configuration();
     // Tasks start RUNNING and stay there until stopped (moto otherwise moves one status per describe).
     moto.control(
         "/moto-api/state-manager/set-transition",
         &json!({"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000}}),
     );
-    let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
-    ecs.create_cluster()
-        .cluster_name(CLUSTER)
-        .send()
-        .await
-        .expect("cluster");
-    ecs.register_task_definition()
-        .family(SERVICE)
-        .network_mode(NetworkMode::Awsvpc)
-        .requires_compatibilities(Compatibility::Fargate)
-        .cpu("512")
-        .memory("1024")
-        .container_definitions(
-            ContainerDefinition::builder()
-                .name("openclaw-gateway")
-                .image("ghcr.io/openclaw/openclaw:latest")
-                .memory(1024)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("task definition");
-    let network = NetworkConfiguration::builder()
-        .awsvpc_configuration(
-            AwsVpcConfiguration::builder()
-                .subnets(&subnet)
-                .security_groups(&group)
-                .assign_public_ip(AssignPublicIp::Disabled)
-                .build()
-                .expect("vpc configuration"),
-        )
-        .build();
-    ecs.create_service()
-        .cluster(CLUSTER)
-        .service_name(SERVICE)
-        .task_definition(SERVICE)
-        .desired_count(1)
-        .launch_type(LaunchType::Fargate)
-        .deployment_configuration(
-            DeploymentConfiguration::builder()
-                .minimum_healthy_percent(0)
-                .maximum_percent(100)
-                .build(),
-        )
-        .network_configuration(network.clone())
-        .send()
-        .await
-        .expect("service");
-    (service_task(moto, &network).await, network)
-}
-
-/// moto starts no tasks for a service; one with the service's group stands in for it.
-async fn service_task(moto: &Moto, network: &NetworkConfiguration) -> String {
-    aws_sdk_ecs::Client::new(&moto.sdk_config().await)
-        .run_task()
-        .cluster(CLUSTER)
-        .task_definition(SERVICE)
-        .launch_type(LaunchType::Fargate)
-        .group(format!("service:{SERVICE}"))
-        .network_configuration(network.clone())
-        .send()
-        .await
-        .expect("run task")
-        .tasks
-        .and_then(|t| t.into_iter().next())
-        .and_then(|t| t.task_arn)
-        .expect("task arn")
+    let sdk = moto.sdk_config().await;
+    aws_setup::create_awsvpc_gateway_service(&sdk, &network).await;
+    (aws_setup::run_service_task(&sdk, &network).await, network)
 }
 
 async fn last_status(moto: &Moto, task: &str) -> String {
@@ -582,7 +448,7 @@ async fn the_real_openclaw_gateway_is_probed_healthy_hung_when_killed_and_recove
     assert_eq!(last_status(&stack.moto, &task).await, "STOPPED");
 
     // The service's replacement runs the gateway again: recovered.
-    service_task(&stack.moto, &network).await;
+    aws_setup::run_service_task(&stack.moto.sdk_config().await, &network).await;
     let _gateway = RealGateway::start(home.path(), port);
     let reboot = wait_live(&prober, &base, home.path()).await;
     let recovered = ok(&mut reconciler, &json!({}));

@@ -9,67 +9,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
-use clawkeeper_shared::snapshot::capture::HashingWriter;
-use clawkeeper_tests::{FunctionProcess, Moto, clawkeeper_env};
+use clawkeeper_tests::{FunctionProcess, Moto};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 use snapshot_support::*;
 
-const BUCKET: &str = "clawkeeper-test-snapshots";
-
-async fn s3(moto: &Moto) -> Client {
-    let config = aws_sdk_s3::config::Builder::from(&moto.sdk_config().await)
-        .force_path_style(true)
-        .build();
-    let client = Client::from_conf(config);
-    client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create bucket");
-    client
-}
-
-async fn put(s3: &Client, key: &str, body: Vec<u8>) {
-    s3.put_object()
-        .bucket(BUCKET)
-        .key(key)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .expect("put");
-}
-
-async fn get(s3: &Client, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .expect("get")
-        .body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes()
-        .to_vec()
-}
-
-/// The environment of both functions: one gateway `home` at `root`, scratch beside it, and a
-/// short settle so recently written test state is judged quickly.
+/// The environment of both functions (see [`function_env`]), with a short settle so recently
+/// written test state is judged quickly.
 fn env(moto: &Moto, root: &Path) -> Vec<(String, String)> {
-    let mut env = moto.aws_env();
-    env.extend(clawkeeper_env(&json!([{
-        "id": "home", "cluster": "openclaw", "service": "openclaw-gateway",
-        "state_root": root.to_string_lossy()
-    }])));
-    let scratch = root.parent().expect("parent").join("scratch");
-    fs::create_dir_all(&scratch).expect("scratch");
-    env.push(("TMPDIR".into(), scratch.to_string_lossy().into_owned()));
+    let mut env = function_env(moto, root);
     env.push(("CLAWKEEPER_RESTORE_SETTLE_SECS".into(), "1".into()));
     env
 }
@@ -130,13 +79,6 @@ fn assert_same_state(original: &BTreeMap<PathBuf, Option<Vec<u8>>>, restored_roo
             .filter(|k| !original.contains_key(*k))
             .collect::<Vec<_>>()
     );
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use std::io::Write;
-    let mut hashing = HashingWriter::new(std::io::sink());
-    hashing.write_all(bytes).expect("hash");
-    hashing.finish().2
 }
 
 /// A `/home/node` with WhatsApp creds, a rollback-journal database, the config and the

@@ -4,88 +4,12 @@
 mod snapshot_support;
 
 use std::fs;
-use std::io::Write;
-use std::path::Path;
 
 use aws_sdk_s3::Client;
-use clawkeeper_shared::snapshot::capture::HashingWriter;
 use clawkeeper_shared::snapshot::verify::{Limits, verify_archive};
-use clawkeeper_tests::{FunctionProcess, Moto, clawkeeper_env};
+use clawkeeper_tests::{FunctionProcess, Moto};
 use serde_json::json;
 use snapshot_support::*;
-
-const BUCKET: &str = "clawkeeper-test-snapshots";
-
-async fn s3(moto: &Moto) -> Client {
-    let config = aws_sdk_s3::config::Builder::from(&moto.sdk_config().await)
-        .force_path_style(true)
-        .build();
-    let client = Client::from_conf(config);
-    client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create bucket");
-    client
-}
-
-async fn keys(s3: &Client, prefix: &str) -> Vec<String> {
-    let answer = s3
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .prefix(prefix)
-        .send()
-        .await
-        .expect("list");
-    let mut keys: Vec<String> = answer
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_string))
-        .collect();
-    keys.sort();
-    keys
-}
-
-async fn get(s3: &Client, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .expect("get")
-        .body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes()
-        .to_vec()
-}
-
-fn env(moto: &Moto, state_root: &Path) -> Vec<(String, String)> {
-    let mut env = moto.aws_env();
-    env.extend(clawkeeper_env(&json!([{
-        "id": "home", "cluster": "openclaw", "service": "openclaw-gateway",
-        "state_root": state_root.to_string_lossy()
-    }])));
-    env.push((
-        "TMPDIR".into(),
-        state_root
-            .parent()
-            .expect("parent")
-            .join("scratch")
-            .to_string_lossy()
-            .into_owned(),
-    ));
-    fs::create_dir_all(state_root.parent().expect("parent").join("scratch")).expect("scratch");
-    env
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    let mut hashing = HashingWriter::new(std::io::sink());
-    hashing.write_all(bytes).expect("hash");
-    hashing.finish().2
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() {
@@ -100,7 +24,7 @@ async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() 
     fs::create_dir_all(root.join(".config/openclaw")).expect("key dir");
     fs::write(root.join(".config/openclaw/auth-profile.key"), [9u8; 32]).expect("key");
 
-    let mut function = FunctionProcess::spawn("snapshot", &env(&moto, &root));
+    let mut function = FunctionProcess::spawn("snapshot", &function_env(&moto, &root));
     let answer = function
         .invoke(&json!({"gateway": "home", "trigger": "manual", "source_task": "arn:aws:ecs:us-east-1:123456789012:task/openclaw/abc"}))
         .expect_ok();
@@ -206,7 +130,7 @@ async fn a_failure_mid_upload_leaves_no_sidecar_and_no_incomplete_upload() {
     }
     fs::write(&db, bytes).expect("damage");
 
-    let mut function = FunctionProcess::spawn("snapshot", &env(&moto, &root));
+    let mut function = FunctionProcess::spawn("snapshot", &function_env(&moto, &root));
     let failure = function
         .invoke(&json!({"gateway": "home", "trigger": "manual"}))
         .expect_failed();
@@ -233,7 +157,7 @@ async fn bad_requests_are_refused_with_stable_error_types() {
     let moto = Moto::start();
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("home");
-    let mut function = FunctionProcess::spawn("snapshot", &env(&moto, &root));
+    let mut function = FunctionProcess::spawn("snapshot", &function_env(&moto, &root));
     let failure = function.invoke(&json!({"gateway": "office"})).expect_failed();
     assert_eq!(failure.error_type, "UnknownGateway");
     let failure = function
@@ -289,7 +213,7 @@ async fn a_snapshot_killed_mid_upload_leaves_nothing_visible_and_the_next_run_cl
     for i in 0..6 {
         fs::write(state.join(format!("media/big-{i}.bin")), noise(12 << 20, 7 + i)).expect("noise");
     }
-    let mut env = env(&moto, &root);
+    let mut env = function_env(&moto, &root);
 
     let mut function = FunctionProcess::spawn("snapshot", &env);
     let first = serde_json::json!({"gateway": "home", "trigger": "manual"});
@@ -355,7 +279,7 @@ async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() 
     let s3 = s3(&moto).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("home");
-    let mut function = FunctionProcess::spawn("snapshot", &env(&moto, &root));
+    let mut function = FunctionProcess::spawn("snapshot", &function_env(&moto, &root));
     let record_key = failure_key("home");
 
     // The volume is not mounted: two failed runs in a row.
@@ -391,7 +315,7 @@ async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() 
     clawkeeper_tests::aws_setup::create_table(&sdk, "clawkeeper-test").await;
     clawkeeper_tests::aws_setup::create_gateway_service(&sdk).await;
     let inbox = clawkeeper_tests::aws_setup::Inbox::create(&sdk, "clawkeeper-test").await;
-    let mut reconciler = FunctionProcess::spawn("reconciler", &env(&moto, &root));
+    let mut reconciler = FunctionProcess::spawn("reconciler", &function_env(&moto, &root));
     for _ in 0..2 {
         reconciler.invoke(&json!({})).expect_ok();
     }

@@ -1,15 +1,104 @@
 //! Shared by the snapshot and restore tests: the real OpenClaw, a state dir a real gateway
-//! wrote (made once and cached under `target/`), and WhatsApp-style creds.
+//! wrote (made once and cached under `target/`), WhatsApp-style creds, and the S3 bucket and
+//! environment of the `snapshot` and `restore` functions.
 
 #![allow(dead_code)]
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clawkeeper_tests::workspace_root;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use clawkeeper_shared::snapshot::capture::HashingWriter;
+use clawkeeper_tests::{Moto, clawkeeper_env, workspace_root};
 use rusqlite::Connection;
+
+/// The snapshot bucket of [`clawkeeper_env`].
+pub const BUCKET: &str = "clawkeeper-test-snapshots";
+
+/// A path-style S3 client on moto, with [`BUCKET`] created.
+pub async fn s3(moto: &Moto) -> Client {
+    let config = aws_sdk_s3::config::Builder::from(&moto.sdk_config().await)
+        .force_path_style(true)
+        .build();
+    let client = Client::from_conf(config);
+    client
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("create bucket");
+    client
+}
+
+/// Puts `body` at `key` in [`BUCKET`].
+pub async fn put(s3: &Client, key: &str, body: Vec<u8>) {
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .expect("put");
+}
+
+/// The bytes at `key` in [`BUCKET`].
+pub async fn get(s3: &Client, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .expect("get")
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
+/// The keys under `prefix` in [`BUCKET`], sorted.
+pub async fn keys(s3: &Client, prefix: &str) -> Vec<String> {
+    let answer = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(prefix)
+        .send()
+        .await
+        .expect("list");
+    let mut keys: Vec<String> = answer
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The environment of the `snapshot` and `restore` functions: one gateway `home` at
+/// `state_root`, and `TMPDIR` a `scratch` dir beside it (created).
+pub fn function_env(moto: &Moto, state_root: &Path) -> Vec<(String, String)> {
+    let mut env = moto.aws_env();
+    env.extend(clawkeeper_env(&serde_json::json!([{
+        "id": "home", "cluster": "openclaw", "service": "openclaw-gateway",
+        "state_root": state_root.to_string_lossy()
+    }])));
+    let scratch = state_root.parent().expect("parent").join("scratch");
+    fs::create_dir_all(&scratch).expect("scratch");
+    env.push(("TMPDIR".into(), scratch.to_string_lossy().into_owned()));
+    env
+}
+
+/// The SHA-256 of `bytes`, lowercase hex, as clawkeeper's sidecars record it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let mut hashing = HashingWriter::new(std::io::sink());
+    hashing.write_all(bytes).expect("hash");
+    hashing.finish().2
+}
 
 /// The `openclaw` launcher: `CLAWKEEPER_OPENCLAW`, else `.cache/openclaw/bin/openclaw`. Fails
 /// (never skips) when it is missing: the interop tests are the proof that archives are real
@@ -74,66 +163,16 @@ pub fn real_gateway_home() -> PathBuf {
 }
 
 fn run_gateway_once(home: &Path) {
-    use std::os::unix::process::CommandExt;
-    let port = clawkeeper_tests::moto::free_port();
-    let log = fs::File::create(home.with_extension("log")).expect("log");
-    let mut child = Command::new(openclaw())
-        .args([
-            "gateway",
-            "run",
-            "--allow-unconfigured",
-            "--port",
-            &port.to_string(),
-            "--auth",
-            "none",
-            "--bind",
-            "loopback",
-        ])
-        .env("HOME", home)
-        .env("OPENCLAW_STATE_DIR", home.join(".openclaw"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        // Its own process group, so stopping it stops its workers too.
-        .process_group(0)
-        .spawn()
-        .expect("start the gateway");
-    let pgid = child.id();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut live = false;
-    while Instant::now() < deadline {
-        let answer = clawkeeper_tests::http::request(
-            &format!("127.0.0.1:{port}"),
-            "GET",
-            "/healthz",
-            b"",
-            Duration::from_secs(2),
-        );
-        if answer.is_ok_and(|a| String::from_utf8_lossy(&a.body).contains("\"ok\":true")) {
-            live = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let mut gateway = RunningGateway::start_logging_to(home, home.with_extension("log"));
+    let live = gateway.wait_live(Duration::from_secs(120));
     // Let it finish its first writes, then stop it the way ECS does (SIGTERM).
     std::thread::sleep(Duration::from_secs(5));
-    let _ = Command::new("kill").args(["-s", "TERM", &pgid.to_string()]).status();
-    let stop_deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < stop_deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    // Whatever is left of its process group (a negative pid names the group).
-    let _ = Command::new("kill")
-        .args(["-s", "KILL", "--", &format!("-{pgid}")])
-        .status();
-    let _ = child.wait();
+    let (port, log) = (gateway.port, gateway.log.clone());
+    gateway.stop(Duration::from_secs(30));
     assert!(
-        live,
-        "the gateway never answered /healthz on port {port}; see {}",
-        home.with_extension("log").display()
+        live.is_ok(),
+        "the gateway never answered /healthz on port {port} ({live:?}); see {}",
+        log.display()
     );
 }
 
@@ -251,9 +290,13 @@ pub struct RunningGateway {
 impl RunningGateway {
     /// Starts `openclaw gateway run` on `home` (HOME and OPENCLAW_STATE_DIR under it).
     pub fn start(home: &Path) -> Self {
+        Self::start_logging_to(home, home.with_extension("gateway.log"))
+    }
+
+    /// As [`RunningGateway::start`], its output going to `log`.
+    pub fn start_logging_to(home: &Path, log: PathBuf) -> Self {
         use std::os::unix::process::CommandExt;
         let port = clawkeeper_tests::moto::free_port();
-        let log = home.with_extension("gateway.log");
         let out = fs::File::create(&log).expect("log");
         let child = Command::new(openclaw())
             .args([
@@ -302,6 +345,21 @@ impl RunningGateway {
             std::thread::sleep(Duration::from_millis(500));
         }
         Err(format!("last /healthz answer: {last}; see {}", self.log.display()))
+    }
+
+    /// Stops it the way ECS does: SIGTERM to the gateway, up to `grace` for it to exit, then
+    /// SIGKILL to whatever is left of its process group (on drop).
+    pub fn stop(mut self, grace: Duration) {
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", &self.pgid.to_string()])
+            .status();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 
