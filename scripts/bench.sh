@@ -1,11 +1,33 @@
 #!/usr/bin/env bash
-# make bench: builds the functions and the Rust peer as deployed (release profile), then runs the
-# bench harness, which measures them beside the Python/boto3 peer in the same run and rewrites
-# docs/BENCHMARKS.md. BENCH_RUNS sets the repetitions (default 20).
+# make bench: builds the functions and the Rust peer as deployed (release profile), then
+#  1. the bench harness (tests/src/bin/bench.rs): cold start, footprint, per-event and per-run cost of
+#     every function beside a minimal Rust Lambda and a Python/boto3 peer, in one run; it rewrites
+#     docs/BENCHMARKS.md;
+#  2. the snapshot benchmark (tests/src/bin/bench_snapshot.rs) beside `openclaw backup create` and an
+#     `aws s3 sync` peer on a realistic state, appended;
+#  3. criterion benchmarks of the pure functions (shared/benches/pure.rs), appended.
+# BENCH_RUNS sets the repetitions of (1) (default 20). Never a timed assertion: numbers only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/python-env.sh >/dev/null
+scripts/install-openclaw.sh >/dev/null
 cargo build --release --workspace --bins --exclude clawkeeper-tests
 target=${CARGO_TARGET_DIR:-$root/target}
+doc=docs/BENCHMARKS.md
 CLAWKEEPER_BIN_DIR=$target/release cargo run --quiet -p clawkeeper-tests --bin bench
+
+# The snapshot benchmark starts from a state dir a real gateway wrote (cached by the interop test).
+if [[ ! -d $target/clawkeeper-openclaw-state ]]; then
+  cargo test -p clawkeeper-tests --test snapshot_openclaw archives_of_a_real_gateway_state >/dev/null
+fi
+CLAWKEEPER_BIN_DIR=$target/release cargo run --quiet -p clawkeeper-tests --bin bench_snapshot >> "$doc"
+
+{
+  printf '\n## Pure functions (criterion)\n\n'
+  printf 'The policy and parsers every event goes through (`shared/benches/pure.rs`); estimates are\n'
+  printf 'criterion'"'"'s [low mean high] of the mean time per call.\n\n```\n'
+  cargo bench --quiet -p clawkeeper-shared --bench pure 2>/dev/null | grep -E '^[a-z]|time:'
+  printf '```\n'
+} >> "$doc"
+echo "bench: wrote $doc" >&2
