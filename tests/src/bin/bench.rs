@@ -226,7 +226,7 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
          linking only the clients it calls, and the release profile (opt-level s, LTO, 1 codegen unit, \
          stripped). On this kind of machine the profile alone was measured earlier at 21.8 MB -> 9.4 MB for \
          a binary with eight clients, and default features off at 200 -> 157 crates \
-         (`../shared/design/TESTING.md`); not re-measured in this run."
+         (the design notes this project started from); not re-measured in this run."
     );
     let _ = writeln!(doc, "\n## Against the goals\n");
     for (program, f) in rows.iter().filter(|(p, _)| p.kind == "clawkeeper") {
