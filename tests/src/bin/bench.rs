@@ -250,7 +250,7 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
          clients (HTTP client, TLS configuration with its root store, the aws-lc crypto provider) before the \
          first poll; the floor builds none. Its size is mostly the SDK clients it calls (4 to 6) plus \
          rustls/aws-lc. Next steps, in order of expected gain: build clients on first use instead of at init, \
-         share one HTTP client between the clients (today each builds its own), and try `opt-level = \"z\"`. \
+         and try `opt-level = \"z\"`. \
          Init figures taken while other builds load the 2 cores are inflated for every program alike; the \
          ratios to the floor and to Python are the comparable figures."
     );
