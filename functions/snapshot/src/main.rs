@@ -85,7 +85,7 @@ async fn handle(
                 let mut summary = serde_json::to_value(&outcome)
                     .map_err(|e| FunctionError::new("Internal", format!("summary: {e}")))?;
                 if matches!(outcome, SnapshotOutcome::Created(_)) {
-                    match apply_retention(store, &gateway.id, &RetentionPolicy::default()).await {
+                    match apply_retention(store, &gateway.id, &RetentionPolicy::default(), now).await {
                         Ok(deleted) => summary["retention_deleted"] = json!(deleted),
                         // The snapshot exists; a retention failure is retried on the next run.
                         Err(e) => {

@@ -22,7 +22,7 @@ use crate::snapshot::layout::{
     Consistency, SIDECAR_FORMAT, Sidecar, archive_key, last_check_key, parse_snapshot_key, sidecar_key,
     snapshots_prefix,
 };
-use crate::snapshot::store::{ObjectStore, Part, UploadError};
+use crate::snapshot::store::{ObjectInfo, ObjectStore, Part, UploadError};
 use crate::snapshot::verify::{Limits, VerifiedArchive, verify_archive};
 
 /// What to snapshot and why.
@@ -457,16 +457,46 @@ impl Write for PartWriter {
     }
 }
 
+/// An archive with no sidecar this long after its name's time is an orphan: no live run takes
+/// that long (Lambda stops at 15 minutes), so its sidecar will never come.
+pub const ORPHAN_ARCHIVE_AGE_MILLIS: i64 = 2 * 15 * 60 * 1000;
+
+/// Archives without a sidecar older than [`ORPHAN_ARCHIVE_AGE_MILLIS`] at `now_millis`: left when S3
+/// completed an upload after the client had given up. They are not snapshots (nothing lists
+/// them) but would otherwise stay forever, as lifecycle rules only abort incomplete uploads. Pure.
+pub fn orphan_archives(objects: &[ObjectInfo], now_millis: i64) -> Vec<String> {
+    let keys: std::collections::HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
+    objects
+        .iter()
+        .filter(|o| o.key.ends_with(".tar.gz") && !keys.contains(sidecar_key(&o.key).as_str()))
+        .filter(|o| {
+            parse_snapshot_key(&o.key)
+                .is_some_and(|name| now_millis.saturating_sub(name.taken_at_millis) > ORPHAN_ARCHIVE_AGE_MILLIS)
+        })
+        .map(|o| o.key.clone())
+        .collect()
+}
+
 /// Applies `policy` to a gateway's snapshots: deletes each dropped snapshot's sidecar first
-/// (so it stops being a snapshot at once), then its archive. Archives without a sidecar are
-/// left to the bucket's lifecycle rules. Each sidecar is read for `verified` and `quiescent`
-/// (an unreadable one counts as neither). Returns the deleted archive keys.
+/// (so it stops being a snapshot at once), then its archive, and deletes orphan archives
+/// ([`orphan_archives`]). Each sidecar is read for `verified` and `quiescent` (an unreadable one
+/// counts as neither). Returns the deleted archive keys.
 pub async fn apply_retention<S: ObjectStore>(
     store: &S,
     gateway: &str,
     policy: &crate::snapshot::retention::RetentionPolicy,
+    now_millis: i64,
 ) -> Result<Vec<String>, SnapshotError> {
     let objects = store.list(&snapshots_prefix(gateway)).await?;
+    let orphans = orphan_archives(&objects, now_millis);
+    if !orphans.is_empty() {
+        store.delete(&orphans).await?;
+        tracing::warn!(
+            gateway,
+            deleted = orphans.len(),
+            "deleted archives that never got a sidecar"
+        );
+    }
     let mut candidates = Vec::new();
     for object in objects.iter().filter(|o| o.key.ends_with(".json")) {
         let Some(name) = parse_snapshot_key(&object.key) else {
@@ -487,13 +517,42 @@ pub async fn apply_retention<S: ObjectStore>(
             quiescent: sidecar.as_ref().is_some_and(|s| s.consistency.quiescent),
         });
     }
-    let doomed = crate::snapshot::retention::to_delete(&candidates, policy);
-    if doomed.is_empty() {
-        return Ok(doomed);
+    let mut doomed = crate::snapshot::retention::to_delete(&candidates, policy);
+    if !doomed.is_empty() {
+        let sidecars: Vec<String> = doomed.iter().map(|k| sidecar_key(k)).collect();
+        store.delete(&sidecars).await?;
+        store.delete(&doomed).await?;
+        tracing::info!(gateway, deleted = doomed.len(), "retention applied");
     }
-    let sidecars: Vec<String> = doomed.iter().map(|k| sidecar_key(k)).collect();
-    store.delete(&sidecars).await?;
-    store.delete(&doomed).await?;
-    tracing::info!(gateway, deleted = doomed.len(), "retention applied");
+    doomed.extend(orphans);
     Ok(doomed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(key: &str) -> ObjectInfo {
+        ObjectInfo {
+            key: key.to_string(),
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn only_old_archives_without_a_sidecar_are_orphans() {
+        let taken = clock::parse_compact("20261125T100000Z").unwrap_or_default();
+        let objects = [
+            object("home/snapshots/20261125T100000Z-scheduled.tar.gz"),
+            object("home/snapshots/20261125T100000Z-scheduled.json"),
+            object("home/snapshots/20261125T100000Z-manual.tar.gz"),
+            object("home/snapshots/_status/last-failure.json"),
+        ];
+        // Too young: a live run may still write its sidecar.
+        assert!(orphan_archives(&objects, taken + ORPHAN_ARCHIVE_AGE_MILLIS).is_empty());
+        assert_eq!(
+            orphan_archives(&objects, taken + ORPHAN_ARCHIVE_AGE_MILLIS + 1),
+            ["home/snapshots/20261125T100000Z-manual.tar.gz"]
+        );
+    }
 }
