@@ -113,23 +113,7 @@ pub struct Classified {
     pub kind: ChannelEvent,
 }
 
-/// Channels OpenClaw logs under their own subsystem (the console shows just the name).
-const CHANNELS: &[&str] = &[
-    "whatsapp",
-    "telegram",
-    "discord",
-    "slack",
-    "signal",
-    "imessage",
-    "matrix",
-    "msteams",
-    "googlechat",
-    "mattermost",
-    "line",
-    "feishu",
-    "wechat",
-    "zalo",
-];
+use crate::watch::health::CHANNELS;
 
 /// Classifies one line in either console style; `None` for lines that are not channel events.
 pub fn classify_line(line: &str) -> Option<Classified> {

@@ -9,6 +9,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::ecs::DeploymentLimits;
 
+/// Channels OpenClaw runs, as they appear in its log subsystems (the console shows just the name)
+/// and in `/readyz` failing entries.
+pub const CHANNELS: &[&str] = &[
+    "whatsapp",
+    "telegram",
+    "discord",
+    "slack",
+    "signal",
+    "imessage",
+    "matrix",
+    "msteams",
+    "googlechat",
+    "mattermost",
+    "line",
+    "feishu",
+    "wechat",
+    "zalo",
+    "irc",
+    "nostr",
+];
+
 /// What the reconciler saw of one gateway in one pass.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Observation {

@@ -761,25 +761,7 @@ fn failing_channel(entry: &str) -> Option<(String, String)> {
         .unwrap_or(entry);
     let mut parts = rest.splitn(2, [':', '/']);
     let channel = parts.next()?.trim().to_ascii_lowercase();
-    const CHANNELS: &[&str] = &[
-        "whatsapp",
-        "telegram",
-        "discord",
-        "slack",
-        "signal",
-        "imessage",
-        "matrix",
-        "msteams",
-        "googlechat",
-        "mattermost",
-        "line",
-        "feishu",
-        "wechat",
-        "zalo",
-        "irc",
-        "nostr",
-    ];
-    if !CHANNELS.contains(&channel.as_str()) && !entry.starts_with("channel") {
+    if !crate::watch::health::CHANNELS.contains(&channel.as_str()) && !entry.starts_with("channel") {
         return None;
     }
     let account = parts
