@@ -82,6 +82,34 @@ pub fn read_message(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Mess
     Ok(Some(message))
 }
 
+/// An answer of a loopback test server: status line text, extra headers, JSON body.
+pub type Answer = (&'static str, Vec<(&'static str, String)>, Vec<u8>);
+
+/// Serves one keep-alive connection: each request read is answered by `answer`, until the peer
+/// closes or a write fails.
+pub fn serve_connection(stream: TcpStream, answer: impl Fn(&Message) -> Answer) {
+    let Ok(mut writer) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(stream);
+    while let Ok(Some(request)) = read_message(&mut reader) {
+        let (status, headers, body) = answer(&request);
+        let mut head = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        if writer
+            .write_all(head.as_bytes())
+            .and_then(|()| writer.write_all(&body))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
 /// Sends one request on a fresh connection and reads the answer.
 pub fn request(addr: &str, method: &str, path: &str, body: &[u8], timeout: Duration) -> io::Result<Message> {
     let stream = TcpStream::connect(addr)?;

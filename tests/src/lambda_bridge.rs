@@ -4,8 +4,7 @@
 //! own `aws-sdk-lambda` calls run unchanged against it.
 
 use std::collections::HashMap;
-use std::io::{BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -14,7 +13,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::function::{FunctionProcess, Invocation};
-use crate::http::{Message, read_message};
+use crate::http::{Answer, Message, serve_connection};
 use crate::runtime_api::FunctionFailure;
 
 /// What a routed function does with an event and the caller's client context (decoded JSON).
@@ -38,7 +37,7 @@ impl LambdaBridge {
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (routes, calls) = (Arc::clone(&r), Arc::clone(&c));
-                thread::spawn(move || serve(stream, &routes, &calls));
+                thread::spawn(move || serve_connection(stream, |request| answer(request, &routes, &calls)));
             }
         });
         Self { addr, routes, calls }
@@ -83,31 +82,6 @@ impl LambdaBridge {
         self.calls.lock().expect("calls").clone()
     }
 }
-
-fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Arc<Handler>>>, calls: &Mutex<Vec<(String, Value)>>) {
-    let Ok(mut writer) = stream.try_clone() else { return };
-    let mut reader = BufReader::new(stream);
-    while let Ok(Some(request)) = read_message(&mut reader) {
-        let (status, headers, body) = answer(&request, routes, calls);
-        let mut head = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        if writer
-            .write_all(head.as_bytes())
-            .and_then(|()| writer.write_all(&body))
-            .is_err()
-        {
-            return;
-        }
-    }
-}
-
-type Answer = (&'static str, Vec<(&'static str, String)>, Vec<u8>);
 
 fn answer(
     request: &Message,

@@ -3,15 +3,14 @@
 //! and a test invokes through it with a JSON event.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::http::{Message, read_message};
+use crate::http::{Answer, Message, serve_connection};
 
 const PREFIX: &str = "/2018-06-01/runtime";
 
@@ -70,7 +69,7 @@ impl RuntimeApi {
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let shared = Arc::clone(&accept_shared);
-                thread::spawn(move || serve_connection(stream, &shared));
+                thread::spawn(move || serve_connection(stream, |request| route(request, &shared)));
             }
         });
         Self { addr, shared }
@@ -133,31 +132,6 @@ impl RuntimeApi {
         self.shared.state.lock().expect("emulator lock")
     }
 }
-
-fn serve_connection(stream: TcpStream, shared: &Shared) {
-    let Ok(mut writer) = stream.try_clone() else { return };
-    let mut reader = BufReader::new(stream);
-    while let Ok(Some(request)) = read_message(&mut reader) {
-        let (status, headers, body) = route(&request, shared);
-        let mut head = format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        if writer
-            .write_all(head.as_bytes())
-            .and_then(|()| writer.write_all(&body))
-            .is_err()
-        {
-            return;
-        }
-    }
-}
-
-type Answer = (&'static str, Vec<(&'static str, String)>, Vec<u8>);
 
 fn route(request: &Message, shared: &Shared) -> Answer {
     let mut parts = request.start.split_whitespace();

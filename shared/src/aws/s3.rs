@@ -165,13 +165,7 @@ impl ObjectStore for S3Store {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => return Err(AwsError::from_sdk("s3", "GetObject", e)),
         };
-        let body = answer.body.collect().await.map_err(|e| AwsError {
-            service: "s3",
-            operation: "GetObject",
-            code: None,
-            retry: Retry::Transient,
-            message: format!("reading the body: {e}"),
-        })?;
+        let body = answer.body.collect().await.map_err(body_read_error)?;
         Ok(Some(body.into_bytes().to_vec()))
     }
 
@@ -271,13 +265,7 @@ impl ObjectStore for S3Store {
         let mut file = std::fs::File::create(to).map_err(io_error)?;
         let mut body = answer.body;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| AwsError {
-                service: "s3",
-                operation: "GetObject",
-                code: None,
-                retry: Retry::Transient,
-                message: format!("reading the body: {e}"),
-            })?;
+            let chunk = chunk.map_err(body_read_error)?;
             file.write_all(&chunk).map_err(io_error)?;
         }
         file.sync_all().map_err(io_error)?;
@@ -292,13 +280,7 @@ impl ObjectStore for S3Store {
         };
         let mut body = answer.body;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| AwsError {
-                service: "s3",
-                operation: "GetObject",
-                code: None,
-                retry: Retry::Transient,
-                message: format!("reading the body: {e}"),
-            })?;
+            let chunk = chunk.map_err(body_read_error)?;
             if chunks.send(chunk.to_vec()).await.is_err() {
                 // The reader stopped (it refused the archive): no point reading on.
                 break;
@@ -352,5 +334,16 @@ impl ObjectStore for S3Store {
             .await
             .map_err(|e| AwsError::from_sdk("s3", "AbortMultipartUpload", e))?;
         Ok(())
+    }
+}
+
+/// A `GetObject` body that broke off mid-read (a dropped connection): worth retrying.
+fn body_read_error(e: impl std::fmt::Display) -> AwsError {
+    AwsError {
+        service: "s3",
+        operation: "GetObject",
+        code: None,
+        retry: Retry::Transient,
+        message: format!("reading the body: {e}"),
     }
 }
