@@ -6,13 +6,15 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := $(CURDIR)/.venv
 OPENCLAW_DIR := $(CURDIR)/.cache/openclaw
+# Where the end-to-end tests record each function's AWS requests (tests/src/recorder.rs).
+IAM_CALLS := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/iam-calls
 
 export CLAWKEEPER_VENV := $(VENV)
 
-.PHONY: test demo tools venv openclaw fmt-check clippy build unit-and-e2e template-lint template-scan sam-build bench clean
+.PHONY: test demo tools venv openclaw iam-sim fmt-check clippy build unit-and-e2e iam-coverage template-lint template-scan sam-build bench clean
 
 ## make test: every lint and test (CI runs it, then `make sam-build`).
-test: tools fmt-check clippy build unit-and-e2e template-lint template-scan
+test: tools fmt-check clippy build unit-and-e2e iam-coverage template-lint template-scan
 	@echo "make test: all checks passed"
 
 ## make demo: the main job locally, against moto, through the Runtime API.
@@ -20,13 +22,17 @@ demo: venv
 	$(CARGO) build --workspace --bins
 	$(CARGO) run --quiet -p clawkeeper-tests --bin demo
 
-tools: venv openclaw
+tools: venv openclaw iam-sim
 
 venv:
 	@scripts/python-env.sh >/dev/null
 
 openclaw:
 	@if [ -x scripts/install-openclaw.sh ]; then scripts/install-openclaw.sh $(OPENCLAW_DIR) >/dev/null; fi
+
+## The offline IAM policy evaluator (npm: @cloud-copilot/iam-simulate) into tests/iam/node_modules.
+iam-sim:
+	@scripts/install-iam-sim.sh >/dev/null
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -38,16 +44,28 @@ build:
 	$(CARGO) build --workspace --bins
 
 unit-and-e2e: build
+	rm -rf $(IAM_CALLS)
 	$(CARGO) test --workspace
 
-template-lint: venv
-	$(VENV)/bin/cfn-lint template.yaml
-	$(VENV)/bin/python tests/template/check_template.py
+## Every AWS request the functions made in the end-to-end tests, evaluated against each function's
+## role in every parameter mode of the template (tests/iam/check.py): no deny, no unused grant.
+iam-coverage: venv iam-sim
+	$(VENV)/bin/python -m unittest discover -s tests/iam -p 'test_*.py'
+	$(VENV)/bin/python tests/iam/check.py --calls $(IAM_CALLS)
 
-## Security scan of the template; every skipped check is justified inline in template.yaml.
-template-scan:
+## cfn-lint on template.yaml, then the checks of tests/template/: the template's wiring, and per
+## parameter mode (tests/template/modes.py) cfn-lint of the SAM-transformed and resolved template and
+## what CloudFormation and AWS would refuse or silently break. CLAWKEEPER_TEMPLATE=path checks another file.
+template-lint: venv
+	$(VENV)/bin/cfn-lint $${CLAWKEEPER_TEMPLATE:-template.yaml}
+	$(VENV)/bin/python tests/template/check_template.py
+	$(VENV)/bin/python tests/template/check_modes.py
+
+## Security scan: checkov on template.yaml and on every mode's resolved template; every skipped
+## check is justified inline in template.yaml.
+template-scan: venv
 	@scripts/python-env.sh scan >/dev/null
-	.venv-scan/bin/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
+	$(VENV)/bin/python tests/template/scan_modes.py
 
 ## The slower packaging check CI runs after `make test`: `sam build` offline for arm64 (the deploy
 ## default), cross-compiled by cargo-lambda with zig, both from PyPI.

@@ -82,6 +82,41 @@ fn ecs_words(ecs: &Value) -> String {
     }
 }
 
+/// How the watchdog sees the gateway: `task_ip: live`, `probe_url: failed (2 in a row)`,
+/// `unavailable`; `-` before the reconciler's first pass.
+fn probe_words(probe: &Value) -> String {
+    let Some(mode) = probe["mode"].as_str() else {
+        return "-".into();
+    };
+    match probe["last_outcome"].as_str() {
+        _ if mode == "unavailable" => mode.to_string(),
+        Some("failed") => match probe["failures"].as_u64() {
+            Some(n) if n > 0 => format!("{mode}: failed ({n} in a row)"),
+            _ => format!("{mode}: failed"),
+        },
+        Some(outcome) => format!("{mode}: {outcome}"),
+        None => format!("{mode}: not probed yet"),
+    }
+}
+
+/// A line under the table when the probe cannot tell whether the gateway is up, or says it is not.
+fn probe_note(id: &str, probe: &Value) -> Option<String> {
+    if probe["mode"] == "unavailable" {
+        return Some(format!(
+            "Probe of {id} unavailable: {} (the watchdog never stops a task it cannot see)",
+            s(&probe["reason"])
+        ));
+    }
+    match probe["last_outcome"].as_str() {
+        Some(outcome @ ("failed" | "unreachable")) => Some(format!(
+            "Probe of {id} {outcome} since {}: {}",
+            probe["since_utc"].as_str().unwrap_or("-"),
+            s(&probe["last_detail"])
+        )),
+        _ => None,
+    }
+}
+
 fn status(v: &Value) -> String {
     let empty = Vec::new();
     let gateways = v["gateways"].as_array().unwrap_or(&empty);
@@ -101,6 +136,7 @@ fn status(v: &Value) -> String {
                 s(&g["id"]).to_string(),
                 phase,
                 ecs_words(&g["ecs"]),
+                probe_words(&w["probe"]),
                 w["incident"]["cause"].as_str().unwrap_or("-").to_string(),
                 w["silenced_until_utc"].as_str().unwrap_or("-").to_string(),
                 newest,
@@ -112,12 +148,18 @@ fn status(v: &Value) -> String {
             "GATEWAY",
             "PHASE",
             "ECS",
+            "PROBE",
             "INCIDENT",
             "SILENCED UNTIL",
             "NEWEST SNAPSHOT",
         ],
         &rows,
     );
+    for g in gateways {
+        if let Some(note) = probe_note(s(&g["id"]), &g["watchdog"]["probe"]) {
+            out.push_str(&format!("\n{note}"));
+        }
+    }
     for g in gateways {
         if let Some(timeline) = g["watchdog"]["incident"]["timeline"].as_array() {
             out.push_str(&format!("\n\nOpen incident of {} (newest last):", s(&g["id"])));
@@ -267,6 +309,37 @@ fn changed(action: &str, v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_shows_how_each_gateway_is_probed() {
+        let v = serde_json::json!({"gateways": [
+            {"id": "home", "ecs": {"state": "service", "status": "ACTIVE", "desired": 1, "running": 1, "pending": 0},
+             "watchdog": {"phase": "healthy", "probe": {"mode": "unavailable",
+                "reason": "the reconciler runs outside the VPC; set ProbeInVpc=true or a probe_url"}}},
+            {"id": "lab", "ecs": {"state": "service", "status": "ACTIVE", "desired": 1, "running": 1, "pending": 0},
+             "watchdog": {"phase": "healthy", "probe": {"mode": "task_ip", "last_outcome": "unreachable",
+                "last_detail": "could not reach the gateway: connection refused", "since_utc": "2026-11-20 08:00:00 UTC",
+                "failures": 0}}},
+            {"id": "ui", "ecs": {"state": "missing", "reason": "MISSING"},
+             "watchdog": {"phase": "healthy", "probe": {"mode": "probe_url", "last_outcome": "failed", "failures": 2}}},
+            {"id": "new", "ecs": {"state": "missing", "reason": "MISSING"}, "watchdog": {"phase": "unknown"}}
+        ]});
+        let text = status(&v);
+        assert!(text.lines().next().is_some_and(|h| h.contains("PROBE")), "{text}");
+        for needle in [
+            "unavailable",
+            "task_ip: unreachable",
+            "probe_url: failed (2 in a row)",
+            "Probe of home unavailable: the reconciler runs outside the VPC; set ProbeInVpc=true",
+            "Probe of lab unreachable since 2026-11-20 08:00:00 UTC: could not reach the gateway",
+        ] {
+            assert!(text.contains(needle), "{needle}:\n{text}");
+        }
+        assert!(
+            text.lines().any(|l| l.starts_with("new ") && l.contains(" - ")),
+            "{text}"
+        );
+    }
 
     #[test]
     fn sizes_and_tables_read_well() {

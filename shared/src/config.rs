@@ -23,6 +23,7 @@ pub mod vars {
     pub const POLICY: &str = "CLAWKEEPER_POLICY";
     pub const SNAPSHOT_FUNCTION: &str = "CLAWKEEPER_SNAPSHOT_FUNCTION";
     pub const RESTORE_FUNCTION: &str = "CLAWKEEPER_RESTORE_FUNCTION";
+    pub const PROBE_TASK_IP: &str = "CLAWKEEPER_PROBE_TASK_IP";
 }
 
 /// Default mount point of a gateway's `/home/node` inside the VPC functions.
@@ -66,6 +67,10 @@ pub struct Config {
     pub snapshot_function: Option<String>,
     /// Optional: the restore function `control` invokes (`CLAWKEEPER_RESTORE_FUNCTION`).
     pub restore_function: Option<String>,
+    /// `CLAWKEEPER_PROBE_TASK_IP` (default false): the reconciler runs in the gateways' VPC and may
+    /// probe a task's private IP. Outside it a private IP is unreachable, and probing it anyway
+    /// would only turn timeouts into "hung" verdicts about a gateway nobody can see.
+    pub probe_task_ip: bool,
 }
 
 impl Config {
@@ -95,6 +100,7 @@ impl Config {
         let restore_function = lookup(vars::RESTORE_FUNCTION)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty());
+        let probe_task_ip = parse_probe_task_ip(lookup(vars::PROBE_TASK_IP))?;
         Ok(Self {
             table,
             topic_arn,
@@ -103,6 +109,7 @@ impl Config {
             policy,
             snapshot_function,
             restore_function,
+            probe_task_ip,
         })
     }
 
@@ -117,6 +124,24 @@ fn required(lookup: &impl Fn(&str) -> Option<String>, var: &'static str) -> Resu
         None => Err(ConfigError::new(var, "is not set")),
         Some(v) if v.trim().is_empty() => Err(ConfigError::new(var, "is set but empty")),
         Some(v) => Ok(v.trim().to_string()),
+    }
+}
+
+/// `true` or `false` (any case); unset or empty is `false`, like the other optional variables.
+fn parse_probe_task_ip(value: Option<String>) -> Result<bool, ConfigError> {
+    let Some(value) = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+        return Ok(false);
+    };
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(ConfigError::new(
+            vars::PROBE_TASK_IP,
+            format!(
+                "{value:?} is neither \"true\" nor \"false\" (true only when the reconciler runs in the gateway's \
+                 VPC: ProbeInVpc=true)"
+            ),
+        )),
     }
 }
 
@@ -349,6 +374,32 @@ mod tests {
         assert_eq!(gw.state_root, DEFAULT_STATE_ROOT);
         assert_eq!(gw.state_dir, DEFAULT_STATE_DIR);
         assert_eq!(config.policy, PolicySettings::default());
+        assert!(!config.probe_task_ip, "a private IP is probed only when asked for");
+    }
+
+    #[test]
+    fn probe_task_ip_is_true_or_false_and_anything_else_is_named() {
+        for (value, expected) in [
+            (None, false),
+            (Some(""), false),
+            (Some("false"), false),
+            (Some("true"), true),
+            (Some(" TRUE "), true),
+        ] {
+            assert_eq!(
+                env(&[(vars::PROBE_TASK_IP, value)]).expect("valid").probe_task_ip,
+                expected,
+                "{value:?}"
+            );
+        }
+        for value in ["yes", "1", "on", "true,false"] {
+            let e = error_for(&[(vars::PROBE_TASK_IP, Some(value))]);
+            assert_eq!(e.var, vars::PROBE_TASK_IP);
+            assert!(
+                e.to_string().starts_with("CLAWKEEPER_PROBE_TASK_IP: ") && e.problem.contains("ProbeInVpc=true"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

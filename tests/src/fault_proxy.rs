@@ -104,7 +104,7 @@ impl FaultProxy {
 }
 
 /// The AWS operation a request calls.
-fn operation(request: &Message) -> String {
+pub(crate) fn operation(request: &Message) -> String {
     if let Some(target) = request.header("x-amz-target") {
         return target.rsplit('.').next().unwrap_or(target).to_string();
     }
@@ -158,6 +158,11 @@ fn serve(stream: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
 }
 
 fn forward(request: &Message, upstream: &str) -> Option<Vec<u8>> {
+    fetch(request, upstream).map(|response| encode(&response))
+}
+
+/// Sends `request` to `upstream` on a fresh connection and reads the answer.
+pub(crate) fn fetch(request: &Message, upstream: &str) -> Option<Message> {
     let stream = TcpStream::connect(upstream).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
     let mut up = stream.try_clone().ok()?;
@@ -174,11 +179,10 @@ fn forward(request: &Message, upstream: &str) -> Option<Vec<u8>> {
     ));
     up.write_all(head.as_bytes()).ok()?;
     up.write_all(&request.body).ok()?;
-    let response = read_message(&mut BufReader::new(stream)).ok()??;
-    Some(encode(&response))
+    read_message(&mut BufReader::new(stream)).ok()?
 }
 
-fn encode(response: &Message) -> Vec<u8> {
+pub(crate) fn encode(response: &Message) -> Vec<u8> {
     let mut out = format!("{}\r\n", response.start);
     for (name, value) in &response.headers {
         if matches!(name.as_str(), "connection" | "content-length" | "transfer-encoding") {

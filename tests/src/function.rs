@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::recorder::Recording;
 use crate::runtime_api::{FunctionFailure, RuntimeApi};
 
 /// How an invocation ended.
@@ -50,6 +51,8 @@ pub struct FunctionProcess {
     api: RuntimeApi,
     logs: Arc<Mutex<String>>,
     started: Instant,
+    /// The proxies recording its AWS calls for the IAM check; dropped after the process is killed.
+    _recording: Option<Recording>,
 }
 
 impl FunctionProcess {
@@ -66,8 +69,17 @@ impl FunctionProcess {
     }
 
     /// Starts any Runtime API client (a benchmark peer, say) the same way as [`Self::spawn`].
+    ///
+    /// In tests its AWS endpoints are put behind recording proxies (`crate::recorder`): every
+    /// request it makes is written to `target/iam-calls/` for the IAM coverage check.
     pub fn spawn_command(name: &str, mut command: Command, env: &[(String, String)]) -> Self {
         let api = RuntimeApi::start();
+        let binary = std::path::Path::new(command.get_program())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let recording = Recording::start(name, &binary, env);
+        let endpoints = recording.as_ref().map(Recording::env_overrides).unwrap_or_default();
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -79,6 +91,7 @@ impl FunctionProcess {
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
             .env("RUST_LOG", "info")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(endpoints.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -107,6 +120,7 @@ impl FunctionProcess {
             api,
             logs,
             started,
+            _recording: recording,
         }
     }
 

@@ -9,7 +9,10 @@ pub mod function;
 pub mod http;
 pub mod lambda_bridge;
 pub mod moto;
+pub mod netns;
+pub mod recorder;
 pub mod runtime_api;
+pub mod task_ip_proxy;
 
 use std::path::PathBuf;
 

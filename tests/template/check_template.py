@@ -1,6 +1,8 @@
 """Checks of template.yaml that cfn-lint does not make: least privilege, data protection, the
 watchdog's wiring, and the ECS event pattern routed through EventBridge (moto) with the sample
-events. Run by `make test` with the project's venv: `.venv/bin/python tests/template/check_template.py`.
+events. Run by `make test` with the project's venv: `.venv/bin/python tests/template/check_template.py`
+(another template: CLAWKEEPER_TEMPLATE=path). The per-mode checks of the template as CloudFormation
+creates it are in check_modes.py; the modes themselves in modes.py.
 """
 import json
 import logging
@@ -10,9 +12,10 @@ import sys
 import unittest
 
 import boto3
-from cfnlint.decode import decode
 from moto.server import ThreadedMotoServer
-from samtranslator.translator.transform import transform as sam_transform
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import modes  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -30,10 +33,8 @@ SUBS = {
 
 
 def load_template():
-    template, matches = decode(str(ROOT / "template.yaml"))
-    if matches:
-        raise SystemExit(f"template.yaml does not parse: {matches}")
-    return template
+    """The untransformed template (modes.template_path())."""
+    return modes.source()
 
 
 def resolve(value):
@@ -154,47 +155,33 @@ class Template(unittest.TestCase):
         self.assertTrue(self.resources["GatewayFileSystem"]["Properties"]["Encrypted"])
 
 
-class ManagedPolicies:
-    """The two AWS managed policies the template names, for the offline SAM transform."""
-
-    def load(self):
-        base = "arn:aws:iam::aws:policy/service-role/"
-        return {name: base + name for name in ["AWSLambdaVPCAccessExecutionRole", "AWSLambdaBasicExecutionRole"]}
-
-
-def transformed():
-    """The template as CloudFormation sees it after the SAM transform (what `sam deploy` sends)."""
-    template = json.loads(json.dumps(load_template()))
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/key"
-    return sam_transform(template, {"AWS::Region": "us-east-1"}, ManagedPolicies())
-
-
 class Transformed(unittest.TestCase):
     """Assertions on the SAM-transformed template: every function really gets a role without `*`
-    actions, and the triggers SAM generates carry retries and the dead-letter queue."""
+    actions (in every mode), and the triggers SAM generates carry retries and the dead-letter queue."""
 
     @classmethod
     def setUpClass(cls):
-        cls.t = transformed()
+        cls.t = modes.transformed("defaults")
         cls.resources = cls.t["Resources"]
 
     def test_every_function_role_is_least_privilege(self):
-        functions = [n for n, r in self.resources.items() if r["Type"] == "AWS::Lambda::Function"]
-        self.assertEqual(len(functions), 6, functions)
-        for name in functions:
-            role_ref = self.resources[name]["Properties"]["Role"]["Fn::GetAtt"][0]
-            role = self.resources[role_ref]["Properties"]
-            managed = role.get("ManagedPolicyArns", [])
-            self.assertTrue(any("AWSLambdaBasicExecutionRole" in json.dumps(m) for m in managed), name)
-            for policy in role.get("Policies", []):
-                for doc in _documents(policy):
-                    for st in doc.get("Statement", []):
-                        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
-                        for action in actions:
-                            self.assertNotEqual(action, "*", f"{name}: {st}")
-                            self.assertFalse(str(action).endswith(":*"), f"{name}: {st}")
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                resources = modes.resolved(mode)["Resources"]
+                ids = modes.physical_ids(mode)
+                roles = {ids[n]["Arn"]: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+                functions = [n for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function"]
+                self.assertEqual(len(functions), 6, functions)
+                for name in functions:
+                    role = roles[resources[name]["Properties"]["Role"]]
+                    managed = role.get("ManagedPolicyArns", [])
+                    self.assertTrue(any(m.endswith("/AWSLambdaBasicExecutionRole") for m in managed), name)
+                    for policy in role.get("Policies", []):
+                        for st in policy["PolicyDocument"].get("Statement", []):
+                            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                            for action in actions:
+                                self.assertNotEqual(action, "*", f"{name}: {st}")
+                                self.assertFalse(str(action).endswith(":*"), f"{name}: {st}")
 
     def test_the_ecs_rule_retries_and_dead_letters(self):
         rules = [r for r in self.resources.values() if r["Type"] == "AWS::Events::Rule"]

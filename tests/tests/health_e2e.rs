@@ -8,6 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::{DeploymentConfiguration, NetworkConfiguration};
+use clawkeeper_shared::watch::health::ProbeOutcome;
 use clawkeeper_tests::aws_setup::{self, CLUSTER, Delivered, Inbox, SERVICE};
 use clawkeeper_tests::ec2::Network;
 use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env};
@@ -95,6 +96,8 @@ async fn reconciler_repairs_a_missed_stop_and_prints_the_heartbeat() {
     let first_run = started.elapsed();
     assert_eq!(answer["gateways"][0]["phase"], "down", "{answer}");
     assert_eq!(answer["gateways"][0]["incident_open"], true, "{answer}");
+    // No probe_url and CLAWKEEPER_PROBE_TASK_IP unset: outside the VPC, nothing to probe.
+    assert_eq!(answer["gateways"][0]["probe"]["mode"], "unavailable", "{answer}");
     let got = stack.inbox.settle_and_drain().await;
     assert_eq!(kinds(&got), ["gateway_down"], "{got:#?}");
     assert!(
@@ -216,6 +219,11 @@ async fn a_gateway_answering_html_is_hung_and_its_task_is_stopped() {
     let first = ok(&mut reconciler, &json!({}));
     assert_eq!(first["gateways"][0]["up"], false, "{first}");
     assert_eq!(first["gateways"][0]["phase"], "healthy", "ECS says RUNNING: {first}");
+    assert_eq!(first["gateways"][0]["probe"]["mode"], "probe_url", "{first}");
+    assert_eq!(
+        first["gateways"][0]["probe"]["outcome"], "failed",
+        "reached, but HTML: {first}"
+    );
     assert!(stack.inbox.settle_and_drain().await.is_empty());
     assert_eq!(
         last_status(&stack.moto, &task).await,
@@ -251,6 +259,10 @@ async fn a_gateway_that_never_answers_does_not_stall_the_run() {
     let answer = ok(&mut reconciler, &json!({}));
     let took = started.elapsed();
     assert_eq!(answer["gateways"][0]["up"], false, "{answer}");
+    assert_eq!(
+        answer["gateways"][0]["probe"]["detail"], "connected, but no answer within 2000 ms",
+        "accepted, then silent: reached but wrong, {answer}"
+    );
     let probe_ms = answer["gateways"][0]["probe_ms"].as_u64().unwrap_or(u64::MAX);
     assert!(
         (1900..3000).contains(&probe_ms),
@@ -364,11 +376,21 @@ impl RealGateway {
         Self { child }
     }
 
-    fn kill(&mut self) {
+    fn signal(&self, signal: &str) {
         let group = format!("-{}", self.child.id());
         let _ = std::process::Command::new("kill")
-            .args(["-s", "KILL", "--", &group])
+            .args(["-s", signal, "--", &group])
             .status();
+    }
+
+    /// Hung for real: every process of the gateway stopped (SIGSTOP). The kernel still completes
+    /// TCP handshakes on its listening socket, so a probe connects and then gets no answer.
+    fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    fn kill(&mut self) {
+        self.signal("KILL");
         let _ = self.child.wait();
     }
 }
@@ -385,7 +407,7 @@ async fn wait_live(prober: &clawkeeper_shared::health::probe::Prober, base: &str
     let started = Instant::now();
     let mut streak = 0;
     while started.elapsed() < Duration::from_secs(150) {
-        if prober.probe(base, None).await.live {
+        if prober.probe(base, None).await.is_live() {
             streak += 1;
             if streak == 3 {
                 return started.elapsed();
@@ -400,7 +422,7 @@ async fn wait_live(prober: &clawkeeper_shared::health::probe::Prober, base: &str
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_real_openclaw_gateway_is_probed_healthy_hung_when_killed_and_recovered() {
+async fn the_real_openclaw_gateway_is_probed_healthy_hung_when_frozen_and_recovered() {
     let home = tempfile::tempdir().expect("home");
     let port = clawkeeper_tests::moto::free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -411,12 +433,12 @@ async fn the_real_openclaw_gateway_is_probed_healthy_hung_when_killed_and_recove
     // Live: the JSON contract; readiness answered too.
     let probed = prober.probe(&base, None).await;
     let log = || std::fs::read_to_string(home.path().join("gateway.log")).unwrap_or_default();
-    assert!(probed.live, "{probed:?} after {boot:?}\n{}", log());
+    assert!(probed.is_live(), "{probed:?} after {boot:?}\n{}", log());
     assert!(probed.ready.is_some(), "/readyz answers JSON: {probed:?}");
     // The Control UI answers an unknown path with an HTML 200: not live.
     let ui = prober.probe(&format!("{base}/no/such/prefix"), None).await;
-    assert!(!ui.live, "{ui:?}");
-    assert!(ui.live_detail.as_deref().is_some_and(|d| d.contains("HTML")), "{ui:?}");
+    assert_eq!(ui.outcome, ProbeOutcome::Failed, "{ui:?}");
+    assert!(ui.detail.as_deref().is_some_and(|d| d.contains("HTML")), "{ui:?}");
     let mut latencies = Vec::new();
     for _ in 0..5 {
         latencies.push(prober.probe(&base, None).await.elapsed);
@@ -435,9 +457,17 @@ async fn the_real_openclaw_gateway_is_probed_healthy_hung_when_killed_and_recove
     assert_eq!(healthy["gateways"][0]["phase"], "healthy", "{healthy}");
     assert!(stack.inbox.settle_and_drain().await.is_empty());
 
-    // Killed (ECS still says RUNNING): after hung_probe_failures (2) checks, the task is stopped.
-    gateway.kill();
-    ok(&mut reconciler, &json!({}));
+    // Frozen (ECS still says RUNNING): it accepts connections and answers nothing. After
+    // hung_probe_failures (2) checks, the task is stopped.
+    gateway.freeze();
+    let first = ok(&mut reconciler, &json!({}));
+    assert_eq!(first["gateways"][0]["probe"]["outcome"], "failed", "{first}");
+    assert!(
+        first["gateways"][0]["probe"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no answer within 2000 ms")),
+        "{first}"
+    );
     assert!(
         stack.inbox.settle_and_drain().await.is_empty(),
         "one failure is not hung"
@@ -446,6 +476,16 @@ async fn the_real_openclaw_gateway_is_probed_healthy_hung_when_killed_and_recove
     let got = stack.inbox.settle_and_drain().await;
     assert_eq!(kinds(&got), ["hung_restarted"], "{got:#?}\n{hung}");
     assert_eq!(last_status(&stack.moto, &task).await, "STOPPED");
+
+    // Gone for good: nothing listens, the connection is refused. That is unreachable (unknown),
+    // never a failure: ECS's own checks own a dead process.
+    gateway.kill();
+    let refused = prober.probe(&base, None).await;
+    assert_eq!(refused.outcome, ProbeOutcome::Unreachable, "{refused:?}");
+    assert!(
+        refused.detail.as_deref().is_some_and(|d| d.contains("refused")),
+        "{refused:?}"
+    );
 
     // The service's replacement runs the gateway again: recovered.
     aws_setup::run_service_task(&stack.moto.sdk_config().await, &network).await;

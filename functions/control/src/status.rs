@@ -2,8 +2,9 @@
 //!
 //! One gateway that ECS cannot describe does not hide the others: its entry carries the error.
 //! Beside ECS, each entry has the watchdog's view (phase, pause, silence, backoff, the open
-//! incident with its timeline, probe and channel fields when the state has them, recent owner
-//! actions) and the newest snapshots; a store or bucket failure is reported in its field too.
+//! incident with its timeline, how the reconciler probes the gateway and what it last found,
+//! channel fields when the state has them, recent owner actions) and the newest snapshots; a store
+//! or bucket failure is reported in its field too.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -159,6 +160,9 @@ where
                         view.insert((*field).to_string(), value.clone());
                     }
                 }
+                if let Some(probe) = probe_view(&stored.state) {
+                    view.insert("probe".into(), probe);
+                }
                 if let Some(until) = stored.state["silence_until"].as_i64() {
                     view.insert("silenced_until_utc".into(), json!(format_utc(until)));
                 }
@@ -172,6 +176,20 @@ where
             Err(e) => json!({ "error": e.to_string() }),
         }
     }
+}
+
+/// How the reconciler probes the gateway, as it stored it: `mode` (`probe_url`, `task_ip`,
+/// `unavailable`), `reason` when it probed nothing, the last outcome (`live`, `failed`,
+/// `unreachable`) with its detail and since when, and the hung streak (`failures`). `None` until
+/// the reconciler has seen the gateway.
+fn probe_view(state: &Value) -> Option<Value> {
+    let health = &state["health"];
+    let mut probe = health["probe"].as_object()?.clone();
+    probe.insert("failures".into(), json!(health["probe_failures"].as_u64().unwrap_or(0)));
+    if let Some(since) = probe.get("since").and_then(Value::as_i64) {
+        probe.insert("since_utc".into(), json!(format_utc(since)));
+    }
+    Some(Value::Object(probe))
 }
 
 #[cfg(test)]
@@ -269,6 +287,21 @@ mod tests {
         assert_eq!(gateways[3]["ecs"]["state"], "standalone");
         assert_eq!(gateways[3]["ecs"]["running"], 1);
         assert_eq!(gateways[3]["ecs"]["pending"], 1);
+    }
+
+    #[test]
+    fn the_probe_view_shows_the_mode_the_last_outcome_and_the_streak() {
+        let state = json!({"phase": "healthy", "health": {"probe_failures": 1, "probe": {
+            "mode": "task_ip", "reason": null, "last_outcome": "failed",
+            "last_detail": "connected, but no answer within 2000 ms", "since": 1_795_161_600}}});
+        let view = probe_view(&state).expect("view");
+        assert_eq!(view["mode"], "task_ip");
+        assert_eq!(view["last_outcome"], "failed");
+        assert_eq!(view["failures"], 1);
+        assert_eq!(view["since_utc"], "2026-11-20 08:00:00 UTC");
+        // A state from before probe modes, or one the reconciler never saw: nothing to show.
+        assert_eq!(probe_view(&json!({"health": {"probe_failures": 0}})), None);
+        assert_eq!(probe_view(&json!({})), None);
     }
 
     #[tokio::test]

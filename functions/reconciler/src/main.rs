@@ -2,9 +2,13 @@
 //!
 //! For each gateway, concurrently (bounded): read ECS (service counts, deployment limits, RUNNING
 //! tasks with their IPs, the task the state thinks runs if ECS no longer lists it), probe the
-//! gateway (`probe_url`, else the task's private IP on port 18789), check the age of the newest
-//! snapshot, and run it all through the watchdog policy as one [`Input::Observed`], which also runs
-//! the time-driven rules (due "down" notices, backoff resumes, reminders, channel grace).
+//! gateway (`probe_url`; else the task's private IP on port 18789, only when this function runs in
+//! the gateway's VPC: `CLAWKEEPER_PROBE_TASK_IP=true`), check the age of the newest snapshot, and
+//! run it all through the watchdog policy as one [`Input::Observed`], which also runs the
+//! time-driven rules (due "down" notices, backoff resumes, reminders, channel grace).
+//!
+//! A probe that cannot be made (outside the VPC) or that never reaches the gateway is reported as
+//! such, never as a failure: the policy stops a hung task only on answers it actually got.
 //!
 //! It prints CloudWatch embedded-metric lines (namespace `Clawkeeper`): `ReconcilerHeartbeat` for the
 //! dead-man's-switch alarm, and per gateway `GatewayUp`, `GatewayReady`, `IncidentOpen`,
@@ -23,13 +27,13 @@ use clawkeeper_shared::aws::secrets::SecretsClient;
 use clawkeeper_shared::aws::sns::SnsNotifier;
 use clawkeeper_shared::engine::{self, Ports};
 use clawkeeper_shared::health::probe::Prober;
-use clawkeeper_shared::health::{GatewayToken, TokenSource, observe_ecs, probe_target};
+use clawkeeper_shared::health::{GatewayToken, ProbePlan, TokenSource, observe_ecs, probe_plan};
 use clawkeeper_shared::lambda::{init_tracing, load_config};
 use clawkeeper_shared::snapshot::ObjectStore;
 use clawkeeper_shared::snapshot::layout::{parse_snapshot_key, snapshots_prefix};
 use clawkeeper_shared::snapshot::status::{failure_notice, read_failure};
 use clawkeeper_shared::store::StateStore;
-use clawkeeper_shared::watch::health::{SnapshotFailure, snapshot_is_stale};
+use clawkeeper_shared::watch::health::{ProbeOutcome, SnapshotFailure, snapshot_is_stale};
 use clawkeeper_shared::watch::{GatewayState, Input, Observation, ProbeReport, SnapshotCheck, plan};
 use clawkeeper_shared::{Config, FunctionError, Gateway};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -37,7 +41,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-/// Each probe request (connect, answer, body) is bounded by this.
+/// Connecting to a gateway is bounded by this, and so is its answer once connected.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Gateways handled at once: probes wait on the network, not the CPU.
 const CONCURRENCY: usize = 32;
@@ -85,6 +89,7 @@ struct Report {
     executed: Vec<String>,
     up: Option<bool>,
     ready: Option<bool>,
+    probe: Value,
     incident_open: bool,
     snapshot_stale: bool,
     probe_ms: Option<u128>,
@@ -126,6 +131,7 @@ async fn reconcile_all(app: &'static App) -> Result<Value, FunctionError> {
                     "executed": report.executed,
                     "up": report.up,
                     "ready": report.ready,
+                    "probe": report.probe,
                     "incident_open": report.incident_open,
                     "snapshot_stale": report.snapshot_stale,
                     "probe_ms": report.probe_ms,
@@ -165,51 +171,67 @@ async fn reconcile(app: &App, gateway: &Gateway, now: i64) -> Result<Report, Str
         }
     };
 
-    let probe = match probe_target(gateway, ecs.as_ref()) {
-        Some(target) => {
+    let (probe, probe_elapsed) = match probe_plan(gateway, ecs.as_ref(), app.config.probe_task_ip) {
+        ProbePlan::Probe { mode, base } => {
             let token = usable_token(app, gateway, &state).await;
-            let probed = app.prober.probe(&target, token.as_ref()).await;
+            let probed = app.prober.probe(&base, token.as_ref()).await;
             tracing::info!(
-                gateway = %gateway.id, live = probed.live, ready = probed.ready,
+                gateway = %gateway.id, mode = mode.as_str(), outcome = probed.outcome.as_str(), ready = probed.ready,
                 failing = probed.failing.len(), ms = probed.elapsed.as_millis() as u64,
-                detail = probed.live_detail.as_deref().unwrap_or(""), "probed"
+                detail = probed.detail.as_deref().unwrap_or(""), "probed"
             );
             if probed.token_rejected {
                 tracing::warn!(gateway = %gateway.id, "the gateway rejected the token (401): not sending it again");
                 forget_token(app, gateway);
             }
-            Some((
-                ProbeReport {
-                    live: Some(probed.live),
-                    live_detail: probed.live_detail,
-                    ready: probed.ready,
-                    failing: probed.failing,
-                    token_rejected: token.filter(|_| probed.token_rejected).map(|t| t.version),
-                },
-                probed.elapsed,
-            ))
+            let report = ProbeReport {
+                mode,
+                outcome: Some(probed.outcome),
+                detail: probed.detail,
+                ready: probed.ready,
+                failing: probed.failing,
+                token_rejected: token.filter(|_| probed.token_rejected).map(|t| t.version),
+            };
+            (report, Some(probed.elapsed))
         }
-        None => None,
+        ProbePlan::Skip(report) => {
+            tracing::info!(
+                gateway = %gateway.id, mode = report.mode.as_str(),
+                reason = report.detail.as_deref().unwrap_or(""), "not probed"
+            );
+            (report, None)
+        }
     };
+    let probed_summary = (probe.mode, probe.outcome, probe.detail.clone());
 
     let snapshot = newest_snapshot(app, gateway).await;
     let snapshot_failure = snapshot_failure(app, gateway).await;
-    let probe_ms = probe.as_ref().map(|(_, elapsed)| elapsed.as_millis());
+    let probe_ms = probe_elapsed.map(|elapsed| elapsed.as_millis());
     let observation = Observation {
         ecs,
-        probe: probe.map(|(report, _)| report),
+        probe: Some(probe),
         snapshot,
         snapshot_failure,
     };
-    let up = match (&observation.probe, &observation.ecs) {
-        (Some(p), _) => p.live,
-        (None, Some(e)) => Some(!e.running.is_empty()),
-        (None, None) => None,
+    // The probe's word where it has one; ECS's when the probe could not see the gateway.
+    let up = match (probed_summary.1, &observation.ecs) {
+        (Some(ProbeOutcome::Live), _) => Some(true),
+        (Some(ProbeOutcome::Failed), _) => Some(false),
+        (Some(ProbeOutcome::Unreachable) | None, Some(e)) => Some(!e.running.is_empty()),
+        (Some(ProbeOutcome::Unreachable) | None, None) => None,
     };
     let ready = observation.probe.as_ref().and_then(|p| p.ready);
     let input = Input::Observed(observation);
     // The same pure plan the engine runs, for the gauges (no extra read).
     let expected = plan(&state, &input, now, &app.config.policy, gateway).state;
+    let (mode, outcome, detail) = probed_summary;
+    let probe_view = json!({
+        "mode": mode.as_str(),
+        "outcome": outcome.map(ProbeOutcome::as_str),
+        "detail": detail,
+        // The hung streak after this pass: unknown probes leave it as it was.
+        "failures": expected.health.probe_failures,
+    });
     let snapshot_stale = snapshot_is_stale(
         snapshot,
         expected.health.watching_since,
@@ -244,6 +266,7 @@ async fn reconcile(app: &App, gateway: &Gateway, now: i64) -> Result<Report, Str
         executed,
         up,
         ready,
+        probe: probe_view,
         incident_open,
         snapshot_stale,
         probe_ms,

@@ -13,9 +13,11 @@ use std::future::Future;
 use crate::aws_error::AwsError;
 use crate::ecs::{Ecs, Missing};
 use crate::gateway::{Gateway, GatewayTarget};
-use crate::watch::{EcsObservation, GatewayState, ObservedTask};
+use crate::watch::health::ProbeMode;
+use crate::watch::{EcsObservation, GatewayState, ObservedTask, ProbeReport};
 
-/// OpenClaw's gateway port: probes go to the task's private IP on it when no `probe_url` is set.
+/// OpenClaw's gateway port: probes go to the task's private IP on it when no `probe_url` is set
+/// and the reconciler runs in the gateway's VPC.
 pub const GATEWAY_PORT: u16 = 18789;
 
 /// Task reads with what the reconciler needs beyond [`crate::ecs::TaskView`].
@@ -123,15 +125,143 @@ where
     Ok(Some(view))
 }
 
-/// The base URL to probe: `probe_url`, else the single RUNNING task's private IP on port 18789.
-pub fn probe_target(gateway: &Gateway, ecs: Option<&EcsObservation>) -> Option<String> {
+/// Why there is no task-IP probe outside the VPC, in the words `status` shows.
+pub const OUTSIDE_VPC: &str = "the reconciler runs outside the VPC and cannot reach the task's private IP; set \
+                               ProbeInVpc=true or a probe_url";
+
+/// What the reconciler probes in this pass, or why nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbePlan {
+    /// `GET <base>/healthz` (and `/readyz`).
+    Probe {
+        /// `probe_url` or `task_ip`.
+        mode: ProbeMode,
+        /// `https://gw.example.com`, `http://10.0.1.23:18789`.
+        base: String,
+    },
+    /// Nothing to probe: the report to hand the policy as it is.
+    Skip(ProbeReport),
+}
+
+/// The probe of one gateway: its `probe_url` wherever the reconciler runs; else the single RUNNING
+/// task's private IP on port 18789, but only when `task_ip_reachable` (the reconciler runs in the
+/// gateway's VPC: `CLAWKEEPER_PROBE_TASK_IP=true`). Outside the VPC a private IP cannot be reached:
+/// each attempt would only time out, so none is made and the report says the probe is unavailable.
+pub fn probe_plan(gateway: &Gateway, ecs: Option<&EcsObservation>, task_ip_reachable: bool) -> ProbePlan {
     if let Some(url) = &gateway.probe_url {
-        return Some(url.trim_end_matches('/').to_string());
+        return ProbePlan::Probe {
+            mode: ProbeMode::ProbeUrl,
+            base: url.trim_end_matches('/').to_string(),
+        };
     }
-    let running = &ecs?.running;
+    if !task_ip_reachable {
+        return ProbePlan::Skip(ProbeReport::skipped(ProbeMode::Unavailable, OUTSIDE_VPC));
+    }
+    let skip = |why: &str| ProbePlan::Skip(ProbeReport::skipped(ProbeMode::TaskIp, why));
+    let Some(ecs) = ecs else {
+        return skip("ECS could not be read: no task IP to probe in this pass");
+    };
     // Two tasks: probing one says nothing about "the" gateway; the single-writer rule speaks instead.
-    match running.as_slice() {
-        [task] => task.private_ip.as_ref().map(|ip| format!("http://{ip}:{GATEWAY_PORT}")),
-        _ => None,
+    match ecs.running.as_slice() {
+        [] => skip("no RUNNING task to probe"),
+        [task] => match &task.private_ip {
+            Some(ip) => ProbePlan::Probe {
+                mode: ProbeMode::TaskIp,
+                base: format!("http://{ip}:{GATEWAY_PORT}"),
+            },
+            None => skip("the RUNNING task has no private IP (not an awsvpc task?)"),
+        },
+        _ => skip("more than one RUNNING task: none is probed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway(probe_url: Option<&str>) -> Gateway {
+        Gateway {
+            id: "home".into(),
+            cluster: "openclaw".into(),
+            target: GatewayTarget::Service("openclaw-gateway".into()),
+            probe_url: probe_url.map(str::to_owned),
+            token_secret_arn: None,
+            log_group: None,
+            state_root: "/mnt/openclaw".into(),
+            state_dir: ".openclaw".into(),
+        }
+    }
+
+    fn running(ips: &[Option<&str>]) -> EcsObservation {
+        EcsObservation {
+            running: ips
+                .iter()
+                .enumerate()
+                .map(|(i, ip)| ObservedTask {
+                    task_arn: format!("arn:aws:ecs:us-east-1:123456789012:task/openclaw/t{i}"),
+                    private_ip: ip.map(str::to_owned),
+                    ..ObservedTask::default()
+                })
+                .collect(),
+            ..EcsObservation::default()
+        }
+    }
+
+    fn skipped(plan: ProbePlan) -> ProbeReport {
+        match plan {
+            ProbePlan::Skip(report) => report,
+            other => panic!("expected no probe, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn outside_the_vpc_a_task_ip_is_never_probed() {
+        let one = running(&[Some("10.0.1.23")]);
+        let report = skipped(probe_plan(&gateway(None), Some(&one), false));
+        assert_eq!(report.mode, ProbeMode::Unavailable);
+        assert_eq!(report.outcome, None);
+        let why = report.detail.unwrap_or_default();
+        assert!(
+            why.contains("outside the VPC") && why.contains("ProbeInVpc=true"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_probe_url_is_probed_in_or_outside_the_vpc() {
+        for in_vpc in [false, true] {
+            assert_eq!(
+                probe_plan(&gateway(Some("https://gw.example.com/")), None, in_vpc),
+                ProbePlan::Probe {
+                    mode: ProbeMode::ProbeUrl,
+                    base: "https://gw.example.com".into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn in_the_vpc_only_a_single_running_task_with_an_ip_is_probed() {
+        let gw = gateway(None);
+        assert_eq!(
+            probe_plan(&gw, Some(&running(&[Some("10.0.1.23")])), true),
+            ProbePlan::Probe {
+                mode: ProbeMode::TaskIp,
+                base: "http://10.0.1.23:18789".into()
+            }
+        );
+        for (ecs, fragment) in [
+            (None, "ECS could not be read"),
+            (Some(running(&[])), "no RUNNING task"),
+            (Some(running(&[None])), "no private IP"),
+            (Some(running(&[Some("10.0.1.23"), Some("10.0.1.24")])), "more than one"),
+        ] {
+            let report = skipped(probe_plan(&gw, ecs.as_ref(), true));
+            assert_eq!(report.mode, ProbeMode::TaskIp);
+            assert!(
+                report.detail.as_deref().is_some_and(|d| d.contains(fragment)),
+                "{report:?}"
+            );
+        }
     }
 }

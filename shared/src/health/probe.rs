@@ -3,17 +3,23 @@
 //! (with the gateway token as a bearer when there is one) says whether channels and agents are ready
 //! and which are failing. Plain HTTP to a task's private IP, HTTPS to an ALB `probe_url`.
 //!
-//! Every request is bounded by one timeout (connect, headers and body), and a dead `/healthz` skips
-//! `/readyz`, so one gateway costs at most about two timeouts. A 401 to the token is reported, never
-//! retried: OpenClaw locks a client out after 10 failures a minute.
+//! A probe that never reached the gateway is [`ProbeOutcome::Unreachable`], not a failure: the
+//! connector below records the moment a connection (TCP, plus TLS for HTTPS) is established, and
+//! only what happens after it can be held against the gateway. Connecting is bounded by one
+//! timeout; once connected, the gateway gets the same timeout again to answer (headers and body).
+//! A dead `/healthz` skips `/readyz`, so one gateway costs at most a few timeouts. A 401 to the
+//! token is reported, never retried: OpenClaw locks a client out after 10 failures a minute.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
-use hyper::{Request, StatusCode};
+use hyper::{Request, StatusCode, Uri};
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -21,6 +27,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use super::GatewayToken;
+use crate::watch::health::ProbeOutcome;
 
 /// Probe answers are small JSON objects; anything larger is not one.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -34,12 +41,12 @@ pub enum ProbeError {
 }
 
 /// What one gateway's probes found.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probed {
-    /// `/healthz` answered the JSON contract.
-    pub live: bool,
-    /// Why not, in words (never the body).
-    pub live_detail: Option<String>,
+    /// What `/healthz` found: live, reached but wrong, or never reached.
+    pub outcome: ProbeOutcome,
+    /// Why not live, in words (never the body).
+    pub detail: Option<String>,
     /// `/readyz`'s `ready`, when it answered JSON.
     pub ready: Option<bool>,
     /// `/readyz`'s `failing` entries.
@@ -50,15 +57,35 @@ pub struct Probed {
     pub elapsed: Duration,
 }
 
+impl Probed {
+    /// `/healthz` answered the JSON contract.
+    pub fn is_live(&self) -> bool {
+        self.outcome == ProbeOutcome::Live
+    }
+
+    fn new(outcome: ProbeOutcome, detail: Option<String>) -> Self {
+        Self {
+            outcome,
+            detail,
+            ready: None,
+            failing: Vec::new(),
+            token_rejected: false,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+type Https = HttpsConnector<HttpConnector>;
+
 /// An HTTP(S) client for gateway probes, built once per process.
 #[derive(Clone)]
 pub struct Prober {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    connector: Https,
     timeout: Duration,
 }
 
 impl Prober {
-    /// A client whose every request (connect, answer, body) is bounded by `timeout`.
+    /// A client that waits at most `timeout` to connect, and `timeout` again for the answer.
     pub fn new(timeout: Duration) -> Result<Self, ProbeError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
@@ -81,30 +108,25 @@ impl Prober {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            // One probe per gateway per minute: a pooled connection would only go stale.
-            .pool_max_idle_per_host(0)
-            .build(connector);
-        Ok(Self { client, timeout })
+        Ok(Self { connector, timeout })
     }
 
     /// Probes the gateway at `base` (`http://10.0.1.23:18789`, `https://gw.example.com`).
     pub async fn probe(&self, base: &str, token: Option<&GatewayToken>) -> Probed {
         let started = Instant::now();
         let base = base.trim_end_matches('/');
-        let mut out = Probed::default();
-        match self.get(&format!("{base}/healthz"), None).await {
+        let mut out = match self.get(&format!("{base}/healthz"), None).await {
             Ok(answer) => match live_verdict(&answer) {
-                Ok(()) => out.live = true,
-                Err(why) => out.live_detail = Some(why),
+                Ok(()) => Probed::new(ProbeOutcome::Live, None),
+                Err(why) => Probed::new(ProbeOutcome::Failed, Some(why)),
             },
-            Err(why) => {
+            Err(miss) => {
                 // Nothing answers: /readyz would only wait for the same timeout again.
-                out.live_detail = Some(why);
+                let mut out = Probed::new(miss.outcome(), Some(miss.why));
                 out.elapsed = started.elapsed();
                 return out;
             }
-        }
+        };
         match self.get(&format!("{base}/readyz"), token).await {
             Ok(answer) if answer.status == StatusCode::UNAUTHORIZED && token.is_some() => out.token_rejected = true,
             Ok(answer) => {
@@ -113,13 +135,22 @@ impl Prober {
                     out.failing = failing;
                 }
             }
-            Err(why) => tracing::debug!(error = %why, "readyz probe failed"),
+            Err(miss) => tracing::debug!(error = %miss.why, "readyz probe failed"),
         }
         out.elapsed = started.elapsed();
         out
     }
 
-    async fn get(&self, url: &str, token: Option<&GatewayToken>) -> Result<Answer, String> {
+    async fn get(&self, url: &str, token: Option<&GatewayToken>) -> Result<Answer, Miss> {
+        // A client per request (no pooling: one probe per gateway per minute) so the connector can
+        // tell this request, and only this one, when its connection was established.
+        let connected = Arc::new(OnceLock::new());
+        let client: Client<Traced, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(Traced {
+                inner: self.connector.clone(),
+                connected: Arc::clone(&connected),
+            });
         // `*/*` like a generic checker: asking for JSON makes OpenClaw answer unknown paths with a
         // plain 404/503 instead of the Control UI's HTML 200, which is the trap this probe must catch.
         let mut request = Request::get(url)
@@ -127,19 +158,15 @@ impl Prober {
             .header(ACCEPT, "*/*");
         if let Some(token) = token {
             let mut value = HeaderValue::from_str(&format!("Bearer {}", token.value()))
-                .map_err(|_| "the gateway token is not a valid header value".to_string())?;
+                .map_err(|_| Miss::unreached("the gateway token is not a valid header value"))?;
             value.set_sensitive(true);
             request = request.header(AUTHORIZATION, value);
         }
         let request = request
             .body(Empty::<Bytes>::new())
-            .map_err(|e| format!("bad probe URL {url}: {e}"))?;
+            .map_err(|e| Miss::unreached(format!("bad probe URL {url}: {e}")))?;
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| format!("no answer: {}", error_chain(&e)))?;
+            let response = client.request(request).await.map_err(|e| error_chain(&e))?;
             let status = response.status();
             let html = response
                 .headers()
@@ -151,12 +178,92 @@ impl Prober {
                 .await
                 .map_err(|e| format!("answer body unreadable: {e}"))?
                 .to_bytes();
-            Ok(Answer { status, html, body })
+            Ok::<_, String>(Answer { status, html, body })
         };
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(format!("no answer within {} ms", self.timeout.as_millis())),
+        let mut exchange = std::pin::pin!(exchange);
+        let ms = self.timeout.as_millis();
+        let mut deadline = Instant::now() + self.timeout;
+        loop {
+            let waited = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), &mut exchange).await;
+            let reached = connected.get().copied();
+            match (waited, reached) {
+                (Ok(Ok(answer)), _) => return Ok(answer),
+                (Ok(Err(why)), Some(_)) => return Err(Miss::reached(format!("connected, then {why}"))),
+                (Ok(Err(why)), None) => return Err(Miss::unreached(why)),
+                // Connected late in the connect budget: the answer still gets its full timeout.
+                (Err(_), Some(at)) if at + self.timeout > deadline => deadline = at + self.timeout,
+                (Err(_), Some(_)) => return Err(Miss::reached(format!("connected, but no answer within {ms} ms"))),
+                (Err(_), None) => return Err(Miss::unreached(format!("no connection within {ms} ms"))),
+            }
         }
+    }
+}
+
+/// A request that got no answer, and whether the gateway's HTTP server was reached before that.
+///
+/// The decision the watchdog rests on: only `reached` misses count against the gateway. Not
+/// reached covers no route, DNS, a connect timeout (a security group or a dead link drops the
+/// SYN), a TLS handshake failure (the ALB's certificate or our CA roots, not the gateway), and a
+/// refused connection. Refused is the one that could be read as "the gateway is dead", and it is
+/// unknown on purpose: while ECS says RUNNING the container's process runs, and a refusal only
+/// means nothing listens on that port *yet* or *there*. OpenClaw binds its port some 10-25 s after
+/// start and again after an in-process restart; a gateway bound to loopback refuses every outside
+/// probe while it serves its channels perfectly. A process that dies ends the essential container
+/// and ECS stops and replaces the task itself; one that stops serving is the container health
+/// check's to catch (the template's gateway task has one). Stopping on a refusal would add nothing
+/// but false restarts and crash loops of gateways that work.
+#[derive(Debug)]
+struct Miss {
+    reached: bool,
+    why: String,
+}
+
+impl Miss {
+    fn reached(why: String) -> Self {
+        Self { reached: true, why }
+    }
+
+    fn unreached(why: impl std::fmt::Display) -> Self {
+        Self {
+            reached: false,
+            why: format!("could not reach the gateway: {why}"),
+        }
+    }
+
+    fn outcome(&self) -> ProbeOutcome {
+        if self.reached {
+            ProbeOutcome::Failed
+        } else {
+            ProbeOutcome::Unreachable
+        }
+    }
+}
+
+/// The HTTPS-or-HTTP connector, noting when it handed over an established connection.
+#[derive(Clone)]
+struct Traced {
+    inner: Https,
+    connected: Arc<OnceLock<Instant>>,
+}
+
+impl tower_service::Service<Uri> for Traced {
+    type Response = <Https as tower_service::Service<Uri>>::Response;
+    type Error = <Https as tower_service::Service<Uri>>::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let connected = Arc::clone(&self.connected);
+        Box::pin(async move {
+            let connection = connecting.await?;
+            // First connection only: with pooling off there is one per request anyway.
+            let _ = connected.set(Instant::now());
+            Ok(connection)
+        })
     }
 }
 
@@ -274,6 +381,37 @@ mod tests {
         );
         assert_eq!(ready_verdict(&answer(200, true, "<html>")), None);
         assert_eq!(ready_verdict(&answer(404, false, r#"{"ready":true}"#)), None);
+    }
+
+    /// Loopback only: a port nothing listens on refuses; a listener that never accepts still
+    /// completes the TCP handshake (the kernel's backlog) and then answers nothing.
+    #[tokio::test]
+    async fn refused_is_unreachable_and_connected_but_silent_is_failed() {
+        let prober = Prober::new(Duration::from_millis(300)).expect("prober");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let refused = prober.probe(&format!("http://127.0.0.1:{port}"), None).await;
+        assert_eq!(refused.outcome, ProbeOutcome::Unreachable, "{refused:?}");
+        let why = refused.detail.clone().unwrap_or_default();
+        assert!(why.starts_with("could not reach the gateway"), "{why}");
+        assert!(
+            refused.elapsed < Duration::from_millis(300),
+            "refused at once: {refused:?}"
+        );
+
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", silent.local_addr().expect("addr"));
+        let hung = prober.probe(&base, None).await;
+        assert_eq!(hung.outcome, ProbeOutcome::Failed, "{hung:?}");
+        assert_eq!(
+            hung.detail.as_deref(),
+            Some("connected, but no answer within 300 ms"),
+            "{hung:?}"
+        );
+        assert!(hung.elapsed >= Duration::from_millis(300), "{hung:?}");
+        assert!(!hung.is_live() && hung.ready.is_none(), "/readyz skipped: {hung:?}");
+        drop(silent);
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub const CHANNELS: &[&str] = &[
 pub struct Observation {
     /// ECS's view; `None` when ECS could not be read (no ECS rule runs then).
     pub ecs: Option<EcsObservation>,
-    /// Probe results; `None` when nothing was probed.
+    /// Probe results, or why there were none; `None` leaves every probe rule and the probe status
+    /// alone (the reconciler always sends one).
     pub probe: Option<ProbeReport>,
     /// Age of the newest snapshot.
     pub snapshot: SnapshotCheck,
@@ -89,20 +90,105 @@ pub struct ObservedTask {
     pub stopped_at: Option<i64>,
 }
 
-/// What the probes of one gateway found.
+/// How the reconciler can see a gateway's HTTP probes (shown by `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeMode {
+    /// The gateway's `probe_url` (an ALB or any address the reconciler reaches), wherever it runs.
+    ProbeUrl,
+    /// The task's private IP on port 18789: the reconciler runs in the gateway's VPC
+    /// (`CLAWKEEPER_PROBE_TASK_IP=true`).
+    TaskIp,
+    /// Nothing the reconciler can reach: no probe is made and no probe rule runs.
+    #[default]
+    Unavailable,
+}
+
+impl ProbeMode {
+    /// The stable name (`probe_url`, `task_ip`, `unavailable`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ProbeUrl => "probe_url",
+            Self::TaskIp => "task_ip",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// What one liveness probe (`GET /healthz`) found.
+///
+/// The line between [`Self::Failed`] and [`Self::Unreachable`] is whether a connection to the
+/// gateway's HTTP server was ever established (TCP, plus TLS for an `https` `probe_url`): only
+/// something that was reached and then answered wrong, or not at all, says the gateway is hung.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeOutcome {
+    /// `/healthz` answered OpenClaw's JSON contract (`{"ok":true}`).
+    Live,
+    /// Reached but wrong: connected, then no answer within the timeout, an HTML page, a body that is
+    /// not JSON or says `ok:false`, a 5xx. Counts toward `hung_probe_failures`.
+    Failed,
+    /// Could not reach: no route, connection refused, connect timeout, DNS or TLS failure. Unknown:
+    /// proves nothing about the gateway, so it neither counts toward nor breaks a hung streak.
+    Unreachable,
+}
+
+impl ProbeOutcome {
+    /// The stable name (`live`, `failed`, `unreachable`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Failed => "failed",
+            Self::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// What the probes of one gateway found in one pass, or why there were none.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProbeReport {
-    /// `/healthz` answered the JSON contract (`Some(true)`), did not (`Some(false)`: an error, a
-    /// timeout, an HTML page), or was not asked (`None`: no target).
-    pub live: Option<bool>,
-    /// Why liveness failed, in words (never a response body).
-    pub live_detail: Option<String>,
+    /// How the gateway can be probed at all.
+    pub mode: ProbeMode,
+    /// What `/healthz` found; `None` when nothing was probed in this pass (mode `unavailable`, or
+    /// no single RUNNING task with an IP to probe).
+    pub outcome: Option<ProbeOutcome>,
+    /// In words (never a response body): why not live, or why nothing was probed.
+    pub detail: Option<String>,
     /// `/readyz` said ready; `None` when not asked or not understood.
     pub ready: Option<bool>,
     /// Entries of `/readyz`'s `failing` list (`channel:whatsapp:default`, `agent-database:main`...).
     pub failing: Vec<String>,
     /// Secrets Manager version of the token `/readyz` answered 401 to in this pass.
     pub token_rejected: Option<String>,
+}
+
+impl ProbeReport {
+    /// No probe in this pass, and why.
+    pub fn skipped(mode: ProbeMode, reason: impl Into<String>) -> Self {
+        Self {
+            mode,
+            detail: Some(reason.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// How the reconciler probes a gateway and what it last found, kept in the state for `status`.
+///
+/// Only changes are written (the state is stored when it changes), so there is no per-pass time here.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProbeStatus {
+    /// `probe_url`, `task_ip` or `unavailable`.
+    pub mode: ProbeMode,
+    /// Why the last pass probed nothing (always set for `unavailable`).
+    pub reason: Option<String>,
+    /// What the last probe made in this mode found.
+    pub last_outcome: Option<ProbeOutcome>,
+    /// Why that probe was not live, in words.
+    pub last_detail: Option<String>,
+    /// Since when probes have found `last_outcome` (epoch seconds).
+    pub since: Option<i64>,
 }
 
 /// Age of the newest snapshot sidecar.
@@ -200,7 +286,8 @@ impl ChannelEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Health {
-    /// Consecutive failed liveness probes of `probe_task` while ECS said RUNNING.
+    /// Failed liveness probes of `probe_task` while ECS said RUNNING, with no live probe between
+    /// them (unreachable probes in between neither count nor break the streak).
     pub probe_failures: u32,
     /// The task the streak is about: a new task starts a new streak.
     pub probe_task: Option<String>,
@@ -220,6 +307,8 @@ pub struct Health {
     pub watching_since: Option<i64>,
     /// RUNNING tasks ECS showed at the last observation (a 440 conflict is checked against it).
     pub running_tasks_seen: u32,
+    /// How the reconciler probes the gateway and what it last found (`None` before its first pass).
+    pub probe: Option<ProbeStatus>,
     /// Channel accounts currently down (bounded).
     pub channels: Vec<ChannelEpisode>,
 }

@@ -6,9 +6,12 @@
 //!   nothing running or starting while desired >= 1 and no incident open opens one (the "down"
 //!   notice then waits `down_grace_secs` like any other).
 //! - Hung: liveness failing `hung_probe_failures` times in a row while ECS says RUNNING stops the
-//!   task (the service replaces it). Hung stops count as fast unexpected stops for the crash-loop
-//!   rule, and at most `crash_loop_stops - 1` are made within `crash_loop_window_secs`: the next one
-//!   declares a crash loop and the backoff takes over.
+//!   task (the service replaces it). Only a probe that reached the gateway and got a wrong answer
+//!   (or none within the timeout) is a failure; an unreachable probe or no probe at all is unknown
+//!   and leaves the streak as it is (see [`ProbeOutcome`]): clawkeeper never stops what it cannot
+//!   see. Hung stops count as fast unexpected stops for the crash-loop rule, and at most
+//!   `crash_loop_stops - 1` are made within `crash_loop_window_secs`: the next one declares a crash
+//!   loop and the backoff takes over.
 //! - Channels: a terminal signal (logged out, conflict, creds cleared, Telegram 401) sends
 //!   `relink_needed` at once; any other problem sends `channel_down` once it lasts
 //!   `channel_grace_secs`; `Connected` closes the episode, with `recovered` only if something was sent.
@@ -17,7 +20,7 @@
 
 use super::super::health::{
     ChannelEpisode, ChannelEvent, ChannelSignal, EcsObservation, MAX_CHANNEL_EPISODES, Observation, ObservedTask,
-    ProbeReport, SnapshotCheck, snapshot_is_stale,
+    ProbeOutcome, ProbeReport, ProbeStatus, SnapshotCheck, snapshot_is_stale,
 };
 use super::super::notice::{Draft, Notice, NoticeKind, Severity};
 use super::super::signal::{StopEvidence, TaskInfo, TaskNetwork, TaskStop, classify_stop, short_task_id};
@@ -141,19 +144,23 @@ impl Planner<'_> {
             self.token_rejected(version);
         }
         self.probe_channels(probe);
+        self.probe_status(probe);
 
         // Only a single task ECS says RUNNING can be hung; two are a single-writer problem.
         let task = ecs.and_then(|e| match e.running.as_slice() {
             [one] => Some(one),
             _ => None,
         });
-        match (probe.live, task) {
-            (Some(true), _) | (None, None) | (Some(false), None) => {
+        match (probe.outcome, task) {
+            (Some(ProbeOutcome::Live), _) | (Some(ProbeOutcome::Failed), None) => {
                 self.s.health.probe_failures = 0;
                 self.s.health.probe_task = task.map(|t| t.task_arn.clone());
             }
-            (None, Some(_)) => {}
-            (Some(false), Some(task)) => {
+            // Unknown: nothing probed, or the gateway was never reached. A watchdog must not act on
+            // what it cannot see, and an unknown is no evidence of health either: the streak stays
+            // exactly as it was (not reset, not counted), and nothing is ever stopped for it.
+            (Some(ProbeOutcome::Unreachable) | None, _) => {}
+            (Some(ProbeOutcome::Failed), Some(task)) => {
                 // A task that just started may not serve yet: its first `down_grace_secs` do not count.
                 let starting = task
                     .started_at
@@ -169,11 +176,36 @@ impl Planner<'_> {
                 if self.s.health.probe_failures >= self.cfg.hung_probe_failures {
                     let failures = self.s.health.probe_failures;
                     self.s.health.probe_failures = 0;
-                    let detail = probe.live_detail.clone().unwrap_or_else(|| "no valid answer".into());
+                    let detail = probe.detail.clone().unwrap_or_else(|| "no valid answer".into());
                     self.hung(task, failures, &detail);
                 }
             }
         }
+    }
+
+    /// Keeps the probe mode and the last outcome for `status`. A new mode starts afresh (the last
+    /// outcome of another way of probing says nothing about this one); `since` moves only when the
+    /// outcome changes, so a steady gateway writes no new state.
+    fn probe_status(&mut self, probe: &ProbeReport) {
+        let mut status = match self.s.health.probe.take() {
+            Some(status) if status.mode == probe.mode => status,
+            _ => ProbeStatus {
+                mode: probe.mode,
+                ..ProbeStatus::default()
+            },
+        };
+        match probe.outcome {
+            None => status.reason = probe.detail.clone(),
+            Some(outcome) => {
+                status.reason = None;
+                if status.last_outcome != Some(outcome) {
+                    status.since = Some(self.now);
+                    status.last_outcome = Some(outcome);
+                }
+                status.last_detail = probe.detail.clone();
+            }
+        }
+        self.s.health.probe = Some(status);
     }
 
     fn hung(&mut self, task: &ObservedTask, failures: u32, detail: &str) {

@@ -1,11 +1,12 @@
-//! Scenario and property tests of the health rules: ECS repair, hung tasks, channels, single
-//! writer, snapshot freshness and a rejected token.
+//! Scenario and property tests of the health rules: ECS repair, hung tasks (and probes that cannot
+//! see the gateway), channels, single writer, snapshot freshness and a rejected token.
 
 use proptest::prelude::*;
 
 use super::super::super::action::{Action, ActionKind};
 use super::super::super::health::{
-    ChannelEvent, ChannelSignal, EcsObservation, Observation, ObservedTask, ProbeReport, SnapshotCheck,
+    ChannelEvent, ChannelSignal, EcsObservation, Observation, ObservedTask, ProbeMode, ProbeOutcome, ProbeReport,
+    ProbeStatus, SnapshotCheck,
 };
 use super::super::super::notice::NoticeKind;
 use super::super::super::signal::{Signal, TaskInfo};
@@ -78,14 +79,38 @@ fn ecs(running: Vec<ObservedTask>) -> EcsObservation {
     }
 }
 
+/// A reconciler pass in the VPC: `Some(true)` live, `Some(false)` reached but wrong (an HTML page),
+/// `None` nothing probed.
 fn observe(ecs: EcsObservation, live: Option<bool>) -> Input {
+    let outcome = live.map(|l| if l { ProbeOutcome::Live } else { ProbeOutcome::Failed });
+    probed(ecs, outcome)
+}
+
+fn probed(ecs: EcsObservation, outcome: Option<ProbeOutcome>) -> Input {
+    let detail = match outcome {
+        Some(ProbeOutcome::Live) => None,
+        Some(ProbeOutcome::Failed) => Some("HTML instead of the JSON contract".into()),
+        Some(ProbeOutcome::Unreachable) => Some("could not reach the gateway: connection refused".into()),
+        None => Some("no RUNNING task to probe".into()),
+    };
     Input::Observed(Observation {
         ecs: Some(ecs),
         probe: Some(ProbeReport {
-            live,
-            live_detail: live.filter(|l| !l).map(|_| "HTML instead of the JSON contract".into()),
+            mode: ProbeMode::TaskIp,
+            outcome,
+            detail,
             ..Default::default()
         }),
+        snapshot: SnapshotCheck::NotChecked,
+        snapshot_failure: None,
+    })
+}
+
+/// A reconciler pass outside the VPC without a `probe_url`: nothing can be probed.
+fn unavailable(ecs: EcsObservation) -> Input {
+    Input::Observed(Observation {
+        ecs: Some(ecs),
+        probe: Some(ProbeReport::skipped(ProbeMode::Unavailable, crate::health::OUTSIDE_VPC)),
         snapshot: SnapshotCheck::NotChecked,
         snapshot_failure: None,
     })
@@ -349,6 +374,109 @@ fn a_hung_standalone_task_is_replaced_once_it_is_gone() {
 }
 
 #[test]
+fn unreachable_probes_are_unknown_they_neither_count_nor_reset_a_streak() {
+    let mut sim = Sim::new();
+    let view = ecs(vec![task("a", T0 - 600)]);
+    let unreachable = || probed(view.clone(), Some(ProbeOutcome::Unreachable));
+    sim.at(T0, observe(view.clone(), Some(true)));
+    // Refused, timed out, no route: any number of them stops nothing.
+    for i in 1..=20 {
+        let got = sim.at(T0 + 60 * i, unreachable());
+        assert!(got.is_empty(), "unreachable probe {i}: {got:?}");
+        assert_eq!(sim.state.health.probe_failures, 0);
+    }
+    assert!(sim.state.incident.is_none());
+    // Failures with unknowns between them are still "in a row": the streak waits, it does not reset.
+    let mut now = T0 + 60 * 21;
+    for step in [Some(false), None, Some(false), None] {
+        now += 60;
+        let got = sim.at(
+            now,
+            if step.is_some() {
+                observe(view.clone(), step)
+            } else {
+                unreachable()
+            },
+        );
+        assert!(got.is_empty(), "{got:?}");
+    }
+    assert_eq!(sim.state.health.probe_failures, 2);
+    assert_eq!(sim.state.health.probe_task.as_deref(), Some(arn("a").as_str()));
+    let got = sim.at(now + 60, observe(view.clone(), Some(false)));
+    assert_eq!(kinds(&got), ["stop_task", "notify:hung_restarted"]);
+    // Nothing probed in a pass (no single task with an IP) leaves the streak alone as well.
+    let mut quiet = Sim::new();
+    quiet.at(T0, observe(view.clone(), Some(false)));
+    quiet.at(T0 + 60, probed(view.clone(), None));
+    assert_eq!(quiet.state.health.probe_failures, 1);
+}
+
+#[test]
+fn outside_the_vpc_a_running_task_is_never_stopped_and_status_says_why() {
+    let mut sim = Sim::new();
+    let view = ecs(vec![task("a", T0 - 600)]);
+    for i in 0..30 {
+        let got = sim.at(T0 + 60 * i, unavailable(view.clone()));
+        assert!(got.is_empty(), "pass {i}: {got:?}");
+    }
+    assert_eq!(sim.state.phase.as_str(), "healthy");
+    assert!(sim.state.incident.is_none());
+    let status = sim.state.health.probe.clone().expect("probe status");
+    assert_eq!(status.mode, ProbeMode::Unavailable);
+    assert_eq!(status.last_outcome, None);
+    assert!(
+        status.reason.as_deref().is_some_and(|r| r.contains("ProbeInVpc=true")),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn the_probe_status_keeps_the_mode_and_the_last_outcome_and_writes_only_changes() {
+    let mut sim = Sim::new();
+    let view = ecs(vec![task("a", T0 - 600)]);
+    sim.at(T0, observe(view.clone(), Some(true)));
+    let live = ProbeStatus {
+        mode: ProbeMode::TaskIp,
+        reason: None,
+        last_outcome: Some(ProbeOutcome::Live),
+        last_detail: None,
+        since: Some(T0),
+    };
+    assert_eq!(sim.state.health.probe.as_ref(), Some(&live));
+    // The same answer a minute later changes nothing: no state write.
+    let before = sim.state.clone();
+    sim.at(T0 + 60, observe(view.clone(), Some(true)));
+    assert_eq!(sim.state, before);
+    sim.at(T0 + 120, probed(view.clone(), Some(ProbeOutcome::Unreachable)));
+    let status = sim.state.health.probe.clone().expect("status");
+    assert_eq!(status.last_outcome, Some(ProbeOutcome::Unreachable));
+    assert_eq!(status.since, Some(T0 + 120));
+    assert!(
+        status
+            .last_detail
+            .as_deref()
+            .is_some_and(|d| d.contains("could not reach"))
+    );
+    // No task to probe: the reason shows, the last outcome stays.
+    sim.at(T0 + 180, probed(ecs(Vec::new()), None));
+    let status = sim.state.health.probe.clone().expect("status");
+    assert_eq!(status.last_outcome, Some(ProbeOutcome::Unreachable));
+    assert_eq!(status.reason.as_deref(), Some("no RUNNING task to probe"));
+    // Another mode starts afresh.
+    sim.at(T0 + 240, unavailable(view));
+    let status = sim.state.health.probe.clone().expect("status");
+    assert_eq!(
+        (status.mode, status.last_outcome, status.since),
+        (ProbeMode::Unavailable, None, None)
+    );
+    // Older states without the field still load.
+    let old: GatewayState = serde_json::from_str(r#"{"health":{"probe_failures":2}}"#).expect("old state");
+    assert_eq!(old.health.probe, None);
+    let text = serde_json::to_value(&sim.state.health.probe).expect("json");
+    assert_eq!(text["mode"], "unavailable");
+}
+
+#[test]
 fn single_writer_violations_are_notified_once_per_episode() {
     let mut sim = Sim::new();
     let two = ecs(vec![task("a", T0 - 600), task("b", T0 - 30)]);
@@ -471,7 +599,7 @@ fn readyz_failing_channels_open_episodes_that_a_ready_probe_closes() {
         Input::Observed(Observation {
             ecs: Some(ecs(vec![task("a", T0 - 600)])),
             probe: Some(ProbeReport {
-                live: Some(true),
+                outcome: Some(ProbeOutcome::Live),
                 ready: Some(ready),
                 failing: failing.into_iter().map(String::from).collect(),
                 ..Default::default()
@@ -500,7 +628,7 @@ fn a_rejected_token_is_recorded_and_notified_once_per_version() {
         Input::Observed(Observation {
             ecs: None,
             probe: Some(ProbeReport {
-                live: Some(true),
+                outcome: Some(ProbeOutcome::Live),
                 token_rejected: Some(v.into()),
                 ..Default::default()
             }),
@@ -551,21 +679,38 @@ enum Op {
     /// The current task crashes (event).
     Crash,
     Tick,
-    /// Reconciler pass: 0 nothing running, 1 the current task, 2 two tasks; liveness; bad limits.
-    Observe(u8, Option<bool>, bool),
+    /// Reconciler pass: 0 nothing running, 1 the current task, 2 two tasks; what the probe found
+    /// (`None`: nothing probed); bad limits.
+    Observe(u8, Option<ProbeOutcome>, bool),
     /// A channel line: index into the kinds.
     Channel(u8),
     OwnerPause,
     OwnerResume,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+/// Any probe outcome, failures most often (they are what could stop a task).
+fn any_outcome() -> BoxedStrategy<Option<ProbeOutcome>> {
+    prop_oneof![
+        2 => Just(None),
+        1 => Just(Some(ProbeOutcome::Live)),
+        3 => Just(Some(ProbeOutcome::Failed)),
+        2 => Just(Some(ProbeOutcome::Unreachable)),
+    ]
+    .boxed()
+}
+
+/// Only what the watchdog cannot see: no probe, or a probe that never reached the gateway.
+fn unknown_outcome() -> BoxedStrategy<Option<ProbeOutcome>> {
+    prop_oneof![Just(None), Just(Some(ProbeOutcome::Unreachable))].boxed()
+}
+
+fn op(outcome: BoxedStrategy<Option<ProbeOutcome>>) -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => Just(Op::Start),
         2 => Just(Op::Crash),
         3 => Just(Op::Tick),
-        8 => (0u8..3, prop::option::of(prop::bool::weighted(0.3)), prop::bool::weighted(0.1))
-            .prop_map(|(n, live, bad)| Op::Observe(n, live, bad)),
+        8 => (0u8..3, outcome, prop::bool::weighted(0.1))
+            .prop_map(|(n, outcome, bad)| Op::Observe(n, outcome, bad)),
         3 => (0u8..9).prop_map(Op::Channel),
         1 => Just(Op::OwnerPause),
         1 => Just(Op::OwnerResume),
@@ -584,7 +729,15 @@ const CHANNEL_EVENTS: [ChannelEvent; 9] = [
     ChannelEvent::Connected,
 ];
 
-fn run(ops: &[(Op, i64)], gateway: Gateway) -> Result<(), TestCaseError> {
+/// A stop made because the task looked hung. (Its notice may be held by the rate limit and go out
+/// on a later step, and a standalone replacement starts once the stopped task is gone: both follow
+/// from the earlier decision, so only the stop itself marks the step that decided.)
+fn is_hung_stop(action: &Action) -> bool {
+    matches!(action.kind, ActionKind::StopTask { .. }) && action.key.contains("/hung/")
+}
+
+/// Runs `ops` through the policy, checking the invariants after each step; returns the hung stops.
+fn run(ops: &[(Op, i64)], gateway: Gateway) -> Result<Vec<i64>, TestCaseError> {
     let cfg = PolicySettings {
         min_notify_interval_secs: 60,
         down_grace_secs: 30,
@@ -644,7 +797,7 @@ fn run(ops: &[(Op, i64)], gateway: Gateway) -> Result<(), TestCaseError> {
                 None => Input::Tick,
             },
             Op::Tick => Input::Tick,
-            Op::Observe(n, live, bad) => {
+            Op::Observe(n, outcome, bad) => {
                 let mut running = Vec::new();
                 if *n >= 1
                     && let Some((id, started)) = &current
@@ -661,7 +814,7 @@ fn run(ops: &[(Op, i64)], gateway: Gateway) -> Result<(), TestCaseError> {
                         maximum_percent: Some(200),
                     });
                 }
-                observe(view, *live)
+                probed(view, *outcome)
             }
             Op::Channel(i) => Input::Channel(ChannelSignal {
                 channel: if i % 2 == 0 {
@@ -679,6 +832,17 @@ fn run(ops: &[(Op, i64)], gateway: Gateway) -> Result<(), TestCaseError> {
         };
         let out = plan(&state, &input, now, &cfg, &gateway);
         prop_assert_eq!(&out, &plan(&state, &input, now, &cfg, &gateway), "deterministic");
+        if let Op::Observe(_, None | Some(ProbeOutcome::Unreachable), _) = op {
+            // Unknown: the hung streak is exactly as it was, and nothing is stopped for it.
+            prop_assert_eq!(out.state.health.probe_failures, state.health.probe_failures);
+            prop_assert_eq!(&out.state.health.probe_task, &state.health.probe_task);
+            prop_assert_eq!(&out.state.health.hung_stops, &state.health.hung_stops);
+            prop_assert!(
+                !out.actions.iter().any(is_hung_stop),
+                "hung stop on an unknown probe: {:?}",
+                out.actions
+            );
+        }
         for action in &out.actions {
             prop_assert!(keys.insert(action.key.clone()), "key planned twice: {}", action.key);
             match &action.kind {
@@ -716,19 +880,31 @@ fn run(ops: &[(Op, i64)], gateway: Gateway) -> Result<(), TestCaseError> {
             state.confirm_done(&a.key);
         }
     }
-    Ok(())
+    Ok(hung_stops)
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn health_invariants_hold_for_service(ops in prop::collection::vec((op(), 1i64..200), 1..100)) {
+    fn health_invariants_hold_for_service(ops in prop::collection::vec((op(any_outcome()), 1i64..200), 1..100)) {
         run(&ops, gw())?;
     }
 
     #[test]
-    fn health_invariants_hold_for_standalone(ops in prop::collection::vec((op(), 1i64..200), 1..100)) {
+    fn health_invariants_hold_for_standalone(ops in prop::collection::vec((op(any_outcome()), 1i64..200), 1..100)) {
         run(&ops, standalone())?;
+    }
+
+    /// No sequence of probes that never reached the gateway (with crashes, restarts, two tasks,
+    /// pauses and channel lines around them) ever stops a task as hung.
+    #[test]
+    fn unknown_probes_never_stop_a_task(
+        ops in prop::collection::vec((op(unknown_outcome()), 1i64..200), 1..150),
+        standalone_gateway in any::<bool>(),
+    ) {
+        let gateway = if standalone_gateway { standalone() } else { gw() };
+        let hung = run(&ops, gateway)?;
+        prop_assert!(hung.is_empty(), "hung stops at {:?}", hung);
     }
 }

@@ -1,0 +1,464 @@
+"""Checks of the template as CloudFormation creates it, in every parameter mode (modes.py): what
+cfn-lint on the untransformed template cannot see because it lives in the SAM transform's output
+or in one combination of parameters only.
+
+Run by `make template-lint`: `.venv/bin/python tests/template/check_modes.py`. Against another
+template: `CLAWKEEPER_TEMPLATE=/tmp/old.yaml .venv/bin/python tests/template/check_modes.py`.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import pathlib
+import sys
+import unittest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import modes  # noqa: E402
+
+# What each function's code calls over the network (read from functions/*/src and shared/src/aws):
+# the clients each main.rs builds and the adapters it hands them to.
+#   snapshot   functions/snapshot/src/main.rs: S3Store only. It never publishes: a failure is a record in
+#              S3 (shared/src/snapshot/status.rs) that the reconciler turns into a notice.
+#   restore    functions/restore/src/main.rs: S3Store only (control checks ECS before invoking it).
+#   reconciler functions/reconciler/src/main.rs: DynamoStore (DynamoDB), SnsNotifier (SNS), EcsClient (ECS),
+#              S3Store (snapshot freshness, failure records), SnapshotInvoker (Lambda Invoke, only when
+#              CLAWKEEPER_SNAPSHOT_FUNCTION is set: shared/src/aws/invoke.rs), SecretsClient (Secrets
+#              Manager, only for a gateway with token_secret_arn: usable_token), and the HTTP probe of
+#              the task's private IP (inside the VPC, not an AWS service).
+#   task-events, log-alerts, control: DynamoDB, SNS, ECS, Lambda (and control S3); never in the VPC.
+# The heartbeat and gauges are embedded-metric log lines (no CloudWatch API call); logs go through
+# the Lambda service, not the function's network.
+SERVICES = {
+    "snapshot": {"s3"},
+    "restore": {"s3"},
+    "reconciler": {"s3", "dynamodb", "sns", "ecs"},
+    "task-events": {"dynamodb", "sns", "ecs"},
+    "log-alerts": {"dynamodb", "sns", "ecs"},
+    "control": {"dynamodb", "sns", "ecs", "s3", "lambda"},
+}
+# Functions whose code publishes to the owner's topic (SnsNotifier).
+PUBLISHERS = {"task-events", "reconciler", "log-alerts", "control"}
+GATEWAY_SERVICES = {"s3", "dynamodb"}
+
+
+def services_called(binary: str, env: dict) -> set[str]:
+    """SERVICES plus what the function's configuration turns on."""
+    called = set(SERVICES[binary])
+    if env.get("CLAWKEEPER_SNAPSHOT_FUNCTION") or env.get("CLAWKEEPER_RESTORE_FUNCTION"):
+        called.add("lambda")
+    gateways = json.loads(env.get("CLAWKEEPER_GATEWAYS", "[]"))
+    if binary == "reconciler" and any(g.get("token_secret_arn") for g in gateways):
+        called.add("secretsmanager")
+    return called
+
+
+def of_type(t: dict, kind: str) -> dict:
+    return {k: v for k, v in t["Resources"].items() if v["Type"] == kind}
+
+
+def functions(t: dict) -> dict[str, tuple[str, dict]]:
+    """Lambda functions of a resolved template: logical id -> (binary, properties)."""
+    return {k: (v["Metadata"]["BuildProperties"]["Binary"], v["Properties"])
+            for k, v in of_type(t, "AWS::Lambda::Function").items()}
+
+
+def function_named(t: dict, binary: str) -> tuple[str, dict]:
+    [(logical, props)] = [(k, p) for k, (b, p) in functions(t).items() if b == binary]
+    return logical, props
+
+
+def role_of(t: dict, ids: dict, fn_props: dict) -> dict:
+    [role] = [r["Properties"] for k, r in of_type(t, "AWS::IAM::Role").items() if ids[k]["Arn"] == fn_props["Role"]]
+    return role
+
+
+def _listed(v) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+def allows(role: dict, action: str, resource: str) -> bool:
+    """True when an Allow statement of the role's inline policies names the action and resource
+    (wildcards as IAM matches them; conditions are not evaluated here: a real IAM evaluator checks
+    each role against recorded calls elsewhere)."""
+    for policy in role.get("Policies", []):
+        for st in _listed(policy["PolicyDocument"]["Statement"]):
+            if st.get("Effect") != "Allow":
+                continue
+            if not any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in _listed(st.get("Action", []))):
+                continue
+            if any(fnmatch.fnmatchcase(resource, r) for r in _listed(st.get("Resource", []))):
+                return True
+    return False
+
+
+class EveryMode(unittest.TestCase):
+    """Each check runs once per mode (a subTest each), on modes.resolved(mode)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.resolved, cls.ids, cls.errors = {}, {}, {}
+        for mode in modes.MODES:
+            try:
+                cls.resolved[mode] = modes.resolved(mode)
+                cls.ids[mode] = modes.physical_ids(mode)
+            except modes.TemplateError as e:
+                cls.errors[mode] = str(e)
+
+    def get(self, mode):
+        """(resolved template, physical ids, parameter values) of a mode; fails where it does not resolve."""
+        if mode in self.errors:
+            self.fail(f"does not resolve (CloudFormation would refuse it): {self.errors[mode]}")
+        return self.resolved[mode], self.ids[mode], modes.parameters(mode)
+
+    # ------------------------------------------------------------------ parameters and rules
+    def test_every_mode_is_accepted_and_creates_no_dangling_reference(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                self.get(mode)
+                self.assertEqual(modes.rule_failures(mode), [], "the mode's parameters pass the Rules")
+
+    def test_rules_use_only_the_functions_cloudformation_allows_in_rules(self):
+        def walk(v, where):
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    if k.startswith("Fn::") or k == "Condition":
+                        self.assertIn(k, modes.RULE_FUNCTIONS, f"{where}: {k} is not allowed in Rules")
+                    walk(x, where)
+            elif isinstance(v, list):
+                for x in v:
+                    walk(x, where)
+
+        rules = modes.source().get("Rules", {})
+        self.assertTrue(rules)
+        for name, rule in rules.items():
+            walk(rule.get("RuleCondition"), name)
+            for a in rule.get("Assertions", []):
+                walk(a["Assert"], name)
+
+    def test_rules_refuse_what_would_fail_later(self):
+        bad = {
+            "snapshots without subnets": ("defaults", {"EfsAccessPointArn": modes.ACCESS_POINT, "VpcEgress": "nat",
+                                                       "SecurityGroupId": modes.SECURITY_GROUP}),
+            "snapshots without a security group": ("efs-snapshots-nat", {"SecurityGroupId": ""}),
+            "an empty subnet entry": ("efs-snapshots-nat", {"SubnetIds": f"{modes.SUBNETS[0]},,{modes.SUBNETS[1]}"}),
+            "probes without subnets": ("probe-in-vpc-nat", {"SubnetIds": ""}),
+            "endpoints without route tables": ("efs-snapshots", {"RouteTableIds": ""}),
+            "endpoints without the VPC": ("probe-in-vpc", {"VpcId": ""}),
+            "a created gateway without a VPC": ("create-gateway-nat", {"VpcId": ""}),
+            "a created gateway without subnets": ("create-gateway-nat", {"SubnetIds": ""}),
+            "a created gateway, endpoints, no route tables": ("create-gateway", {"RouteTableIds": ""}),
+            "a Fargate size that does not exist": ("create-gateway", {"GatewayCpu": "2048", "GatewayMemory": "1024"}),
+            "too little memory for 512 CPU": ("create-gateway", {"GatewayCpu": "512", "GatewayMemory": "512"}),
+        }
+        for what, (mode, params) in bad.items():
+            with self.subTest(what):
+                try:
+                    failures = modes.rule_failures(mode, params)
+                except modes.TemplateError as e:
+                    self.fail(f"the Rules cannot be evaluated: {e}")
+                self.assertNotEqual(failures, [], what)
+        # A created gateway needs no SecurityGroupId (it makes one), also with ProbeInVpc=true.
+        with self.subTest("a created gateway with VPC probes needs no SecurityGroupId"):
+            try:
+                self.assertEqual(modes.rule_failures("create-gateway-probe-in-vpc-nat"), [])
+            except modes.TemplateError as e:
+                self.fail(f"the Rules cannot be evaluated: {e}")
+
+    # ------------------------------------------------------------------ 1. roles
+    def test_managed_policy_arns_of_every_role_are_unique(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, _ids, _p = self.get(mode)
+                roles = of_type(t, "AWS::IAM::Role")
+                self.assertGreaterEqual(len(roles), 6)
+                for logical, role in roles.items():
+                    arns = role["Properties"].get("ManagedPolicyArns", [])
+                    self.assertEqual(len(arns), len(set(arns)), f"{logical}: IAM refuses repeated items: {arns}")
+
+    # ------------------------------------------------------------------ 2. EFS mount targets
+    def test_everything_that_mounts_efs_waits_for_every_mount_target(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, _ids, p = self.get(mode)
+                targets = set(of_type(t, "AWS::EFS::MountTarget"))
+                if p["CreateGateway"] == "true":
+                    subnets = p["SubnetIds"].split(",")
+                    got = sorted(r["Properties"]["SubnetId"] for r in of_type(t, "AWS::EFS::MountTarget").values())
+                    self.assertEqual(got, sorted(subnets), "one mount target per subnet (one subnet per AZ)")
+                else:
+                    self.assertEqual(targets, set(), "the owner's file system has its own mount targets")
+                deps = modes.dependencies(mode)
+                mounting = [k for k, (_b, props) in functions(t).items() if props.get("FileSystemConfigs")]
+                mounting += list(of_type(t, "AWS::ECS::Service"))
+                if p["CreateGateway"] == "true" or p["EfsAccessPointArn"]:
+                    self.assertGreaterEqual(len(mounting), 2)
+                for logical in mounting:
+                    missing = targets - modes.depends_on(deps, logical)
+                    self.assertEqual(missing, set(), f"{logical} may be created before {sorted(missing)}")
+
+    # ------------------------------------------------------------------ 6. routes out of the VPC
+    def test_every_vpc_function_has_a_route_to_each_service_it_calls(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, ids, p = self.get(mode)
+                # How the mode's subnets reach AWS is a fact of the owner's network (MODES says it), not
+                # something the template may assume: "endpoints" means there is no NAT gateway.
+                self._routes(t, ids, p, modes.MODES[mode].get("VpcEgress") or p.get("VpcEgress", "endpoints"))
+
+    def _routes(self, t, ids, p, egress):
+        endpoints = list(of_type(t, "AWS::EC2::VPCEndpoint").values())
+        groups = {ids[k]["Ref"]: r for k, r in of_type(t, "AWS::EC2::SecurityGroup").items()}
+        needed = set()
+        in_vpc = {k: v for k, v in functions(t).items() if v[1].get("VpcConfig")}
+        if p["EfsAccessPointArn"] or p["CreateGateway"] == "true" or p["ProbeInVpc"] == "true":
+            self.assertTrue(in_vpc, "some function joins the VPC")
+        for logical, (binary, props) in in_vpc.items():
+            vpc = props["VpcConfig"]
+            called = services_called(binary, props.get("Environment", {}).get("Variables", {}))
+            needed |= called
+            for sg in vpc["SecurityGroupIds"]:
+                if sg in groups:  # a group this stack makes must let HTTPS out
+                    rules_out = groups[sg]["Properties"].get("SecurityGroupEgress")
+                    self.assertTrue(rules_out is None or any(_covers(rule, 443) for rule in rules_out), f"{sg}: no 443 out")
+            if egress == "nat":
+                continue  # the owner states the subnets reach AWS (a NAT gateway or their own endpoints)
+            for service in sorted(called):
+                name = f"com.amazonaws.{modes.REGION}.{service}"
+                if service in GATEWAY_SERVICES:
+                    ok = [e for e in endpoints if e["Properties"]["ServiceName"] == name
+                          and e["Properties"].get("VpcEndpointType") == "Gateway"
+                          and e["Properties"].get("VpcId") == p["VpcId"]
+                          and e["Properties"].get("RouteTableIds") == p["RouteTableIds"].split(",")]
+                else:
+                    ok = [e for e in endpoints if e["Properties"]["ServiceName"] == name
+                          and e["Properties"].get("VpcEndpointType") == "Interface"
+                          and e["Properties"].get("PrivateDnsEnabled") is True
+                          and e["Properties"].get("VpcId") == p["VpcId"]
+                          and set(vpc["SubnetIds"]) <= set(e["Properties"].get("SubnetIds", []))
+                          and _https_from(t, ids, e["Properties"].get("SecurityGroupIds", []), vpc["SecurityGroupIds"])]
+                self.assertTrue(ok, f"{logical} ({binary}) calls {service} but has no route to it")
+        made = {e["Properties"]["ServiceName"].rsplit(".", 1)[-1] for e in endpoints}
+        if egress == "nat":
+            self.assertEqual(made, set(), "nat: the stack makes no endpoints")
+        else:
+            self.assertEqual(made - needed, set(), "endpoints no function in the VPC calls (each one costs)")
+
+    # ------------------------------------------------------------------ 4. alarms reach the owner
+    def test_every_alarm_topic_uses_a_key_cloudwatch_may_use(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, ids, _p = self.get(mode)
+                self._alarm_topics(t, ids)
+
+    def _alarm_topics(self, t, ids):
+        topics = {ids[k]["Ref"]: r for k, r in of_type(t, "AWS::SNS::Topic").items()}
+        keys = {}
+        for k, r in of_type(t, "AWS::KMS::Key").items():
+            keys[ids[k]["Ref"]] = keys[ids[k]["Arn"]] = (ids[k]["Arn"], r)
+        for a in of_type(t, "AWS::KMS::Alias").values():
+            if a["Properties"]["TargetKeyId"] in keys:
+                keys[a["Properties"]["AliasName"]] = keys[a["Properties"]["TargetKeyId"]]
+        alarms = of_type(t, "AWS::CloudWatch::Alarm")
+        self.assertGreaterEqual(len(alarms), 6)
+        for logical, alarm in alarms.items():
+            props = alarm["Properties"]
+            alarm_arn = modes._arn("cloudwatch", f"alarm:{props.get('AlarmName') or ids[logical]['Ref']}")
+            actions = props.get("AlarmActions", []) + props.get("OKActions", []) + props.get("InsufficientDataActions", [])
+            self.assertTrue(actions, logical)
+            for action in actions:
+                self.assertIn(action, topics, f"{logical}: action {action} is not a topic of this stack")
+                key = topics[action]["Properties"].get("KmsMasterKeyId")
+                self.assertIn(key, keys, f"{logical}: the topic's key {key} is not a customer managed key of this "
+                                         "stack (CloudWatch cannot use alias/aws/sns)")
+                _key_arn, key_resource = keys[key]
+                self.assertTrue(_cloudwatch_may_use(key_resource, alarm_arn),
+                                f"{logical} ({alarm_arn}): the key policy does not let CloudWatch use the key")
+                self.assertTrue(key_resource["Properties"].get("EnableKeyRotation"), "key rotation")
+        # Whoever publishes to the topic may use its key.
+        for fn, (binary, fprops) in functions(t).items():
+            if binary not in PUBLISHERS:
+                continue
+            role = role_of(t, ids, fprops)
+            for arn, topic in topics.items():
+                self.assertTrue(allows(role, "sns:Publish", arn), f"{fn} publishes to {arn}")
+                key_arn = keys.get(topic["Properties"].get("KmsMasterKeyId"), ("no key of this stack", None))[0]
+                for action in ["kms:GenerateDataKey", "kms:Decrypt"]:
+                    self.assertTrue(allows(role, action, key_arn), f"{fn}: {action} on the topic key")
+
+    # ------------------------------------------------------------------ 5. the snapshot bucket's key
+    def test_snapshot_bucket_key_and_last_check_permissions(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, ids, p = self.get(mode)
+                bucket = ids["SnapshotBucket"]["Arn"]
+                snap_role = role_of(t, ids, function_named(t, "snapshot")[1])
+                gw = p["GatewayId"]
+                self.assertTrue(allows(snap_role, "s3:PutObject", f"{bucket}/{gw}/last-check.json"),
+                                "snapshot writes <gateway>/last-check.json (shared/src/snapshot/layout.rs)")
+                self.assertFalse(allows(snap_role, "s3:PutObject", f"{bucket}/{gw}/other.json"),
+                                 "nothing else outside snapshots/")
+                key = p["SnapshotKmsKeyArn"]
+                wants = {"snapshot": ["kms:GenerateDataKey", "kms:Decrypt"], "restore": ["kms:Decrypt"],
+                         "control": ["kms:Decrypt"], "reconciler": ["kms:Decrypt"]}
+                for binary, actions in wants.items():
+                    role = role_of(t, ids, function_named(t, binary)[1])
+                    for action in actions:
+                        if key:
+                            self.assertTrue(allows(role, action, key), f"{binary}: {action} on {key}")
+                        else:
+                            self.assertFalse(allows(role, action, modes.KMS_KEY), f"{binary}: no key, no grant")
+
+    # ------------------------------------------------------------------ 7. schedules and async invokes
+    def test_snapshot_schedule_runs_only_with_a_state_volume(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, ids, p = self.get(mode)
+                has_efs = bool(p["EfsAccessPointArn"]) or p["CreateGateway"] == "true"
+                snap_fn, _ = function_named(t, "snapshot")
+                [schedule] = [s["Properties"] for s in of_type(t, "AWS::Scheduler::Schedule").values()
+                              if s["Properties"]["Target"]["Arn"] == ids[snap_fn]["Arn"]]
+                self.assertEqual(schedule.get("State", "ENABLED"), "ENABLED" if has_efs else "DISABLED")
+                for fn, (_binary, props) in functions(t).items():
+                    env = props.get("Environment", {}).get("Variables", {})
+                    if not has_efs:
+                        self.assertNotIn("CLAWKEEPER_SNAPSHOT_FUNCTION", env, f"{fn}: no snapshots to request")
+                        self.assertNotIn("CLAWKEEPER_RESTORE_FUNCTION", env, fn)
+                    if p["PolicyOverrides"] == "":
+                        interval = json.loads(env["CLAWKEEPER_POLICY"])["snapshot_interval_secs"]
+                        self.assertEqual(interval, int(p["SnapshotIntervalSeconds"]) if has_efs else 0,
+                                         f"{fn}: the freshness check is off without snapshots")
+
+    def test_async_invocations_retry_and_keep_failures_as_intended(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, ids, _p = self.get(mode)
+                configs = {c["Properties"]["FunctionName"]: c["Properties"]
+                           for c in of_type(t, "AWS::Lambda::EventInvokeConfig").values()}
+                dlq = ids["EventDeadLetterQueue"]["Arn"]
+                rec = configs.get(ids[function_named(t, "reconciler")[0]]["Ref"])
+                self.assertIsNotNone(rec, "the reconciler's schedule invokes asynchronously: set its retries")
+                self.assertEqual(rec["MaximumRetryAttempts"], 0, "the next minute's run is the retry")
+                for binary in ["log-alerts", "task-events"]:
+                    logical, props = function_named(t, binary)
+                    cfg = configs.get(ids[logical]["Ref"])
+                    self.assertIsNotNone(cfg, f"{binary} is invoked asynchronously: keep its failures")
+                    self.assertEqual(cfg.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"), dlq,
+                                     f"{binary}: failed deliveries go to the dead-letter queue")
+                    self.assertTrue(allows(role_of(t, ids, props), "sqs:SendMessage", dlq))
+
+    # ------------------------------------------------------------------ 8. probes
+    def test_reconciler_probes_task_ips_only_from_inside_the_vpc(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, _ids, p = self.get(mode)
+                _, rec = function_named(t, "reconciler")
+                env = rec["Environment"]["Variables"]
+                self.assertEqual(env.get("CLAWKEEPER_PROBE_TASK_IP"), p["ProbeInVpc"])
+                self.assertEqual(bool(rec.get("VpcConfig")), p["ProbeInVpc"] == "true")
+
+    # ------------------------------------------------------------------ 9. the rest, as AWS reads it
+    def test_names_that_must_be_unique_in_the_account_carry_the_stack_name(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, _ids, _p = self.get(mode)
+                for kind, key in [("AWS::Scheduler::Schedule", "Name"), ("AWS::CloudWatch::Alarm", "AlarmName"),
+                                  ("AWS::KMS::Alias", "AliasName")]:
+                    for logical, r in of_type(t, kind).items():
+                        name = r["Properties"].get(key)
+                        if name is not None:
+                            self.assertIn(modes.STACK, name, f"{logical}: {name} collides with a second stack")
+
+    def test_created_gateway_drains_and_vpc_functions_use_the_given_network(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, _ids, p = self.get(mode)
+                for td in of_type(t, "AWS::ECS::TaskDefinition").values():
+                    for c in td["Properties"]["ContainerDefinitions"]:
+                        self.assertEqual(c.get("StopTimeout"), 120, "OpenClaw drains for minutes; 120 s is Fargate's most")
+                for fn, (_b, props) in functions(t).items():
+                    if props.get("VpcConfig"):
+                        self.assertEqual(props["VpcConfig"]["SubnetIds"], p["SubnetIds"].split(","), fn)
+                        self.assertNotIn("", props["VpcConfig"]["SecurityGroupIds"], fn)
+
+
+def _https_from(t: dict, ids: dict, endpoint_groups: list, function_groups: list) -> bool:
+    """Some group of the endpoint lets tcp/443 in from one of the function's groups."""
+    for logical, r in of_type(t, "AWS::EC2::SecurityGroup").items():
+        group = ids[logical]["Ref"]
+        if group not in endpoint_groups:
+            continue
+        rules = list(r["Properties"].get("SecurityGroupIngress", []))
+        rules += [x["Properties"] for x in of_type(t, "AWS::EC2::SecurityGroupIngress").values()
+                  if x["Properties"].get("GroupId") == group]
+        if any(_covers(rule, 443) and rule.get("SourceSecurityGroupId") in function_groups for rule in rules):
+            return True
+    return False
+
+
+def _covers(rule: dict, port: int) -> bool:
+    if str(rule.get("IpProtocol")) == "-1":
+        return True
+    return str(rule.get("IpProtocol")) in ("tcp", "6") and int(rule.get("FromPort", -1)) <= port <= int(rule.get("ToPort", -1))
+
+
+def _cloudwatch_may_use(key: dict, alarm_arn: str) -> bool:
+    """The key policy allows cloudwatch.amazonaws.com kms:GenerateDataKey* and kms:Decrypt for this
+    alarm (its aws:SourceAccount / aws:SourceArn conditions, if any, match)."""
+    wanted = {"kms:generatedatakey": False, "kms:decrypt": False}
+    for st in _listed(key["Properties"]["KeyPolicy"]["Statement"]):
+        if st.get("Effect") != "Allow":
+            continue
+        principal = st.get("Principal", {})
+        services = _listed(principal.get("Service", [])) if isinstance(principal, dict) else []
+        if "cloudwatch.amazonaws.com" not in services:
+            continue
+        cond = st.get("Condition", {})
+        ok = True
+        for op, pairs in cond.items():
+            for k, v in pairs.items():
+                actual = {"aws:sourceaccount": modes.ACCOUNT, "aws:sourcearn": alarm_arn}.get(k.lower())
+                if actual is None:
+                    ok = False  # a condition key CloudWatch's request does not carry
+                elif op in ("StringEquals", "ArnEquals"):
+                    ok &= actual in _listed(v)
+                elif op in ("StringLike", "ArnLike"):
+                    ok &= any(fnmatch.fnmatchcase(actual, x) for x in _listed(v))
+                else:
+                    ok = False
+        if not ok:
+            continue
+        for action in _listed(st.get("Action", [])):
+            for w in wanted:
+                if fnmatch.fnmatchcase(w, action.lower()):
+                    wanted[w] = True
+    return all(wanted.values())
+
+
+class CfnLint(unittest.TestCase):
+    """cfn-lint on each mode's transformed template (what CloudFormation receives) and on its resolved
+    form (concrete values: Fargate sizes, ids, ARNs). No errors; a warning kept needs a reason here."""
+
+    # rule id -> why the warning is kept (none are).
+    KEPT_WARNINGS: dict[str, str] = {}
+
+    def test_no_errors_in_any_mode(self):
+        from cfnlint.api import ManualArgs, lint
+
+        config = ManualArgs(regions=[modes.REGION])
+        for mode in modes.MODES:
+            forms = [("transformed", lambda m=mode: modes.transformed(m)), ("resolved", lambda m=mode: modes.resolved(m))]
+            for form, make in forms:
+                with self.subTest(mode=mode, form=form):
+                    try:
+                        template = make()
+                    except modes.TemplateError as e:
+                        self.fail(f"does not resolve: {e}")
+                    found = [m for m in lint(json.dumps(template), config=config)
+                             if m.rule.id[0] in "EW" and m.rule.id not in self.KEPT_WARNINGS]
+                    self.assertEqual([f"{m.rule.id} {m.message} at {'/'.join(map(str, m.path or []))}" for m in found], [])
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    sys.exit(0 if result.wasSuccessful() else 1)
