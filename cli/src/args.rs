@@ -1,294 +1,438 @@
-//! The command line, parsed by hand: a few subcommands with a few flags each do not need a parser
-//! crate, and every mistake gets a message that says what to type instead.
+//! The command line, declared once with clap's derive: every subcommand, flag and default lives
+//! here, and `--help` (per subcommand) and the shell completions (`completions.rs`) are generated
+//! from the same declaration, so they cannot drift from what is parsed.
+//!
+//! Doc comments on the variants and fields below are user-facing: clap turns them into the help
+//! text. Notes for maintainers are plain `//` comments.
+//!
+//! This module only says what may be typed; what a remote subcommand sends to the control
+//! function is built in `request.rs`.
 
+mod values;
+
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-/// Usage text, printed by `--help` and after usage errors.
-pub const USAGE: &str = "\
-clawkeeper: act on your OpenClaw gateway through the deployed clawkeeper control function.
+use clap::{Args, Parser, Subcommand};
 
-Usage: clawkeeper [OPTIONS] <COMMAND> [ARGS]
+use crate::completions::Shell;
 
-Commands:
-  status    [GATEWAY]                    ECS, watchdog phase, open incident, newest snapshots
-  restart   [GATEWAY] [--force]          new deployment (service) or stop and run (standalone task);
-                                         refused while paused unless --force
-  pause     [GATEWAY]                    desired count 0; the watchdog leaves it alone until resume
-  resume    [GATEWAY]                    desired count 1; forgets the crash-loop backoff
-  silence   [GATEWAY] --minutes N [--reason TEXT]
-                                         mute notices for N minutes (0 unmutes)
-  history   [GATEWAY] [--days N]         incidents and owner actions of the last N days (default 7)
-  snapshot  [GATEWAY]                    take a snapshot now
-  snapshots [GATEWAY] [--limit N]        list snapshots, newest first
-  restore   [GATEWAY] SNAPSHOT           restore a snapshot (a name from `snapshots`, or latest)
-  explain   EVENT.json [--state STATE.json] [--gateway-config JSON] [--policy JSON] [--now EPOCH]
-                                         replay an ECS event against the watchdog policy, offline
+/// The binary's name, in usage lines and completion scripts (not the crate's name, which clap
+/// would use otherwise).
+pub const BIN: &str = "clawkeeper";
+
+/// The stack whose output `ControlFunctionName` names the control function, as in the README's
+/// `sam deploy`.
+pub const DEFAULT_STACK: &str = "clawkeeper";
+
+/// After the top-level help: what the command list cannot say.
+const AFTER_HELP: &str = "\
 GATEWAY may be left out when the deployment watches one gateway.
-
-Options:
-  --function NAME   the control function (else $CLAWKEEPER_CONTROL_FUNCTION, else the stack output)
-  --stack NAME      the CloudFormation stack whose output ControlFunctionName names it [default: clawkeeper]
-  --json            print the answer as JSON, for scripts
-  -h, --help        this text
-  -V, --version     the version
 
 AWS credentials, region and endpoint come from the usual places (AWS_PROFILE, AWS_REGION,
 AWS_ENDPOINT_URL...).
 
-Exit codes: 0 done; 1 the action failed or was refused; 2 usage error; 3 AWS unreachable, no
-credentials, or no control function found.";
+Exit codes:
+  0  done
+  1  the action failed or was refused
+  2  usage error
+  3  AWS unreachable, no credentials, or no control function found";
 
-/// Options every command shares.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+// What was typed, as clap parses it. (A `///` here would become the help's about.)
+#[derive(Debug, Parser)]
+#[command(
+    name = BIN,
+    bin_name = BIN,
+    version,
+    about = "Act on your OpenClaw gateway through the deployed clawkeeper control function",
+    after_help = AFTER_HELP,
+    subcommand_required = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Sub,
+}
+
+// Options every command shares. `global = true`: they may be typed before or after the
+// subcommand, as the hand-written parser allowed. Their own heading keeps them apart from a
+// subcommand's options in its `--help`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
+    /// The control function [default: $CLAWKEEPER_CONTROL_FUNCTION, else the stack's output]
+    // The environment variable is read in `remote.rs` (trimmed, empty means unset), not by clap.
+    #[arg(long, global = true, value_name = "NAME")]
     pub function: Option<String>,
-    pub stack: Option<String>,
+    /// The stack whose output ControlFunctionName names the control function
+    #[arg(long, global = true, value_name = "NAME", default_value = DEFAULT_STACK)]
+    pub stack: String,
+    /// Print the answer as JSON, for scripts (errors too, on stderr)
+    #[arg(long, global = true)]
     pub json: bool,
 }
 
-/// What to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    Help,
-    Version,
-    /// A request to the control function: its JSON.
-    Remote(serde_json::Value),
+#[derive(Debug, Subcommand)]
+pub enum Sub {
+    // The actions of the control function, first in the help's command list.
+    #[command(flatten)]
+    Action(Action),
+    /// Replay an ECS event against the watchdog policy, offline (no AWS call)
+    #[command(after_help = "\
+STATE.json may be bare, or wrapped as stored: {\"state\": {...}}.
+
+Example: clawkeeper explain event.json --state state.json")]
     Explain(Explain),
+    /// Print a shell completion script to stdout
+    #[command(after_help = "\
+Examples:
+  clawkeeper completions bash > ~/.local/share/bash-completion/completions/clawkeeper
+  clawkeeper completions zsh > ~/.zfunc/_clawkeeper    # with fpath+=~/.zfunc before compinit
+  clawkeeper completions fish > ~/.config/fish/completions/clawkeeper.fish")]
+    Completions(Completions),
 }
 
-/// `explain`'s inputs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+// The subcommands that become a request to the control function (`request.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Action {
+    /// Show ECS, the watchdog phase, the open incident and the newest snapshots
+    Status(Target),
+    /// Roll a new deployment (service) or stop and run the task (standalone)
+    Restart(Restart),
+    /// Set desired count 0; the watchdog leaves the gateway alone until resume
+    Pause(Target),
+    /// Set desired count 1 and forget the crash-loop backoff
+    Resume(Target),
+    /// Mute notices for N minutes (0 unmutes)
+    #[command(after_help = "Example: clawkeeper silence home --minutes 60 --reason \"moving house\"")]
+    Silence(Silence),
+    /// List incidents and owner actions of the last N days
+    History(History),
+    /// Take a snapshot now
+    Snapshot(Target),
+    /// List snapshots, newest first
+    Snapshots(Snapshots),
+    /// Restore a snapshot: pause, wait, restore, resume, watch health, notify
+    // `[GATEWAY] SNAPSHOT`: an optional positional before a required one, which clap allows only
+    // when asked; one word is the snapshot, two are gateway and snapshot.
+    #[command(
+        allow_missing_positional = true,
+        after_help = "Examples:\n  clawkeeper restore latest\n  clawkeeper restore home 20261125T221610Z-manual"
+    )]
+    Restore(Restore),
+}
+
+// The gateway an action is about.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct Target {
+    /// The gateway's id (may be left out when the deployment watches one gateway)
+    pub gateway: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct Restart {
+    #[command(flatten)]
+    pub target: Target,
+    /// Restart even while the gateway is paused (it is refused otherwise)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct Silence {
+    #[command(flatten)]
+    pub target: Target,
+    /// How long to mute notices, in minutes (0 unmutes)
+    // `allow_negative_numbers` on the numeric flags: `-1` reaches the value parser, which says
+    // what the flag takes, instead of clap reading it as an unknown short option.
+    #[arg(long, value_name = "N", value_parser = values::minutes, allow_negative_numbers = true)]
+    pub minutes: u64,
+    /// Why, recorded in the incident log
+    // Free text may start with '-' (the old parser took any next word as the value).
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct History {
+    #[command(flatten)]
+    pub target: Target,
+    /// How many days back [default: 7]
+    // No clap default: left out, the request omits `days` and the control function's default
+    // applies (the same request as before, and one place that owns the number: the help's
+    // "7" mirrors DEFAULT_HISTORY_DAYS in functions/control/src/request.rs).
+    #[arg(long, value_name = "N", value_parser = values::positive, allow_negative_numbers = true)]
+    pub days: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct Snapshots {
+    #[command(flatten)]
+    pub target: Target,
+    /// How many snapshots to list at most [default: 20]
+    // As `--days`: omitted from the request unless typed ("20": DEFAULT_SNAPSHOT_LIMIT there).
+    #[arg(long, value_name = "N", value_parser = values::positive, allow_negative_numbers = true)]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct Restore {
+    #[command(flatten)]
+    pub target: Target,
+    /// The snapshot: a name from `clawkeeper snapshots`, or latest
+    pub snapshot: String,
+}
+
+// `explain`'s inputs, read by `explain.rs`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct Explain {
+    /// The ECS event (as EventBridge delivers it), a JSON file
+    #[arg(value_name = "EVENT.json")]
     pub event: PathBuf,
+    /// The watchdog state before the event, a JSON file [default: a gateway seen for the first time]
+    #[arg(long, value_name = "STATE.json")]
     pub state: Option<PathBuf>,
+    /// The gateways, as CLAWKEEPER_GATEWAYS: inline JSON or @FILE [default: the one the event names]
+    #[arg(long, value_name = "JSON")]
     pub gateway_config: Option<String>,
+    /// Policy overrides, as PolicyOverrides: inline JSON or @FILE [default: none]
+    #[arg(long, value_name = "JSON")]
     pub policy: Option<String>,
+    /// The time to decide at, epoch seconds [default: the event's time]
+    #[arg(long, value_name = "EPOCH", value_parser = values::epoch, allow_negative_numbers = true)]
     pub now: Option<i64>,
 }
 
-/// A usage mistake, in words.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-fn usage(message: impl Into<String>) -> UsageError {
-    UsageError(message.into())
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct Completions {
+    /// The shell to complete for
+    pub shell: Shell,
 }
 
-/// Parses the arguments after the program name.
-pub fn parse(args: &[String]) -> Result<(Global, Command), UsageError> {
-    let mut global = Global::default();
-    let mut positional: Vec<String> = Vec::new();
-    let mut flags: Vec<(String, Option<String>)> = Vec::new();
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |what: &str| -> Result<String, UsageError> {
-            inline
-                .clone()
-                .or_else(|| iter.next().cloned())
-                .ok_or_else(|| usage(format!("{name} needs a value: {name} {what}")))
-        };
-        match name.as_str() {
-            "-h" | "--help" => return Ok((global, Command::Help)),
-            "-V" | "--version" => return Ok((global, Command::Version)),
-            "--json" => global.json = true,
-            "--force" => flags.push((name, None)),
-            "--function" => global.function = Some(value("NAME")?),
-            "--stack" => global.stack = Some(value("NAME")?),
-            "--minutes" | "--days" | "--limit" | "--now" => flags.push((name.clone(), Some(value("N")?))),
-            "--reason" | "--state" | "--gateway-config" | "--policy" => {
-                flags.push((name.clone(), Some(value("VALUE")?)));
-            }
-            other if other.starts_with('-') && other.len() > 1 => {
-                return Err(usage(format!("unknown option {other}; see clawkeeper --help")));
-            }
-            _ => positional.push(arg.clone()),
-        }
+/// What to do, once the command line is understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// A request to the control function: its JSON.
+    Remote(serde_json::Value),
+    Explain(Explain),
+    Completions(Shell),
+}
+
+/// Parses the whole command line, the program name first (as `std::env::args_os` gives it).
+///
+/// `Err` is clap's error: a usage mistake, or `--help`/`--version`, which clap reports as errors
+/// that go to stdout ([`clap::Error::use_stderr`] is false).
+pub fn parse<I, T>(argv: I) -> Result<(Global, Command), clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(argv)?;
+    let command = match cli.command {
+        Sub::Action(action) => Command::Remote(crate::request::build(&action)),
+        Sub::Explain(explain) => Command::Explain(explain),
+        Sub::Completions(completions) => Command::Completions(completions.shell),
+    };
+    Ok((cli.global, command))
+}
+
+/// A usage error as one paragraph, without clap's `error: ` prefix, usage line and hint: the
+/// message of `--json`'s error object, where a script wants the words alone.
+pub fn summary(error: &clap::Error) -> String {
+    // Nothing typed at all: clap's answer is the whole help (on stderr, exit 2), which is right
+    // for a person but no message for a script.
+    if error.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        return format!("no command given; try: {BIN} status (or {BIN} --help)");
     }
-    let Some((command, rest)) = positional.split_first() else {
-        return Err(usage("no command given; try: clawkeeper status"));
-    };
-    let allowed: &[&str] = match command.as_str() {
-        "restart" => &["--force"],
-        "silence" => &["--minutes", "--reason"],
-        "history" => &["--days"],
-        "snapshots" => &["--limit"],
-        "explain" => &["--state", "--gateway-config", "--policy", "--now"],
-        _ => &[],
-    };
-    if let Some((flag, _)) = flags.iter().find(|(f, _)| !allowed.contains(&f.as_str())) {
-        return Err(usage(format!("{command} does not take {flag}; see clawkeeper --help")));
-    }
-    let flag = |name: &str| flags.iter().find(|(f, _)| f == name).and_then(|(_, v)| v.clone());
-    let number = |name: &str| -> Result<Option<u64>, UsageError> {
-        flag(name)
-            .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|_| usage(format!("{name} takes a whole number, not {v:?}")))
-            })
-            .transpose()
-    };
-    let gateway_only = |rest: &[String]| -> Result<Option<String>, UsageError> {
-        match rest {
-            [] => Ok(None),
-            [g] => Ok(Some(g.clone())),
-            [_, extra, ..] => Err(usage(format!(
-                "{command} takes at most one gateway; unexpected {extra:?}"
-            ))),
-        }
-    };
-    let mut request = serde_json::json!({ "action": command });
-    let put_gateway = |request: &mut serde_json::Value, g: Option<String>| {
-        if let Some(g) = g {
-            request["gateway"] = serde_json::json!(g);
-        }
-    };
-    match command.as_str() {
-        "status" | "pause" | "resume" | "snapshot" => put_gateway(&mut request, gateway_only(rest)?),
-        "restart" => {
-            put_gateway(&mut request, gateway_only(rest)?);
-            if flags.iter().any(|(f, _)| f == "--force") {
-                request["force"] = serde_json::json!(true);
-            }
-        }
-        "silence" => {
-            put_gateway(&mut request, gateway_only(rest)?);
-            let minutes = number("--minutes")?.ok_or_else(|| {
-                usage("silence needs --minutes N (0 unmutes), e.g. clawkeeper silence home --minutes 60")
-            })?;
-            request["minutes"] = serde_json::json!(minutes);
-            if let Some(reason) = flag("--reason") {
-                request["reason"] = serde_json::json!(reason);
-            }
-        }
-        "history" => {
-            put_gateway(&mut request, gateway_only(rest)?);
-            if let Some(days) = number("--days")? {
-                request["days"] = serde_json::json!(days);
-            }
-        }
-        "snapshots" => {
-            put_gateway(&mut request, gateway_only(rest)?);
-            if let Some(limit) = number("--limit")? {
-                request["limit"] = serde_json::json!(limit);
-            }
-        }
-        "restore" => match rest {
-            [snapshot] => request["snapshot"] = serde_json::json!(snapshot),
-            [gateway, snapshot] => {
-                request["gateway"] = serde_json::json!(gateway);
-                request["snapshot"] = serde_json::json!(snapshot);
-            }
-            _ => {
-                return Err(usage(
-                    "restore takes [GATEWAY] SNAPSHOT, e.g. clawkeeper restore home latest (names: clawkeeper snapshots)",
-                ));
-            }
-        },
-        "explain" => {
-            let [event] = rest else {
-                return Err(usage(
-                    "explain takes one event file: clawkeeper explain EVENT.json --state STATE.json",
-                ));
-            };
-            let now = flag("--now")
-                .map(|v| {
-                    v.parse::<i64>()
-                        .map_err(|_| usage(format!("--now takes epoch seconds, not {v:?}")))
-                })
-                .transpose()?;
-            return Ok((
-                global,
-                Command::Explain(Explain {
-                    event: PathBuf::from(event),
-                    state: flag("--state").map(PathBuf::from),
-                    gateway_config: flag("--gateway-config"),
-                    policy: flag("--policy"),
-                    now,
-                }),
-            ));
-        }
-        "help" => return Ok((global, Command::Help)),
-        other => {
-            return Err(usage(format!(
-                "unknown command {other:?}; commands: status, restart, pause, resume, silence, history, snapshot, \
-                 snapshots, restore, explain"
-            )));
-        }
-    }
-    Ok((global, Command::Remote(request)))
+    // `render()` then `to_string()`: the text without terminal colours.
+    let text = error.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    text.split("\n\n").next().unwrap_or(text).trim().to_string()
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
 
     use super::*;
 
-    fn args(line: &str) -> Vec<String> {
-        line.split_whitespace().map(str::to_string).collect()
+    fn parse_line(line: &str) -> Result<(Global, Command), clap::Error> {
+        parse(std::iter::once(BIN).chain(line.split_whitespace()))
     }
 
-    fn remote(line: &str) -> serde_json::Value {
-        match parse(&args(line)) {
-            Ok((_, Command::Remote(r))) => r,
-            other => panic!("{line}: {other:?}"),
+    fn error(line: &str) -> clap::Error {
+        match parse_line(line) {
+            Ok(parsed) => panic!("{line:?} parsed: {parsed:?}"),
+            Err(e) => e,
         }
     }
 
     #[test]
-    fn commands_become_control_requests() {
-        assert_eq!(remote("status"), json!({"action": "status"}));
-        assert_eq!(
-            remote("--json pause home"),
-            json!({"action": "pause", "gateway": "home"})
-        );
-        assert_eq!(
-            remote("restart home --force"),
-            json!({"action": "restart", "gateway": "home", "force": true})
-        );
-        assert_eq!(
-            remote("silence home --minutes=30 --reason moving"),
-            json!({"action": "silence", "gateway": "home", "minutes": 30, "reason": "moving"})
-        );
-        assert_eq!(
-            remote("restore latest"),
-            json!({"action": "restore", "snapshot": "latest"})
-        );
-        assert_eq!(
-            remote("restore home 20261125T221610Z-manual"),
-            json!({"action": "restore", "gateway": "home", "snapshot": "20261125T221610Z-manual"})
-        );
-        let (global, _) = parse(&args("--function f --stack s --json status")).expect("parses");
-        assert_eq!(
-            global,
-            Global {
-                function: Some("f".into()),
-                stack: Some("s".into()),
-                json: true
-            }
-        );
+    fn the_declaration_is_consistent() {
+        // clap's own checks (conflicting names, positional order...) run here, not at a user's
+        // first `--help`.
+        Cli::command().debug_assert();
     }
 
     #[test]
-    fn mistakes_say_what_to_type() {
-        for (line, expected) in [
-            ("", "no command given"),
-            ("reboot", "unknown command \"reboot\""),
-            ("pause home --force", "pause does not take --force"),
-            ("silence home", "silence needs --minutes"),
-            ("history --days soon", "--days takes a whole number"),
-            ("status home lab", "at most one gateway"),
-            ("restore", "restore takes [GATEWAY] SNAPSHOT"),
-            ("--bogus status", "unknown option --bogus"),
-            ("status --function", "--function needs a value"),
+    fn global_options_go_before_or_after_the_subcommand() {
+        for line in [
+            "--function f --stack s --json status",
+            "status --function f --stack s --json",
+            "--json status --function=f --stack=s",
         ] {
-            let e = parse(&args(line)).expect_err(line);
-            assert!(e.0.contains(expected), "{line}: {e}");
+            let (global, _) = parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let expected = Global {
+                function: Some("f".into()),
+                stack: "s".into(),
+                json: true,
+            };
+            assert_eq!(global, expected, "{line}");
         }
+        let (global, _) = parse_line("status").expect("parses");
+        let expected = Global {
+            function: None,
+            stack: DEFAULT_STACK.into(),
+            json: false,
+        };
+        assert_eq!(global, expected);
+    }
+
+    #[test]
+    fn explain_and_completions_stay_local() {
+        let (_, command) =
+            parse_line("explain e.json --state s.json --gateway-config {} --policy @p.json --now 1795170000")
+                .expect("parses");
+        let expected = Explain {
+            event: "e.json".into(),
+            state: Some("s.json".into()),
+            gateway_config: Some("{}".into()),
+            policy: Some("@p.json".into()),
+            now: Some(1_795_170_000),
+        };
+        assert_eq!(command, Command::Explain(expected));
+        let (_, command) = parse_line("explain e.json --now -5").expect("parses");
+        let Command::Explain(explain) = command else {
+            panic!("{command:?}");
+        };
+        assert_eq!((explain.state, explain.now), (None, Some(-5)));
+        for (line, shell) in [
+            ("completions bash", Shell::Bash),
+            ("completions zsh", Shell::Zsh),
+            ("completions fish", Shell::Fish),
+        ] {
+            assert_eq!(parse_line(line).expect(line).1, Command::Completions(shell));
+        }
+    }
+
+    #[test]
+    fn mistakes_are_usage_errors_that_say_what_is_wrong() {
+        for (line, kind, expected) in [
+            // Nothing at all: the help, on stderr.
+            ("", ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand, "Commands:"),
+            ("--json", ErrorKind::MissingSubcommand, "requires a subcommand"),
+            ("reboot", ErrorKind::InvalidSubcommand, "'reboot'"),
+            ("pause home --force", ErrorKind::UnknownArgument, "'--force'"),
+            ("--force restart home", ErrorKind::UnknownArgument, "'--force'"),
+            ("--bogus status", ErrorKind::UnknownArgument, "'--bogus'"),
+            ("silence home", ErrorKind::MissingRequiredArgument, "--minutes <N>"),
+            ("silence --minutes -1", ErrorKind::ValueValidation, "0 or more"),
+            ("history --days -3", ErrorKind::ValueValidation, "1 or more"),
+            ("silence --minutes soon", ErrorKind::ValueValidation, "0 or more"),
+            ("history --days soon", ErrorKind::ValueValidation, "whole number"),
+            ("history --days 0", ErrorKind::ValueValidation, "1 or more"),
+            ("snapshots --limit 0", ErrorKind::ValueValidation, "1 or more"),
+            ("explain e.json --now soon", ErrorKind::ValueValidation, "epoch seconds"),
+            ("status home lab", ErrorKind::UnknownArgument, "'lab'"),
+            ("restore", ErrorKind::MissingRequiredArgument, "<SNAPSHOT>"),
+            ("restore home latest more", ErrorKind::UnknownArgument, "'more'"),
+            ("explain", ErrorKind::MissingRequiredArgument, "<EVENT.json>"),
+            ("status --function", ErrorKind::InvalidValue, "--function <NAME>"),
+            ("completions tcsh", ErrorKind::InvalidValue, "bash"),
+        ] {
+            let e = error(line);
+            assert_eq!(e.kind(), kind, "{line:?}: {e}");
+            assert!(e.use_stderr(), "{line:?}");
+            assert_eq!(e.exit_code(), 2, "{line:?}");
+            assert!(e.to_string().contains(expected), "{line:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn help_and_version_go_to_stdout_with_exit_0() {
+        for line in [
+            "--help",
+            "-h",
+            "help",
+            "status --help",
+            "help silence",
+            "--version",
+            "-V",
+        ] {
+            let e = error(line);
+            assert!(!e.use_stderr(), "{line:?}");
+            assert_eq!(e.exit_code(), 0, "{line:?}");
+        }
+        assert_eq!(
+            error("-V").to_string(),
+            format!("clawkeeper {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    #[test]
+    fn the_top_level_help_keeps_the_notes() {
+        let help = error("--help").to_string();
+        for expected in [
+            "Usage: clawkeeper [OPTIONS] <COMMAND>",
+            "AWS credentials, region and endpoint",
+            "Exit codes:",
+            "3  AWS unreachable",
+            "GATEWAY may be left out",
+            "[default: clawkeeper]",
+        ] {
+            assert!(help.contains(expected), "{expected:?} not in:\n{help}");
+        }
+        for command in Cli::command().get_subcommands() {
+            assert!(
+                help.contains(command.get_name()),
+                "{} not in:\n{help}",
+                command.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn every_subcommand_has_help_with_an_about_and_documented_arguments() {
+        let mut cli = Cli::command();
+        cli.build();
+        for command in cli.get_subcommands().filter(|c| c.get_name() != "help") {
+            let name = command.get_name();
+            assert!(command.get_about().is_some(), "{name} has no about");
+            for arg in command.get_arguments() {
+                assert!(arg.get_help().is_some(), "{name} {} has no help", arg.get_id());
+            }
+            let help = error(&format!("{name} --help")).to_string();
+            assert!(help.contains(&format!("Usage: clawkeeper {name}")), "{help}");
+        }
+    }
+
+    #[test]
+    fn the_json_summary_is_the_message_alone() {
+        assert_eq!(summary(&error("--bogus status")), "unexpected argument '--bogus' found");
+        let missing = summary(&error("silence home"));
+        assert!(
+            missing.starts_with("the following required arguments were not provided"),
+            "{missing}"
+        );
+        assert!(
+            missing.contains("--minutes <N>") && !missing.contains("Usage:"),
+            "{missing}"
+        );
+        assert_eq!(
+            summary(&error("")),
+            "no command given; try: clawkeeper status (or clawkeeper --help)"
+        );
     }
 }

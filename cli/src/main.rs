@@ -4,20 +4,24 @@
 //! 3 AWS unreachable / no credentials / no control function.
 
 mod args;
+mod completions;
 mod explain;
 mod remote;
 mod render;
+mod request;
 
+use std::ffi::OsString;
+use std::io::Write;
 use std::process::ExitCode;
 
-use args::Command;
+use args::{Command, Global};
 
 /// Why the CLI stops, and its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// The command line is wrong.
-    #[error("{0}")]
-    Usage(String),
+    /// The command line is wrong: clap's error, which keeps its own usage line and hint.
+    #[error("{}", args::summary(.0))]
+    Usage(clap::Error),
     /// An input file of `explain` is missing or malformed.
     #[error("{0}")]
     Input(String),
@@ -44,43 +48,59 @@ impl CliError {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    // Looked for before parsing, so that a usage error is answered in JSON too.
     let json = argv.iter().any(|a| a == "--json");
-    match run(&argv).await {
+    let result = match args::parse(argv) {
+        Ok((global, command)) => run(&global, command).await,
+        // `--help`, `help` and `--version` arrive as clap errors meant for stdout: print, exit 0.
+        // A failed print (a closed pipe) has nobody left to tell.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => Err(CliError::Usage(e)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if json {
-                let (kind, error_type) = match &e {
-                    CliError::Action { error_type, .. } => ("action", error_type.as_str()),
-                    CliError::Usage(_) => ("usage", "Usage"),
-                    CliError::Input(_) => ("usage", "Input"),
-                    CliError::Aws(_) => ("aws", "Aws"),
-                    CliError::Failed(_) => ("action", "Failed"),
-                };
-                let message = match &e {
-                    CliError::Action { message, .. } => message.clone(),
-                    other => other.to_string(),
-                };
-                eprintln!(
-                    "{}",
-                    serde_json::json!({ "error": { "kind": kind, "type": error_type, "message": message } })
-                );
-            } else {
-                eprintln!("clawkeeper: {e}");
-                if matches!(e, CliError::Usage(_)) {
-                    eprintln!("Try: clawkeeper --help");
-                }
-            }
+            report(&e, json);
             ExitCode::from(e.exit_code())
         }
     }
 }
 
-async fn run(argv: &[String]) -> Result<(), CliError> {
-    let (global, command) = args::parse(argv).map_err(|e| CliError::Usage(e.0))?;
+/// Tells what went wrong on stderr: a JSON object with `--json`, else words.
+fn report(e: &CliError, json: bool) {
+    if json {
+        let (kind, error_type) = match e {
+            CliError::Action { error_type, .. } => ("action", error_type.as_str()),
+            CliError::Usage(_) => ("usage", "Usage"),
+            CliError::Input(_) => ("usage", "Input"),
+            CliError::Aws(_) => ("aws", "Aws"),
+            CliError::Failed(_) => ("action", "Failed"),
+        };
+        let message = match e {
+            CliError::Action { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        eprintln!(
+            "{}",
+            serde_json::json!({ "error": { "kind": kind, "type": error_type, "message": message } })
+        );
+    } else if let CliError::Usage(usage) = e {
+        // clap's layout: the mistake, the usage line of the subcommand, and where to read more.
+        let _ = usage.print();
+    } else {
+        eprintln!("clawkeeper: {e}");
+    }
+}
+
+async fn run(global: &Global, command: Command) -> Result<(), CliError> {
     match command {
-        Command::Help => println!("{}", args::USAGE),
-        Command::Version => println!("clawkeeper {}", env!("CARGO_PKG_VERSION")),
+        Command::Completions(shell) => std::io::stdout()
+            .write_all(&completions::script(shell))
+            .map_err(|e| CliError::Failed(format!("could not write the completion script: {e}")))?,
         Command::Explain(input) => {
             let report = explain::explain(&input)?;
             if global.json {
@@ -92,7 +112,7 @@ async fn run(argv: &[String]) -> Result<(), CliError> {
         Command::Remote(request) => {
             let action = request["action"].as_str().unwrap_or("").to_string();
             let sdk = remote::sdk().await;
-            let function = remote::function_name(&sdk, &global).await?;
+            let function = remote::function_name(&sdk, global).await?;
             let answer = remote::invoke(&sdk, &function, &request, action == "restore").await?;
             if global.json {
                 println!("{}", pretty(&answer));

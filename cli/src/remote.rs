@@ -15,8 +15,6 @@ use crate::args::Global;
 
 /// The stack output that names the control function.
 const STACK_OUTPUT: &str = "ControlFunctionName";
-/// Default stack name, as in the README's `sam deploy`.
-const DEFAULT_STACK: &str = "clawkeeper";
 /// Longest wait for `control` (Lambda's limit is 15 minutes; a restore can take a while).
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(905);
 
@@ -45,7 +43,8 @@ pub async fn function_name(sdk: &SdkConfig, global: &Global) -> Result<String, C
     {
         return Ok(name.trim().to_string());
     }
-    let stack = global.stack.as_deref().unwrap_or(DEFAULT_STACK);
+    // `--stack`, defaulted by the parser (args::DEFAULT_STACK).
+    let stack = global.stack.as_str();
     let answer = aws_sdk_cloudformation::Client::new(sdk)
         .describe_stacks()
         .stack_name(stack)

@@ -24,6 +24,56 @@ pub fn load_config(function: &str) -> Result<Config, ConfigError> {
     })
 }
 
+/// A function's init: logging, then its configuration (an init error names a bad variable), then
+/// every adapter built once from it. `main` hands both to its handler and runs.
+pub async fn start(function: &str) -> Result<(Config, crate::aws::Adapters), ConfigError> {
+    init_tracing();
+    let config = load_config(function)?;
+    let adapters = crate::aws::Adapters::from_config(&config).await;
+    Ok((config, adapters))
+}
+
+/// What a function working on a gateway's state volume (snapshot, restore) keeps between
+/// invocations: its configuration, its adapters, and local scratch space (Lambda's `/tmp`) for
+/// private copies and downloads, never the gateway's volume.
+pub struct VolumeApp {
+    /// The function's configuration.
+    pub config: Config,
+    /// Its adapters (the snapshot bucket is the one it uses).
+    pub adapters: crate::aws::Adapters,
+    /// Local scratch space.
+    pub scratch: std::path::PathBuf,
+}
+
+impl VolumeApp {
+    /// [`start`], with the process's temp dir as scratch space.
+    pub async fn start(function: &str) -> Result<Self, ConfigError> {
+        let (config, adapters) = start(function).await?;
+        Ok(Self {
+            config,
+            adapters,
+            scratch: std::env::temp_dir(),
+        })
+    }
+}
+
+/// Epoch seconds now: the one clock read of an invocation, taken where it starts.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The epoch second by which Lambda ends this invocation (its deadline, rounded up).
+pub fn deadline_secs(context: &lambda_runtime::Context) -> i64 {
+    i64::try_from(context.deadline.div_ceil(1000)).unwrap_or(i64::MAX)
+}
+
+/// Now, inside this invocation: what the engine needs to take an outbox lease that ends with it.
+pub fn moment(context: &lambda_runtime::Context) -> crate::engine::Moment {
+    crate::engine::Moment::within(now_secs(), deadline_secs(context))
+}
+
 /// Posts an init error to the Runtime API (`/runtime/init/error`). Best effort: when no
 /// Runtime API is reachable (run by hand), the log line and the exit code remain.
 pub fn report_init_error(error_type: &str, message: &str) {

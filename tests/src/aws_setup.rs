@@ -1,5 +1,6 @@
 //! Test set-up in moto through the real SDK: the table, the topic with a queue subscribed to read
-//! what owners would receive, and the gateway's ECS cluster, task definition and service.
+//! what owners would receive, the gateway's ECS cluster, task definition and service, a secret;
+//! and what ECS says of them afterwards.
 
 use std::time::Duration;
 
@@ -10,11 +11,10 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, DeploymentConfiguration, LaunchType, NetworkConfiguration, NetworkMode,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
-/// The cluster and service names of the sample events (`tests/fixtures/events`).
-pub const CLUSTER: &str = "openclaw";
-pub const SERVICE: &str = "openclaw-gateway";
+use crate::Moto;
+use crate::consts::{CLUSTER, FAMILY, SERVICE};
 
 /// Creates the clawkeeper table (`pk`/`sk`, TTL on `expires_at`), as the template does.
 pub async fn create_table(sdk: &SdkConfig, name: &str) {
@@ -74,6 +74,30 @@ pub struct Delivered {
     pub severity: String,
 }
 
+impl Delivered {
+    /// From SNS's JSON envelope (message attributes as `MessageAttributes.<name>.Value`).
+    pub fn from_envelope(envelope: &Value) -> Self {
+        let attr = |n: &str| {
+            envelope["MessageAttributes"][n]["Value"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        };
+        Self {
+            subject: envelope["Subject"].as_str().unwrap_or("").to_string(),
+            message: envelope["Message"].as_str().unwrap_or("").to_string(),
+            gateway: attr("gateway"),
+            kind: attr("kind"),
+            severity: attr("severity"),
+        }
+    }
+}
+
+/// The notice kinds of `delivered`, in order.
+pub fn kinds(delivered: &[Delivered]) -> Vec<&str> {
+    delivered.iter().map(|d| d.kind.as_str()).collect()
+}
+
 impl Inbox {
     /// Creates the topic `name` and a queue subscribed to it.
     pub async fn create(sdk: &SdkConfig, name: &str) -> Self {
@@ -121,36 +145,35 @@ impl Inbox {
 
     /// Everything delivered since the last call (drains the queue).
     pub async fn drain(&self) -> Vec<Delivered> {
+        self.drain_envelopes(0)
+            .await
+            .iter()
+            .map(Delivered::from_envelope)
+            .collect()
+    }
+
+    /// The SNS envelopes delivered since the last call (drains the queue); the first receive
+    /// waits up to `wait_secs` for a message.
+    pub async fn drain_envelopes(&self, wait_secs: i32) -> Vec<Value> {
         let mut out = Vec::new();
+        let mut wait = wait_secs;
         loop {
             let received = self
                 .sqs
                 .receive_message()
                 .queue_url(&self.queue_url)
                 .max_number_of_messages(10)
-                .wait_time_seconds(0)
+                .wait_time_seconds(wait)
                 .send()
                 .await
                 .expect("receive");
+            wait = 0;
             let messages = received.messages.unwrap_or_default();
             if messages.is_empty() {
                 break;
             }
             for m in messages {
-                let envelope: Value = serde_json::from_str(m.body().unwrap_or("{}")).expect("SNS envelope");
-                let attr = |n: &str| {
-                    envelope["MessageAttributes"][n]["Value"]
-                        .as_str()
-                        .unwrap_or("")
-                        .to_string()
-                };
-                out.push(Delivered {
-                    subject: envelope["Subject"].as_str().unwrap_or("").to_string(),
-                    message: envelope["Message"].as_str().unwrap_or("").to_string(),
-                    gateway: attr("gateway"),
-                    kind: attr("kind"),
-                    severity: attr("severity"),
-                });
+                out.push(serde_json::from_str(m.body().unwrap_or("{}")).expect("SNS envelope"));
                 if let Some(handle) = m.receipt_handle() {
                     self.sqs
                         .delete_message()
@@ -193,7 +216,7 @@ async fn create_service(sdk: &SdkConfig, network: Option<&NetworkConfiguration>)
         .expect("create cluster");
     let mut register = ecs
         .register_task_definition()
-        .family(SERVICE)
+        .family(FAMILY)
         // moto answers RunTask with a 500 unless the container has its own memory.
         .container_definitions(
             ContainerDefinition::builder()
@@ -256,8 +279,17 @@ pub async fn run_service_task(sdk: &SdkConfig, network: &NetworkConfiguration) -
         .expect("service task arn")
 }
 
-/// The service's desired count as ECS reports it.
-pub async fn desired_count(sdk: &SdkConfig) -> i32 {
+/// Holds moto's tasks where they are (RUNNING once run) until they are stopped: moto otherwise
+/// moves a task one status on each describe.
+pub fn hold_tasks_running(moto: &Moto) {
+    moto.control(
+        "/moto-api/state-manager/set-transition",
+        &json!({"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000}}),
+    );
+}
+
+/// The gateway service as ECS describes it.
+pub async fn service(sdk: &SdkConfig) -> aws_sdk_ecs::types::Service {
     aws_sdk_ecs::Client::new(sdk)
         .describe_services()
         .cluster(CLUSTER)
@@ -265,10 +297,54 @@ pub async fn desired_count(sdk: &SdkConfig) -> i32 {
         .send()
         .await
         .expect("describe services")
-        .services()
-        .first()
-        .map(|s| s.desired_count())
+        .services
+        .and_then(|s| s.into_iter().next())
         .expect("service exists")
+}
+
+/// The service's desired count as ECS reports it.
+pub async fn desired_count(sdk: &SdkConfig) -> i32 {
+    service(sdk).await.desired_count()
+}
+
+/// The id of the service's first (PRIMARY) deployment: a forced deployment changes it.
+pub async fn deployment_id(sdk: &SdkConfig) -> String {
+    service(sdk)
+        .await
+        .deployments()
+        .first()
+        .and_then(|d| d.id().map(str::to_string))
+        .expect("a deployment")
+}
+
+/// The task `task` of the cluster as ECS describes it.
+pub async fn task(sdk: &SdkConfig, task: &str) -> aws_sdk_ecs::types::Task {
+    aws_sdk_ecs::Client::new(sdk)
+        .describe_tasks()
+        .cluster(CLUSTER)
+        .tasks(task)
+        .send()
+        .await
+        .expect("describe task")
+        .tasks
+        .and_then(|t| t.into_iter().next())
+        .unwrap_or_else(|| panic!("no task {task}"))
+}
+
+/// A secret in moto's Secrets Manager (JSON protocol, sent directly: the test crate has no Secrets
+/// Manager client); returns its ARN.
+pub fn create_secret(moto: &Moto, name: &str, value: &str) -> String {
+    let body = json!({"Name": name, "SecretString": value}).to_string();
+    let answer = moto.call(
+        "secretsmanager",
+        &[
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", "secretsmanager.CreateSecret"),
+        ],
+        &body,
+    );
+    let parsed: Value = serde_json::from_slice(&answer.body).expect("CreateSecret JSON");
+    parsed["ARN"].as_str().expect("ARN").to_string()
 }
 
 /// A sample event from `tests/fixtures/events/<name>.json`.

@@ -1,40 +1,22 @@
 //! moto's EC2 Query API called directly (no EC2 SDK in this workspace): the VPC, subnet and
 //! security group an awsvpc gateway service runs in.
 
-use std::io::{BufReader, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
 use aws_sdk_ecs::types::{AssignPublicIp, AwsVpcConfiguration, NetworkConfiguration};
 
 use crate::Moto;
-use crate::http::read_message;
 
 /// Calls moto's EC2 Query API and returns the XML answer, which must be a 200.
-/// moto checks no signature; the Authorization header only routes the call to EC2.
 pub fn query(moto: &Moto, params: &[(&str, &str)]) -> String {
-    let addr = moto.endpoint().trim_start_matches("http://").to_string();
     let mut body = String::from("Version=2016-11-15");
     for (name, value) in params {
         body.push_str(&format!("&{name}={}", value.replace('/', "%2F")));
     }
-    let stream = TcpStream::connect(&addr).expect("connect to moto");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let mut writer = stream.try_clone().expect("clone stream");
-    write!(
-        writer,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/ec2/aws4_request, \
-         SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send EC2 request");
-    let answer = read_message(&mut BufReader::new(stream))
-        .expect("read EC2 answer")
-        .expect("an EC2 answer");
-    let xml = String::from_utf8_lossy(&answer.body).to_string();
-    assert_eq!(answer.status(), 200, "EC2 {params:?}: {xml}");
-    xml
+    let answer = moto.call(
+        "ec2",
+        &[("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")],
+        &body,
+    );
+    String::from_utf8_lossy(&answer.body).to_string()
 }
 
 /// The text of the first `<tag>` in `xml`.

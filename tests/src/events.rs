@@ -1,11 +1,14 @@
 //! Real-shaped ECS events for scripted scenarios, derived from the sample events in
 //! `tests/fixtures/events` with a chosen task, version and times.
 
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::aws_setup::fixture;
+use crate::consts::LOG_GROUP;
 
 const TASK_PREFIX: &str = "arn:aws:ecs:us-east-1:123456789012:task/openclaw/";
 
@@ -86,6 +89,29 @@ pub fn task_stopped(template: &str, task_id: &str, version: u64, started_at: i64
         }
     }
     event
+}
+
+/// A CloudWatch Logs subscription delivery of the document `data`, as Logs sends it: gzip, then
+/// base64, under `awslogs.data`.
+pub fn awslogs(data: &Value) -> Value {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(data.to_string().as_bytes()).expect("gzip");
+    let bytes = gz.finish().expect("gzip");
+    json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(bytes)}})
+}
+
+/// A subscription delivery of `lines` from the gateway's log group, logged now.
+pub fn log_lines(lines: &[&str]) -> Value {
+    let t = now() * 1000;
+    let events: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| json!({"id": format!("{t}{i:04}"), "timestamp": t, "message": line}))
+        .collect();
+    awslogs(&json!({
+        "messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": LOG_GROUP,
+        "logStream": "gateway/openclaw-gateway/1", "subscriptionFilters": ["clawkeeper"], "logEvents": events,
+    }))
 }
 
 #[cfg(test)]

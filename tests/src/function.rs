@@ -44,6 +44,18 @@ impl Invocation {
     }
 }
 
+/// Invokes `function` with `event` and expects an answer; a panic shows what happened instead,
+/// with the function's logs.
+pub fn ok(function: &mut FunctionProcess, event: &Value) -> Value {
+    match function.invoke(event) {
+        Invocation::Ok(v) => v,
+        other => panic!(
+            "{event}: expected a response, got {other:?}\nlogs:\n{}",
+            function.logs()
+        ),
+    }
+}
+
 /// A running function binary with its own Runtime API emulator and captured logs.
 pub struct FunctionProcess {
     name: String,

@@ -1,7 +1,8 @@
 //! One `moto_server` per test, on a free loopback port, from the project's virtualenv
 //! (`scripts/python-env.sh` creates it). Killed when the handle drops.
 
-use std::net::TcpListener;
+use std::io::{BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -68,16 +69,40 @@ impl Moto {
 
     /// The environment the aws-sdk clients need to reach this server and only it.
     pub fn aws_env(&self) -> Vec<(String, String)> {
-        [
-            ("AWS_ENDPOINT_URL", self.endpoint()),
-            ("AWS_REGION", "us-east-1".to_string()),
-            ("AWS_ACCESS_KEY_ID", "testing".to_string()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
-            ("AWS_MAX_ATTEMPTS", "1".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        aws_env(&self.endpoint())
+    }
+
+    /// Sends one request to `service` (moto routes by the credential scope of the Authorization
+    /// header and checks no signature) with `headers` and `body`; the answer must be a 200.
+    /// For the services the test crate has no SDK client of (EC2, Secrets Manager).
+    pub fn call(&self, service: &str, headers: &[(&str, &str)], body: &str) -> http::Message {
+        let addr = &self.addr;
+        let stream = TcpStream::connect(addr).expect("connect to moto");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let mut writer = stream.try_clone().expect("clone stream");
+        let mut head = format!("POST / HTTP/1.1\r\nHost: {addr}\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!(
+            "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, \
+             SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        ));
+        writer
+            .write_all(head.as_bytes())
+            .and_then(|()| writer.write_all(body.as_bytes()))
+            .unwrap_or_else(|e| panic!("send to {service}: {e}"));
+        let answer = http::read_message(&mut BufReader::new(stream))
+            .unwrap_or_else(|e| panic!("read the {service} answer: {e}"))
+            .unwrap_or_else(|| panic!("no {service} answer"));
+        assert_eq!(
+            answer.status(),
+            200,
+            "{service} {headers:?} {body}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        answer
     }
 
     /// An SDK configuration pointing at this server, for test set-up and assertions.
@@ -110,6 +135,21 @@ pub fn venv_dir() -> PathBuf {
 
 fn moto_bin() -> PathBuf {
     venv_dir().join("bin").join("moto_server")
+}
+
+/// The environment the aws-sdk clients need to reach `endpoint` (`http://host:port`) and only it:
+/// the region, test credentials, and one attempt per call.
+pub fn aws_env(endpoint: &str) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_MAX_ATTEMPTS", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// A port that was free a moment ago.

@@ -453,7 +453,23 @@ pub fn spawn_function(ns: &Netns, name: &str, env: &[(String, String)]) -> Netns
 
 /// The loopback ports the process was given: its Runtime API (`AWS_LAMBDA_RUNTIME_API`) and AWS
 /// endpoints (`AWS_ENDPOINT_URL*`), read from its environment as it was started.
+///
+/// `spawn` can return while the child is still inside execve (the vfork parent is let go once the
+/// old memory is released, before the new stack holds the environment): until then the environment
+/// reads empty, so it is read again for a little while.
 fn loopback_ports(pid: u32) -> Vec<u16> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ports = environ_ports(pid);
+        if !ports.is_empty() {
+            return ports;
+        }
+        assert!(Instant::now() < deadline, "no Runtime API in the environment of {pid}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn environ_ports(pid: u32) -> Vec<u16> {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_else(|e| panic!("environ of {pid}: {e}"));
     let mut ports = Vec::new();
     for kv in environ.split(|b| *b == 0).filter_map(|kv| std::str::from_utf8(kv).ok()) {
@@ -473,6 +489,5 @@ fn loopback_ports(pid: u32) -> Vec<u16> {
             ports.push(port);
         }
     }
-    assert!(!ports.is_empty(), "no Runtime API in the environment of {pid}");
     ports
 }

@@ -92,6 +92,10 @@ def allows(role: dict, action: str, resource: str) -> bool:
     return False
 
 
+
+# The functions that run the watchdog engine (and so drain any gateway outbox).
+ENGINE_FUNCTIONS = {"task-events", "reconciler", "log-alerts", "control"}
+
 class EveryMode(unittest.TestCase):
     """Each check runs once per mode (a subTest each), on modes.resolved(mode)."""
 
@@ -294,8 +298,8 @@ class EveryMode(unittest.TestCase):
                 bucket = ids["SnapshotBucket"]["Arn"]
                 snap_role = role_of(t, ids, function_named(t, "snapshot")[1])
                 gw = p["GatewayId"]
-                self.assertTrue(allows(snap_role, "s3:PutObject", f"{bucket}/{gw}/last-check.json"),
-                                "snapshot writes <gateway>/last-check.json (shared/src/snapshot/layout.rs)")
+                self.assertTrue(allows(snap_role, "s3:PutObject", f"{bucket}/{gw}/snapshots/_status/last-check.json"),
+                                "snapshot writes <gateway>/snapshots/_status/last-check.json (shared/src/snapshot/layout.rs)")
                 self.assertFalse(allows(snap_role, "s3:PutObject", f"{bucket}/{gw}/other.json"),
                                  "nothing else outside snapshots/")
                 key = p["SnapshotKmsKeyArn"]
@@ -310,6 +314,15 @@ class EveryMode(unittest.TestCase):
                             self.assertFalse(allows(role, action, modes.KMS_KEY), f"{binary}: no key, no grant")
 
     # ------------------------------------------------------------------ 7. schedules and async invokes
+    def test_the_snapshot_schedule_says_what_it_asks_for(self):
+        t, ids, _p = self.get("efs-snapshots")
+        snap_fn, _ = function_named(t, "snapshot")
+        [schedule] = [s["Properties"] for s in of_type(t, "AWS::Scheduler::Schedule").values()
+                      if s["Properties"]["Target"]["Arn"] == ids[snap_fn]["Arn"]]
+        # The snapshot function reads `source: aws.scheduler` as "every gateway" (its unit tests read
+        # this same Input from the template); Scheduler's default payload is not guaranteed to be one.
+        self.assertEqual(json.loads(schedule["Target"]["Input"])["source"], "aws.scheduler")
+
     def test_snapshot_schedule_runs_only_with_a_state_volume(self):
         for mode in modes.MODES:
             with self.subTest(mode=mode):
@@ -324,6 +337,11 @@ class EveryMode(unittest.TestCase):
                     if not has_efs:
                         self.assertNotIn("CLAWKEEPER_SNAPSHOT_FUNCTION", env, f"{fn}: no snapshots to request")
                         self.assertNotIn("CLAWKEEPER_RESTORE_FUNCTION", env, fn)
+                    elif _binary in ENGINE_FUNCTIONS:
+                        # Every engine function drains the gateway's outbox, snapshot requests included:
+                        # one without the name would drop a request another invocation planned.
+                        self.assertEqual(env.get("CLAWKEEPER_SNAPSHOT_FUNCTION"), ids[snap_fn]["Ref"],
+                                         f"{fn} runs the engine and must be able to request snapshots")
                     if p["PolicyOverrides"] == "":
                         interval = json.loads(env["CLAWKEEPER_POLICY"])["snapshot_interval_secs"]
                         self.assertEqual(interval, int(p["SnapshotIntervalSeconds"]) if has_efs else 0,

@@ -3,10 +3,9 @@
 use clawkeeper_shared::aws::ecs::EcsClient;
 use clawkeeper_shared::ecs::{Ecs, EcsControl, RunSpec, ServiceView};
 use clawkeeper_tests::Moto;
-use clawkeeper_tests::aws_setup::{CLUSTER, SERVICE, create_awsvpc_gateway_service, run_service_task};
+use clawkeeper_tests::aws_setup::{create_awsvpc_gateway_service, run_service_task};
+use clawkeeper_tests::consts::{CLUSTER, FAMILY, SERVICE};
 use clawkeeper_tests::ec2::Network;
-
-const FAMILY: &str = "openclaw-gateway";
 
 /// A VPC with one subnet and one security group, and in it the cluster, an awsvpc Fargate task
 /// definition and the gateway service; returns the network and the task definition ARN.

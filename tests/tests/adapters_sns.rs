@@ -1,68 +1,13 @@
 //! The SNS notifier against moto: what an SQS queue subscribed to the topic receives.
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use clawkeeper_shared::aws::sns::SnsNotifier;
 use clawkeeper_shared::notifier::{MAX_SUBJECT_CHARS, Notifier, Publication};
 use clawkeeper_tests::Moto;
-use serde_json::Value;
+use clawkeeper_tests::aws_setup::Inbox;
 
 /// A topic with a queue subscribed to it (raw delivery off: the queue gets SNS's JSON envelope).
-async fn topic_with_queue(moto: &Moto) -> (String, aws_sdk_sqs::Client, String) {
-    let sdk = moto.sdk_config().await;
-    let sns = aws_sdk_sns::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let topic_arn = sns
-        .create_topic()
-        .name("clawkeeper-owner")
-        .send()
-        .await
-        .expect("create topic")
-        .topic_arn
-        .expect("topic arn");
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("owner-inbox")
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .expect("queue arn");
-    sns.subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .expect("subscribe");
-    (topic_arn, sqs, queue_url)
-}
-
-/// The SNS envelopes waiting in the queue.
-async fn received(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Value> {
-    let messages = sqs
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .expect("receive")
-        .messages
-        .unwrap_or_default();
-    messages
-        .iter()
-        .map(|m| serde_json::from_str(m.body().expect("body")).expect("SNS envelope JSON"))
-        .collect()
+async fn inbox(moto: &Moto) -> Inbox {
+    Inbox::create(&moto.sdk_config().await, "clawkeeper-owner").await
 }
 
 fn publication(subject: &str, message: &str) -> Publication {
@@ -78,8 +23,9 @@ fn publication(subject: &str, message: &str) -> Publication {
 #[tokio::test(flavor = "multi_thread")]
 async fn publishes_subject_message_and_filter_attributes() {
     let moto = Moto::start();
-    let (topic_arn, sqs, queue_url) = topic_with_queue(&moto).await;
-    let notifier = SnsNotifier::new(&moto.sdk_config().await, &topic_arn);
+    let inbox = inbox(&moto).await;
+    let topic_arn = &inbox.topic_arn;
+    let notifier = SnsNotifier::new(&moto.sdk_config().await, topic_arn);
     assert_eq!(notifier.topic_arn(), topic_arn);
 
     let body = "home is down since 10:42 UTC.\n\nWhat clawkeeper did: nothing yet.\nNext: clawkeeper status home";
@@ -89,7 +35,7 @@ async fn publishes_subject_message_and_filter_attributes() {
         .expect("publish");
     assert!(!message_id.is_empty());
 
-    let envelopes = received(&sqs, &queue_url).await;
+    let envelopes = inbox.drain_envelopes(1).await;
     assert_eq!(envelopes.len(), 1, "{envelopes:#?}");
     let envelope = &envelopes[0];
     assert_eq!(envelope["MessageId"], message_id.as_str());
@@ -106,8 +52,8 @@ async fn publishes_subject_message_and_filter_attributes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn long_or_multiline_subjects_are_made_acceptable() {
     let moto = Moto::start();
-    let (topic_arn, sqs, queue_url) = topic_with_queue(&moto).await;
-    let notifier = SnsNotifier::new(&moto.sdk_config().await, &topic_arn);
+    let inbox = inbox(&moto).await;
+    let notifier = SnsNotifier::new(&moto.sdk_config().await, &inbox.topic_arn);
 
     let long = format!(
         "[clawkeeper] home crash loop: {}",
@@ -122,7 +68,8 @@ async fn long_or_multiline_subjects_are_made_acceptable() {
         .await
         .expect("publish multi-line subject");
 
-    let mut subjects: Vec<String> = received(&sqs, &queue_url)
+    let mut subjects: Vec<String> = inbox
+        .drain_envelopes(1)
         .await
         .iter()
         .map(|e| e["Subject"].as_str().expect("subject").to_string())

@@ -3,16 +3,15 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType};
-use aws_sdk_dynamodb::types::{ScalarAttributeType, TimeToLiveSpecification};
+use aws_sdk_dynamodb::types::AttributeValue;
 use clawkeeper_shared::aws::dynamodb::DynamoStore;
 use clawkeeper_shared::store::memory::MemoryStore;
 use clawkeeper_shared::store::{IncidentRecord, SaveRequest, SeenMarker, StateStore, StoreError, Versioned};
 use clawkeeper_tests::Moto;
+use clawkeeper_tests::aws_setup;
+use clawkeeper_tests::consts::TABLE;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-const TABLE: &str = "clawkeeper-state";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct TestState {
@@ -208,47 +207,11 @@ async fn scenario<S: StateStore>(store: &S) {
     assert_eq!(all[1].1.state, office);
 }
 
+/// The clawkeeper table in `moto`; a client of it.
 async fn create_table(moto: &Moto) -> aws_sdk_dynamodb::Client {
-    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("attribute")
-    };
-    let key = |name: &str, key_type| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(key_type)
-            .build()
-            .expect("key")
-    };
-    client
-        .create_table()
-        .table_name(TABLE)
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create table");
-    client
-        .update_time_to_live()
-        .table_name(TABLE)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name("expires_at")
-                .enabled(true)
-                .build()
-                .expect("ttl"),
-        )
-        .send()
-        .await
-        .expect("enable ttl");
-    client
+    let sdk = moto.sdk_config().await;
+    aws_setup::create_table(&sdk, TABLE).await;
+    aws_sdk_dynamodb::Client::new(&sdk)
 }
 
 #[tokio::test]

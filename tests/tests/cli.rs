@@ -4,13 +4,11 @@
 
 use std::process::{Command, Output};
 
-use clawkeeper_tests::aws_setup::{self, CLUSTER, SERVICE};
+use clawkeeper_tests::consts::POLICY_NOTIFY_AT_ONCE;
 use clawkeeper_tests::function::bin_path;
 use clawkeeper_tests::lambda_bridge::LambdaBridge;
-use clawkeeper_tests::{FunctionProcess, Moto, clawkeeper_env, workspace_root};
+use clawkeeper_tests::{Stack, workspace_root};
 use serde_json::{Value, json};
-
-const TABLE: &str = "clawkeeper-test";
 
 struct Cli {
     env: Vec<(String, String)>,
@@ -55,26 +53,18 @@ fn text(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cli_drives_control_and_exit_codes_tell_what_happened() {
-    let moto = Moto::start();
-    let sdk = moto.sdk_config().await;
-    aws_setup::create_table(&sdk, TABLE).await;
-    aws_setup::create_gateway_service(&sdk).await;
-    let mut env = moto.aws_env();
-    env.extend(clawkeeper_env(
-        &json!([{"id": "home", "cluster": CLUSTER, "service": SERVICE}]),
-    ));
-    env.push(("CLAWKEEPER_RESTORE_FUNCTION".into(), "restore".into()));
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
-        .create_bucket()
-        .bucket("clawkeeper-test-snapshots")
-        .send()
-        .await
-        .expect("create bucket");
+    let stack = Stack::builder()
+        .without_inbox()
+        .with_service()
+        .with_bucket()
+        .env("CLAWKEEPER_RESTORE_FUNCTION", "restore")
+        .start()
+        .await;
     let bridge = LambdaBridge::start();
-    bridge.route_process("control", FunctionProcess::spawn("control", &env));
+    bridge.route_process("control", stack.spawn("control"));
 
     // The caller's environment: STS in moto, Lambda through the bridge, the function by env.
-    let mut cli_env = moto.aws_env();
+    let mut cli_env = stack.moto.aws_env();
     cli_env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), bridge.endpoint()));
     cli_env.push(("CLAWKEEPER_CONTROL_FUNCTION".into(), "control".into()));
     cli_env.push(("USER".into(), "tester".into()));
@@ -90,7 +80,7 @@ async fn the_cli_drives_control_and_exit_codes_tell_what_happened() {
     assert_eq!(paused["phase"], "paused", "{paused:#}");
     let by = paused["by"].as_str().unwrap_or("");
     assert!(by.contains("arn:aws:") && by.contains("(tester@box)"), "{paused:#}");
-    assert_eq!(aws_setup::desired_count(&sdk).await, 0);
+    assert_eq!(stack.desired_count().await, 0);
 
     // A refused action: exit 1 and a message that says what to do.
     let refused = cli.run(&["restart", "home"]);
@@ -112,7 +102,7 @@ async fn the_cli_drives_control_and_exit_codes_tell_what_happened() {
         "{}",
         text(&resumed.stdout)
     );
-    assert_eq!(aws_setup::desired_count(&sdk).await, 1);
+    assert_eq!(stack.desired_count().await, 1);
     let silenced = cli.run(&["silence", "--minutes", "30", "--reason", "moving house"]);
     assert!(
         text(&silenced.stdout).contains("notices muted until"),
@@ -196,7 +186,7 @@ fn explain_replays_the_sample_events_offline() {
     let cli = Cli {
         env: vec![("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:9".into())],
     };
-    let policy = r#"{"down_grace_secs":0,"min_notify_interval_secs":0}"#;
+    let policy = POLICY_NOTIFY_AT_ONCE;
 
     let crash = cli.json(&["explain", &fixture_path("task-stopped-crash"), "--policy", policy]);
     assert_eq!(crash["phase_before"], "unknown");

@@ -1,23 +1,21 @@
 //! `control` end to end: the real binary through the Runtime API, ECS in moto.
 
-use clawkeeper_tests::aws_setup::create_gateway_service;
-use clawkeeper_tests::{FunctionProcess, Moto, clawkeeper_env};
+use clawkeeper_tests::consts::{CLUSTER, SERVICE};
+use clawkeeper_tests::{FunctionProcess, Stack, clawkeeper_env, moto};
 use serde_json::json;
 
 fn gateways() -> serde_json::Value {
     json!([
-        {"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"},
-        {"id": "old", "cluster": "openclaw", "service": "deleted-service"}
+        {"id": "home", "cluster": CLUSTER, "service": SERVICE},
+        {"id": "old", "cluster": CLUSTER, "service": "deleted-service"}
     ])
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_reports_what_ecs_says_about_each_gateway() {
-    let moto = Moto::start();
-    let task_definition = create_gateway_service(&moto.sdk_config().await).await;
-    let mut env = moto.aws_env();
-    env.extend(clawkeeper_env(&gateways()));
-    let mut control = FunctionProcess::spawn("control", &env);
+    let stack = Stack::bare().gateways(gateways()).with_service().start().await;
+    let task_definition = stack.task_definition();
+    let mut control = stack.spawn("control");
 
     let status = control.invoke(&json!({"action": "status"})).expect_ok();
     let gateways = status["gateways"].as_array().expect("gateways array");
@@ -30,13 +28,13 @@ async fn status_reports_what_ecs_says_about_each_gateway() {
     assert_eq!(ecs["state"], "service", "{status:#}");
     assert_eq!(ecs["status"], "ACTIVE");
     assert_eq!(ecs["desired"], 1);
-    assert_eq!(ecs["task_definition"], task_definition.as_str());
+    assert_eq!(ecs["task_definition"], task_definition);
     // moto does not keep a service's deployment configuration; real ECS reports it here.
     assert!(ecs.get("deployment_configuration").is_some(), "{status:#}");
     let deployments = ecs["deployments"].as_array().expect("deployments");
     assert_eq!(deployments.len(), 1, "{status:#}");
     assert_eq!(deployments[0]["status"], "PRIMARY");
-    assert_eq!(deployments[0]["task_definition"], task_definition.as_str());
+    assert_eq!(deployments[0]["task_definition"], task_definition);
     assert_eq!(deployments[0]["desired"], 1);
     assert!(deployments[0]["rollout_state"].is_string(), "{status:#}");
     assert_eq!(
@@ -58,10 +56,8 @@ async fn status_reports_what_ecs_says_about_each_gateway() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_actions_and_gateways_are_errors_naming_them() {
-    let moto = Moto::start();
-    let mut env = moto.aws_env();
-    env.extend(clawkeeper_env(&gateways()));
-    let mut control = FunctionProcess::spawn("control", &env);
+    let stack = Stack::bare().gateways(gateways()).start().await;
+    let mut control = stack.spawn("control");
 
     let failure = control.invoke(&json!({"action": "reboot"})).expect_failed();
     assert_eq!(failure.error_type, "UnknownAction");
@@ -85,17 +81,7 @@ async fn unknown_actions_and_gateways_are_errors_naming_them() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ecs_unreachable_is_reported_per_gateway_as_retryable() {
     // Nothing listens on this port: every ECS call fails to connect.
-    let port = clawkeeper_tests::moto::free_port();
-    let mut env: Vec<(String, String)> = [
-        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
-        ("AWS_MAX_ATTEMPTS", "1".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let mut env = moto::aws_env(&format!("http://127.0.0.1:{}", moto::free_port()));
     env.extend(clawkeeper_env(&gateways()));
     let mut control = FunctionProcess::spawn("control", &env);
     let status = control.invoke(&json!({"action": "status"})).expect_ok();

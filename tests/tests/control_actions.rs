@@ -2,63 +2,32 @@
 //! (read through a subscribed queue), ECS and S3 in moto, and the snapshot and restore functions
 //! reached through the local Lambda bridge (`AWS_ENDPOINT_URL_LAMBDA`).
 
-use std::fs;
+use clawkeeper_shared::snapshot::restore::RestoreReport;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use clawkeeper_tests::aws_setup::{self, CLUSTER, Inbox, SERVICE};
+use clawkeeper_tests::aws_setup::{self, kinds};
 use clawkeeper_tests::events::{now, task_stopped};
 use clawkeeper_tests::lambda_bridge::LambdaBridge;
 use clawkeeper_tests::runtime_api::FunctionFailure;
-use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env};
+use clawkeeper_tests::{FunctionProcess, Invocation, Stack};
 use serde_json::{Value, json};
 
-const TABLE: &str = "clawkeeper-test";
-const BUCKET: &str = "clawkeeper-test-snapshots";
 const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
 const POLICY: &str = r#"{"down_grace_secs":0,"min_notify_interval_secs":0,"crash_loop_stops":3,
   "crash_loop_window_secs":900,"crash_loop_max_runtime_secs":600,"backoff_initial_secs":300,
   "backoff_max_secs":600,"backoff_max_tries":2,"backoff_reset_secs":600}"#;
 
-struct Stack {
-    moto: Moto,
-    inbox: Inbox,
-    env: Vec<(String, String)>,
-    state_root: tempfile::TempDir,
-}
-
+/// The gateway service, the bucket and a small OpenClaw home (enough for a real snapshot).
 async fn stack() -> Stack {
-    let moto = Moto::start();
-    let sdk = moto.sdk_config().await;
-    aws_setup::create_table(&sdk, TABLE).await;
-    aws_setup::create_gateway_service(&sdk).await;
-    let inbox = Inbox::create(&sdk, "clawkeeper-alerts").await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
-    s3.create_bucket().bucket(BUCKET).send().await.expect("create bucket");
-    // A small OpenClaw home: enough for a real snapshot.
-    let state_root = tempfile::tempdir().expect("state root");
-    let state = state_root.path().join(".openclaw");
-    fs::create_dir_all(state.join("credentials/whatsapp/default")).expect("state dir");
-    fs::write(state.join("openclaw.json"), r#"{"gateway":{"port":18789}}"#).expect("config");
-    fs::write(
-        state.join("credentials/whatsapp/default/creds.json"),
-        r#"{"me":{"id":"1"}}"#,
-    )
-    .expect("creds");
-    let mut env = moto.aws_env();
-    env.extend(clawkeeper_env(&json!([{
-        "id": "home", "cluster": CLUSTER, "service": SERVICE,
-        "state_root": state_root.path().to_string_lossy()
-    }])));
-    env.push(("CLAWKEEPER_TOPIC_ARN".into(), inbox.topic_arn.clone()));
-    env.push(("CLAWKEEPER_POLICY".into(), POLICY.into()));
-    Stack {
-        moto,
-        inbox,
-        env,
-        state_root,
-    }
+    Stack::builder()
+        .policy(POLICY)
+        .with_service()
+        .with_bucket()
+        .with_small_home()
+        .start()
+        .await
 }
 
 fn alice() -> Option<String> {
@@ -80,19 +49,14 @@ fn refused(control: &mut FunctionProcess, request: Value) -> FunctionFailure {
         .expect_failed()
 }
 
-async fn deployment_id(moto: &Moto) -> String {
-    aws_sdk_ecs::Client::new(&moto.sdk_config().await)
-        .describe_services()
-        .cluster(CLUSTER)
-        .services(SERVICE)
-        .send()
-        .await
-        .expect("describe services")
-        .services()
-        .first()
-        .and_then(|s| s.deployments().first())
-        .and_then(|d| d.id().map(str::to_string))
-        .expect("a deployment")
+/// The steps a restore report lists, in order.
+fn steps_of(report: &Value) -> Vec<&str> {
+    report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["step"].as_str())
+        .collect()
 }
 
 fn actions_by(history: &Value) -> Vec<(String, String)> {
@@ -113,15 +77,14 @@ fn actions_by(history: &Value) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn pause_resume_restart_change_ecs_and_the_log_records_who_asked() {
     let stack = stack().await;
-    let sdk = stack.moto.sdk_config().await;
-    let mut control = FunctionProcess::spawn("control", &stack.env);
-    let mut events = FunctionProcess::spawn("task-events", &stack.env);
+    let mut control = stack.spawn("control");
+    let mut events = stack.spawn("task-events");
 
     // Pause: desired 0, the owner's wish.
     let paused = ask(&mut control, json!({"action": "pause", "gateway": "home"}));
     assert_eq!(paused["phase"], "paused", "{paused}");
     assert!(paused["by"].as_str().unwrap_or("").contains("user/alice"), "{paused}");
-    assert_eq!(aws_setup::desired_count(&sdk).await, 0);
+    assert_eq!(stack.desired_count().await, 0);
 
     // While paused, a crash restarts nothing and tells nobody.
     let t = now();
@@ -129,8 +92,8 @@ async fn pause_resume_restart_change_ecs_and_the_log_records_who_asked() {
         .invoke(&task_stopped("task-stopped-crash", "aaaa", 3, t - 60, t - 1))
         .expect_ok();
     assert_eq!(answer["phase"], "paused", "{answer}");
-    assert_eq!(aws_setup::desired_count(&sdk).await, 0, "not restarted while paused");
-    assert!(stack.inbox.settle_and_drain().await.is_empty());
+    assert_eq!(stack.desired_count().await, 0, "not restarted while paused");
+    assert!(stack.inbox().settle_and_drain().await.is_empty());
 
     // Restart is refused while paused, unless forced.
     let refusal = refused(&mut control, json!({"action": "restart", "gateway": "home"}));
@@ -139,13 +102,17 @@ async fn pause_resume_restart_change_ecs_and_the_log_records_who_asked() {
 
     // Resume: desired 1.
     let resumed = ask(&mut control, json!({"action": "resume", "gateway": "home"}));
-    assert_eq!(aws_setup::desired_count(&sdk).await, 1, "{resumed}");
+    assert_eq!(stack.desired_count().await, 1, "{resumed}");
 
     // Restart: a new deployment.
-    let before = deployment_id(&stack.moto).await;
+    let before = aws_setup::deployment_id(&stack.sdk).await;
     let restarted = ask(&mut control, json!({"action": "restart", "gateway": "home"}));
     assert_eq!(restarted["executed"].as_array().map(Vec::len), Some(2), "{restarted}");
-    assert_ne!(deployment_id(&stack.moto).await, before, "forced a new deployment");
+    assert_ne!(
+        aws_setup::deployment_id(&stack.sdk).await,
+        before,
+        "forced a new deployment"
+    );
 
     // The log: every change with who asked, in order.
     let history = ask(&mut control, json!({"action": "history", "gateway": "home", "days": 1}));
@@ -173,9 +140,8 @@ async fn pause_resume_restart_change_ecs_and_the_log_records_who_asked() {
 #[tokio::test(flavor = "multi_thread")]
 async fn resume_clears_the_crash_loop_backoff_and_the_incident_records_the_caller() {
     let stack = stack().await;
-    let sdk = stack.moto.sdk_config().await;
-    let mut control = FunctionProcess::spawn("control", &stack.env);
-    let mut events = FunctionProcess::spawn("task-events", &stack.env);
+    let mut control = stack.spawn("control");
+    let mut events = stack.spawn("task-events");
     let t = now();
     for (i, id) in ["aaaa", "bbbb", "cccc"].iter().enumerate() {
         let at = t - 30 + i as i64;
@@ -183,7 +149,7 @@ async fn resume_clears_the_crash_loop_backoff_and_the_incident_records_the_calle
             .invoke(&task_stopped("task-stopped-crash", id, 3, at - 20, at))
             .expect_ok();
     }
-    assert_eq!(aws_setup::desired_count(&sdk).await, 0, "paused under backoff");
+    assert_eq!(stack.desired_count().await, 0, "paused under backoff");
     let status = ask(&mut control, json!({"action": "status"}));
     assert_eq!(status["gateways"][0]["watchdog"]["phase"], "backoff", "{status:#}");
 
@@ -191,7 +157,7 @@ async fn resume_clears_the_crash_loop_backoff_and_the_incident_records_the_calle
     assert!(refusal.error_message.contains("crash-loop backoff"), "{refusal:?}");
 
     ask(&mut control, json!({"action": "resume", "gateway": "home"}));
-    assert_eq!(aws_setup::desired_count(&sdk).await, 1);
+    assert_eq!(stack.desired_count().await, 1);
     let status = ask(&mut control, json!({"action": "status"}));
     let watchdog = &status["gateways"][0]["watchdog"];
     assert_eq!(watchdog["backoff"]["active"], false, "{status:#}");
@@ -217,8 +183,8 @@ async fn resume_clears_the_crash_loop_backoff_and_the_incident_records_the_calle
 #[tokio::test(flavor = "multi_thread")]
 async fn silence_mutes_notices_until_it_ends() {
     let stack = stack().await;
-    let mut control = FunctionProcess::spawn("control", &stack.env);
-    let mut events = FunctionProcess::spawn("task-events", &stack.env);
+    let mut control = stack.spawn("control");
+    let mut events = stack.spawn("task-events");
     let silenced = ask(
         &mut control,
         json!({"action": "silence", "gateway": "home", "minutes": 60, "reason": "moving house"}),
@@ -228,7 +194,7 @@ async fn silence_mutes_notices_until_it_ends() {
     events
         .invoke(&task_stopped("task-stopped-crash", "aaaa", 3, t - 20, t - 1))
         .expect_ok();
-    assert!(stack.inbox.settle_and_drain().await.is_empty(), "muted");
+    assert!(stack.inbox().settle_and_drain().await.is_empty(), "muted");
 
     // Unmuted (0 minutes): the next crash is told.
     let unmuted = ask(
@@ -254,21 +220,16 @@ async fn silence_mutes_notices_until_it_ends() {
             .invoke(&task_stopped("task-stopped-crash", id, 3, at - 20, at))
             .expect_ok();
     }
-    let got = stack.inbox.settle_and_drain().await;
-    assert_eq!(
-        got.iter().map(|d| d.kind.as_str()).collect::<Vec<_>>(),
-        ["crash_loop"],
-        "told once the silence ended: {got:#?}"
-    );
+    let got = stack.inbox().settle_and_drain().await;
+    assert_eq!(kinds(&got), ["crash_loop"], "told once the silence ended: {got:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshot_snapshots_and_restore_run_their_steps() {
     let stack = stack().await;
-    let sdk = stack.moto.sdk_config().await;
     let bridge = LambdaBridge::start();
-    bridge.route_process("snapshot", FunctionProcess::spawn("snapshot", &stack.env));
-    bridge.route_process("restore-real", FunctionProcess::spawn("restore", &stack.env));
+    bridge.route_process("snapshot", stack.spawn("snapshot"));
+    bridge.route_process("restore-real", stack.spawn("restore"));
     let fail_restore = Arc::new(AtomicBool::new(false));
     let fail = Arc::clone(&fail_restore);
     // A stand-in with the restore contract drives the good path and a refusal; the real restore
@@ -280,13 +241,30 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
                 error_message: "archive rejected: hash mismatch".into(),
             });
         }
-        Ok(json!({"restored": event["snapshot"], "previous_state": "/mnt/openclaw/.openclaw.before-restore-1"}))
+        let report = RestoreReport {
+            gateway: "home".into(),
+            result: "restored".into(),
+            snapshot_key: event["snapshot"].as_str().unwrap_or_default().into(),
+            made_by: "clawkeeper".into(),
+            archive_bytes: 1,
+            archive_sha256: "0".repeat(64),
+            sidecar_checked: true,
+            archive_created_at: "2026-12-01T00:00:00Z".into(),
+            files: 1,
+            bytes: 1,
+            assets: Vec::new(),
+            previous_state: Some("/mnt/openclaw/.openclaw.before-restore-1".into()),
+            warnings: Vec::new(),
+            duration_ms: 1,
+        };
+        Ok(serde_json::to_value(report).expect("a restore report is JSON"))
     });
-    let mut env = stack.env.clone();
-    env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), bridge.endpoint()));
-    env.push(("CLAWKEEPER_SNAPSHOT_FUNCTION".into(), "snapshot".into()));
-    env.push(("CLAWKEEPER_RESTORE_FUNCTION".into(), "restore".into()));
-    env.push(("CLAWKEEPER_POLL_MS".into(), "200".into()));
+    let env = stack.env_with(&[
+        ("AWS_ENDPOINT_URL_LAMBDA", bridge.endpoint().as_str()),
+        ("CLAWKEEPER_SNAPSHOT_FUNCTION", "snapshot"),
+        ("CLAWKEEPER_RESTORE_FUNCTION", "restore"),
+        ("CLAWKEEPER_POLL_MS", "200"),
+    ]);
     let mut control = FunctionProcess::spawn("control", &env);
 
     // Snapshot now: the snapshot function's summary comes back.
@@ -320,7 +298,7 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
     );
     assert_eq!(unknown.error_type, "UnknownSnapshot");
     assert!(unknown.error_message.contains("20200101T000000Z-manual") && unknown.error_message.contains(&name));
-    assert_eq!(aws_setup::desired_count(&sdk).await, 1);
+    assert_eq!(stack.desired_count().await, 1);
 
     // Restore: every step in order, then running, and the owner is told with the relink warning.
     let report = ask(
@@ -328,12 +306,7 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
         json!({"action": "restore", "gateway": "home", "snapshot": name, "stop_timeout_secs": 20,
                "health_timeout_secs": 20}),
     );
-    let steps: Vec<&str> = report["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .filter_map(|s| s["step"].as_str())
-        .collect();
+    let steps = steps_of(&report);
     assert_eq!(
         steps,
         ["pause", "wait_stopped", "restore", "resume", "watch_health", "notify"],
@@ -341,7 +314,7 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
     );
     assert_eq!(report["ok"], true, "{report:#}");
     assert_eq!(report["previous_state"], "/mnt/openclaw/.openclaw.before-restore-1");
-    assert_eq!(aws_setup::desired_count(&sdk).await, 1);
+    assert_eq!(stack.desired_count().await, 1);
     let restore_call = bridge
         .calls()
         .into_iter()
@@ -349,7 +322,7 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
         .expect("restore invoked");
     assert_eq!(restore_call.1["snapshot"], key.as_str());
     assert!(restore_call.1["by"].as_str().unwrap_or("").contains("user/alice"));
-    let got = stack.inbox.settle_and_drain().await;
+    let got = stack.inbox().settle_and_drain().await;
     let done: Vec<_> = got.iter().filter(|d| d.kind == "restore_done").collect();
     assert_eq!(done.len(), 1, "{got:#?}");
     assert!(done[0].message.contains("relink"), "{}", done[0].message);
@@ -362,12 +335,7 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
     );
     assert_eq!(report["ok"], false, "{report:#}");
     assert_eq!(report["failed_step"], "restore", "{report:#}");
-    let steps: Vec<&str> = report["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .filter_map(|s| s["step"].as_str())
-        .collect();
+    let steps = steps_of(&report);
     assert_eq!(steps, ["pause", "wait_stopped", "restore"], "{report:#}");
     assert!(
         report["steps"][2]["detail"]
@@ -376,7 +344,7 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
             .contains("hash mismatch"),
         "{report:#}"
     );
-    assert_eq!(aws_setup::desired_count(&sdk).await, 0, "left paused");
+    assert_eq!(stack.desired_count().await, 0, "left paused");
     let history = ask(&mut control, json!({"action": "history", "gateway": "home"}));
     let actions: Vec<String> = actions_by(&history).into_iter().map(|(a, _)| a).collect();
     assert_eq!(
@@ -394,7 +362,7 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
     // The real restore function, told by control that no task runs, restores the snapshot and
     // keeps the previous state under a dated name.
     let mut env_real = env.clone();
-    env_real.push(("CLAWKEEPER_RESTORE_FUNCTION".into(), "restore-real".into()));
+    clawkeeper_tests::set_env(&mut env_real, "CLAWKEEPER_RESTORE_FUNCTION", "restore-real");
     let mut control_real = FunctionProcess::spawn("control", &env_real);
     ask(&mut control_real, json!({"action": "resume", "gateway": "home"}));
     let report = ask(
@@ -411,5 +379,4 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
             .is_some_and(|p| p.contains("pre-restore")),
         "{report:#}"
     );
-    drop(stack.state_root);
 }

@@ -8,116 +8,42 @@
 use std::fs;
 use std::time::Duration;
 
-use clawkeeper_tests::aws_setup::{self, CLUSTER, SERVICE};
-use clawkeeper_tests::fault_proxy::{Fault, FaultProxy};
-use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env};
+use clawkeeper_tests::fault_proxy::Fault;
+use clawkeeper_tests::home::noise;
+use clawkeeper_tests::s3::{keys, open_uploads};
+use clawkeeper_tests::{Invocation, Stack, ok};
 use serde_json::{Value, json};
 
-const BUCKET: &str = "clawkeeper-test-snapshots";
-
-struct Stack {
-    moto: Moto,
-    proxy: FaultProxy,
-    env: Vec<(String, String)>,
-    _state: tempfile::TempDir,
-}
-
+/// The gateway service, the bucket and a small OpenClaw home with 6 MiB that gzip cannot shrink
+/// (the archive takes two multipart parts), behind the fault proxy. No inbox.
 async fn stack() -> Stack {
-    let moto = Moto::start();
-    let sdk = moto.sdk_config().await;
-    aws_setup::create_table(&sdk, "clawkeeper-test").await;
-    aws_setup::create_gateway_service(&sdk).await;
-    s3(&moto)
-        .await
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("bucket");
-    let state = tempfile::tempdir().expect("state root");
-    let dir = state.path().join(".openclaw");
-    fs::create_dir_all(dir.join("credentials/whatsapp/default")).expect("state dir");
-    fs::write(dir.join("openclaw.json"), r#"{"gateway":{"port":18789}}"#).expect("config");
+    let stack = Stack::builder()
+        .without_inbox()
+        .with_service()
+        .with_bucket()
+        .with_small_home()
+        .with_fault_proxy()
+        .start()
+        .await;
+    fs::create_dir_all(stack.state_dir().join("media")).expect("media");
     fs::write(
-        dir.join("credentials/whatsapp/default/creds.json"),
-        r#"{"me":{"id":"1"}}"#,
+        stack.state_dir().join("media/noise.bin"),
+        noise(6 << 20, 0x9E37_79B9_7F4A_7C15),
     )
-    .expect("creds");
-    // 6 MiB that gzip cannot shrink: the archive takes two multipart parts.
-    let mut noise = Vec::with_capacity(6 << 20);
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    while noise.len() < 6 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        noise.extend_from_slice(&x.to_le_bytes());
-    }
-    fs::create_dir_all(dir.join("media")).expect("media");
-    fs::write(dir.join("media/noise.bin"), &noise).expect("noise");
-    let scratch = state.path().join("scratch");
-    fs::create_dir_all(&scratch).expect("scratch");
-
-    let proxy = FaultProxy::start(&moto.endpoint());
-    let mut env = moto.aws_env();
-    env.extend(clawkeeper_env(&json!([{
-        "id": "home", "cluster": CLUSTER, "service": SERVICE,
-        "state_root": state.path().to_string_lossy(),
-    }])));
-    env.extend(
-        [
-            ("AWS_ENDPOINT_URL", proxy.endpoint()),
-            // Retries on purpose, as deployed: three attempts, a short attempt timeout for the test.
-            ("AWS_MAX_ATTEMPTS", "3".to_string()),
-            ("CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS", "1000".to_string()),
-            ("TMPDIR", scratch.to_string_lossy().into_owned()),
-        ]
-        .map(|(k, v)| (k.to_string(), v)),
-    );
-    Stack {
-        moto,
-        proxy,
-        env,
-        _state: state,
-    }
+    .expect("noise");
+    stack
 }
 
-async fn s3(moto: &Moto) -> aws_sdk_s3::Client {
-    let sdk = moto.sdk_config().await;
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build())
-}
-
-fn ok(process: &mut FunctionProcess, event: &Value) -> Value {
-    match process.invoke(event) {
-        Invocation::Ok(v) => v,
-        other => panic!("{event}: expected success, got {other:?}\n{}", process.logs()),
-    }
-}
-
-/// Snapshot keys under `home/snapshots/`, and the multipart uploads still open.
-async fn bucket(moto: &Moto) -> (Vec<String>, usize) {
-    let s3 = s3(moto).await;
-    let listed = s3
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .prefix("home/snapshots/")
-        .send()
-        .await
-        .expect("list");
+/// Snapshot keys under `home/snapshots/`, and the number of multipart uploads still open.
+async fn bucket(stack: &Stack) -> (Vec<String>, usize) {
+    let s3 = stack.s3();
     // `_status/` holds the run records (last failure), not snapshots.
-    let mut keys: Vec<String> = listed
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_string))
+    let keys: Vec<String> = keys(&s3, "home/snapshots/")
+        .await
+        .into_iter()
         .filter(|k| !k.contains("/_status/"))
         .collect();
-    keys.sort();
-    let uploads = s3
-        .list_multipart_uploads()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("uploads");
-    (keys, uploads.uploads().len())
+    (keys, open_uploads(&s3).await.len())
 }
 
 /// Every sidecar has its archive and every archive its sidecar.
@@ -147,10 +73,6 @@ fn orphan_archives(keys: &[String]) -> Vec<String> {
         .collect()
 }
 
-async fn desired(moto: &Moto) -> i32 {
-    aws_setup::desired_count(&moto.sdk_config().await).await
-}
-
 fn owner_actions(history: &Value) -> Vec<String> {
     history["gateways"][0]["records"]
         .as_array()
@@ -164,80 +86,80 @@ fn owner_actions(history: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn control_rides_out_transient_faults_within_its_retries() {
     let stack = stack().await;
-    let mut control = FunctionProcess::spawn("control", &stack.env);
+    let mut control = stack.spawn("control");
 
-    stack.proxy.inject("DescribeServices", Fault::Throttle, 2);
-    stack.proxy.inject("GetItem", Fault::Status(503), 1);
+    stack.proxy().inject("DescribeServices", Fault::Throttle, 2);
+    stack.proxy().inject("GetItem", Fault::Status(503), 1);
     let status = ok(&mut control, &json!({"action": "status"}));
     assert_eq!(status["gateways"][0]["ecs"]["state"], "service", "{status:#}");
     assert_eq!(status["gateways"][0]["ecs"]["desired"], 1, "{status:#}");
 
-    stack.proxy.inject("GetItem", Fault::Drop, 1);
-    stack.proxy.inject("TransactWriteItems", Fault::Throttle, 1);
-    stack.proxy.inject("UpdateService", Fault::Status(500), 1);
+    stack.proxy().inject("GetItem", Fault::Drop, 1);
+    stack.proxy().inject("TransactWriteItems", Fault::Throttle, 1);
+    stack.proxy().inject("UpdateService", Fault::Status(500), 1);
     let paused = ok(&mut control, &json!({"action": "pause", "gateway": "home"}));
     assert_eq!(paused["phase"], "paused", "{paused}");
-    assert_eq!(desired(&stack.moto).await, 0);
+    assert_eq!(stack.desired_count().await, 0);
 
     stack
-        .proxy
+        .proxy()
         .inject("UpdateService", Fault::Delay(Duration::from_millis(1500)), 1);
-    stack.proxy.inject("TransactWriteItems", Fault::Status(503), 1);
+    stack.proxy().inject("TransactWriteItems", Fault::Status(503), 1);
     ok(&mut control, &json!({"action": "resume", "gateway": "home"}));
-    assert_eq!(desired(&stack.moto).await, 1);
+    assert_eq!(stack.desired_count().await, 1);
 
     let history = ok(
         &mut control,
         &json!({"action": "history", "gateway": "home", "days": 1}),
     );
     assert_eq!(owner_actions(&history), ["pause", "resume"], "{history:#}");
-    assert_eq!(stack.proxy.injected().len(), 8, "{:?}", stack.proxy.injected());
+    assert_eq!(stack.proxy().injected().len(), 8, "{:?}", stack.proxy().injected());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn control_fails_retryably_when_faults_outlast_the_retries_and_the_next_run_converges() {
     let stack = stack().await;
-    let mut control = FunctionProcess::spawn("control", &stack.env);
+    let mut control = stack.spawn("control");
 
     // ECS down for good: status still answers, naming the failure per gateway as retryable.
-    stack.proxy.inject("DescribeServices", Fault::Status(500), 100);
+    stack.proxy().inject("DescribeServices", Fault::Status(500), 100);
     let status = ok(&mut control, &json!({"action": "status"}));
     assert_eq!(status["gateways"][0]["ecs"]["state"], "error", "{status:#}");
     assert_eq!(status["gateways"][0]["ecs"]["retryable"], true, "{status:#}");
-    stack.proxy.clear();
+    stack.proxy().clear();
 
     // Pause while UpdateService keeps failing: a clear, retryable failure.
-    stack.proxy.inject("UpdateService", Fault::Status(500), 100);
+    stack.proxy().inject("UpdateService", Fault::Status(500), 100);
     let failure = control
         .invoke(&json!({"action": "pause", "gateway": "home"}))
         .expect_failed();
     assert_eq!(failure.error_type, "Retryable", "{failure:?}");
     assert!(failure.error_message.contains("UpdateService"), "{failure:?}");
-    assert_eq!(desired(&stack.moto).await, 1, "ECS unchanged");
-    stack.proxy.clear();
+    assert_eq!(stack.desired_count().await, 1, "ECS unchanged");
+    stack.proxy().clear();
 
     // The owner (or the CLI) asks again: ECS ends paused, the log has the pause.
     let paused = ok(&mut control, &json!({"action": "pause", "gateway": "home"}));
     assert_eq!(paused["phase"], "paused", "{paused}");
-    assert_eq!(desired(&stack.moto).await, 0);
+    assert_eq!(stack.desired_count().await, 0);
 
     // Resume with DynamoDB throttled for good: refused before ECS is touched.
-    stack.proxy.inject("TransactWriteItems", Fault::Throttle, 100);
+    stack.proxy().inject("TransactWriteItems", Fault::Throttle, 100);
     let failure = control
         .invoke(&json!({"action": "resume", "gateway": "home"}))
         .expect_failed();
     assert_eq!(failure.error_type, "Retryable", "{failure:?}");
-    assert_eq!(desired(&stack.moto).await, 0, "not resumed behind the watchdog's back");
-    stack.proxy.clear();
+    assert_eq!(stack.desired_count().await, 0, "not resumed behind the watchdog's back");
+    stack.proxy().clear();
     ok(&mut control, &json!({"action": "resume", "gateway": "home"}));
-    assert_eq!(desired(&stack.moto).await, 1);
+    assert_eq!(stack.desired_count().await, 1);
 
     let history = ok(
         &mut control,
         &json!({"action": "history", "gateway": "home", "days": 1}),
     );
     let actions = owner_actions(&history);
-    eprintln!("faults injected into control: {:?}", stack.proxy.injected());
+    eprintln!("faults injected into control: {:?}", stack.proxy().injected());
     assert_eq!(actions.last().map(String::as_str), Some("resume"), "{history:#}");
     assert!(actions.iter().filter(|a| *a == "resume").count() == 1, "{history:#}");
 }
@@ -245,17 +167,17 @@ async fn control_fails_retryably_when_faults_outlast_the_retries_and_the_next_ru
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshot_rides_out_transient_s3_faults_within_its_retries() {
     let stack = stack().await;
-    let mut snapshot = FunctionProcess::spawn("snapshot", &stack.env);
-    stack.proxy.inject("?list-type=2", Fault::Status(500), 1);
-    stack.proxy.inject(".tar.gz?uploads", Fault::Throttle, 1);
-    stack.proxy.inject("x-id=UploadPart", Fault::Status(503), 1);
-    stack.proxy.inject("x-id=UploadPart", Fault::Drop, 1);
-    stack.proxy.inject(".tar.gz?uploadId=", Fault::Drop, 1);
-    stack.proxy.inject(".json?x-id=PutObject", Fault::Throttle, 1);
+    let mut snapshot = stack.spawn("snapshot");
+    stack.proxy().inject("?list-type=2", Fault::Status(500), 1);
+    stack.proxy().inject(".tar.gz?uploads", Fault::Throttle, 1);
+    stack.proxy().inject("x-id=UploadPart", Fault::Status(503), 1);
+    stack.proxy().inject("x-id=UploadPart", Fault::Drop, 1);
+    stack.proxy().inject(".tar.gz?uploadId=", Fault::Drop, 1);
+    stack.proxy().inject(".json?x-id=PutObject", Fault::Throttle, 1);
     let answer = ok(&mut snapshot, &json!({"gateway": "home", "trigger": "manual"}));
     assert_eq!(answer["results"][0]["result"], "created", "{answer:#}");
-    assert_eq!(stack.proxy.injected().len(), 6, "{:?}", stack.proxy.injected());
-    let (keys, open_uploads) = bucket(&stack.moto).await;
+    assert_eq!(stack.proxy().injected().len(), 6, "{:?}", stack.proxy().injected());
+    let (keys, open_uploads) = bucket(&stack).await;
     assert_eq!(keys.len(), 2, "one archive, one sidecar: {keys:?}");
     assert_only_whole_snapshots("step 1", &keys);
     assert_eq!(open_uploads, 0);
@@ -264,45 +186,45 @@ async fn snapshot_rides_out_transient_s3_faults_within_its_retries() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_snapshot_failing_past_its_retries_leaves_nothing_visible_and_the_next_run_converges() {
     let stack = stack().await;
-    let mut snapshot = FunctionProcess::spawn("snapshot", &stack.env);
+    let mut snapshot = stack.spawn("snapshot");
     let request = json!({"gateway": "home", "trigger": "manual"});
 
     // 1. Parts keep failing, and so does the abort: the invocation fails retryably and the
     //    upload it could not abort is left for the next run.
-    stack.proxy.inject("x-id=UploadPart", Fault::Status(500), 100);
-    stack.proxy.inject("DELETE /", Fault::Status(500), 100);
+    stack.proxy().inject("x-id=UploadPart", Fault::Status(500), 100);
+    stack.proxy().inject("DELETE /", Fault::Status(500), 100);
     let failure = snapshot.invoke(&request).expect_failed();
     assert_eq!(failure.error_type, "AwsTransient", "{failure:?}");
-    let (keys, open_uploads) = bucket(&stack.moto).await;
+    let (keys, open_uploads) = bucket(&stack).await;
     assert!(keys.is_empty(), "no archive, no sidecar: {keys:?}");
     assert_eq!(open_uploads, 1, "the abort failed too");
-    stack.proxy.clear();
+    stack.proxy().clear();
 
     // 2. The sidecar cannot be written: the archive without it is not a snapshot, so it goes.
-    stack.proxy.inject(".json?x-id=PutObject", Fault::Status(503), 100);
+    stack.proxy().inject(".json?x-id=PutObject", Fault::Status(503), 100);
     let failure = snapshot.invoke(&request).expect_failed();
     assert_eq!(failure.error_type, "AwsTransient", "{failure:?}");
-    let (keys, _) = bucket(&stack.moto).await;
+    let (keys, _) = bucket(&stack).await;
     assert_only_whole_snapshots("step 2", &keys);
     assert!(keys.is_empty(), "{keys:?}");
-    stack.proxy.clear();
+    stack.proxy().clear();
 
     // 3. A slow S3 on every attempt of the completion: the client gives up, retryably.
     stack
-        .proxy
+        .proxy()
         .inject(".tar.gz?uploadId=", Fault::Delay(Duration::from_millis(1500)), 3);
     // The delayed completion still reaches S3 after the client gave up: S3 completes the
     // archive, and no sidecar follows. Not a snapshot (nothing lists it), but an orphan object
     // that retention leaves to the bucket's lifecycle rules.
     let outcome = snapshot.invoke(&request);
-    let (keys, _) = bucket(&stack.moto).await;
+    let (keys, _) = bucket(&stack).await;
     assert_no_sidecar_without_archive(&keys);
     let orphans = orphan_archives(&keys);
     assert!(orphans.len() <= 1, "{keys:?}");
     if let Invocation::Failed(f) = &outcome {
         assert_eq!(f.error_type, "AwsTransient", "{f:?}");
     }
-    stack.proxy.clear();
+    stack.proxy().clear();
 
     // 4. AWS is healthy again: one whole snapshot, and no upload left open by the runs before.
     let answer = ok(&mut snapshot, &request);
@@ -310,7 +232,7 @@ async fn a_snapshot_failing_past_its_retries_leaves_nothing_visible_and_the_next
         matches!(answer["results"][0]["result"].as_str(), Some("created" | "unchanged")),
         "{answer:#}"
     );
-    let (keys, open_uploads) = bucket(&stack.moto).await;
+    let (keys, open_uploads) = bucket(&stack).await;
     assert_no_sidecar_without_archive(&keys);
     assert_eq!(
         orphan_archives(&keys),
@@ -321,9 +243,9 @@ async fn a_snapshot_failing_past_its_retries_leaves_nothing_visible_and_the_next
     assert_eq!(open_uploads, 0, "the leftover upload was aborted by the next run");
     eprintln!(
         "orphan archives: {orphans:?}; faults injected into snapshot: {} ({:?})",
-        stack.proxy.injected().len(),
+        stack.proxy().injected().len(),
         stack
-            .proxy
+            .proxy()
             .injected()
             .iter()
             .map(|i| format!("{:?}", i.fault))

@@ -42,14 +42,8 @@ fn real_archive() -> &'static (Vec<u8>, String) {
         let tmp = tempfile::tempdir().expect("tempdir");
         let root = tmp.path().join("home");
         let state = root.join(".openclaw");
-        fs::create_dir_all(state.join("credentials/whatsapp/default")).expect("creds dir");
+        clawkeeper_tests::home::write_small_state(&root);
         fs::create_dir_all(state.join("state")).expect("state");
-        fs::write(state.join("openclaw.json"), br#"{"gateway":{"port":18789}}"#).expect("config");
-        fs::write(
-            state.join("credentials/whatsapp/default/creds.json"),
-            br#"{"me":{"id":"1"}}"#,
-        )
-        .expect("creds");
         std::os::unix::fs::symlink("openclaw.json", state.join("config-link")).expect("link");
         let conn = rusqlite::Connection::open(state.join("state/openclaw.sqlite")).expect("db");
         conn.execute_batch("PRAGMA journal_mode=DELETE; CREATE TABLE t(x); INSERT INTO t VALUES (1), (2);")

@@ -12,21 +12,10 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 fn config() -> Config {
-    Config::from_lookup(|name| {
-        Some(
-            match name {
-                "CLAWKEEPER_TABLE" => "t-table",
-                "CLAWKEEPER_TOPIC_ARN" => "arn:aws:sns:us-east-1:123456789012:t",
-                "CLAWKEEPER_BUCKET" => "t-bucket",
-                "CLAWKEEPER_GATEWAYS" => {
-                    r#"[{"id":"home","cluster":"openclaw","service":"openclaw-gateway"},
-                        {"id":"lab","cluster":"arn:aws:ecs:us-east-1:123456789012:cluster/openclaw","task_family":"lab"}]"#
-                }
-                _ => return None,
-            }
-            .to_string(),
-        )
-    })
+    clawkeeper_tests::config(
+        r#"[{"id":"home","cluster":"openclaw","service":"openclaw-gateway"},
+            {"id":"lab","cluster":"arn:aws:ecs:us-east-1:123456789012:cluster/openclaw","task_family":"lab"}]"#,
+    )
     .expect("config")
 }
 

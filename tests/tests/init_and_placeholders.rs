@@ -2,28 +2,17 @@
 //! through the Runtime API), and the functions not built yet refuse events instead of faking
 //! success.
 
-use clawkeeper_tests::{FunctionProcess, Invocation, clawkeeper_env};
+use clawkeeper_tests::consts::{CLUSTER, FUNCTIONS, SERVICE};
+use clawkeeper_tests::{FunctionProcess, Invocation, clawkeeper_env, moto};
 use serde_json::json;
-
-const FUNCTIONS: &[&str] = &[
-    "task-events",
-    "reconciler",
-    "log-alerts",
-    "snapshot",
-    "restore",
-    "control",
-];
 
 /// Functions that refuse every event until their issue lands.
 const NOT_BUILT_YET: &[&str] = &[];
 
 fn base_env() -> Vec<(String, String)> {
-    let mut env = clawkeeper_env(&json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}]));
+    let mut env = clawkeeper_env(&json!([{"id": "home", "cluster": CLUSTER, "service": SERVICE}]));
     // No AWS is reached in these tests; a closed port makes sure of it.
-    env.push(("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:9".into()));
-    env.push(("AWS_REGION".into(), "us-east-1".into()));
-    env.push(("AWS_ACCESS_KEY_ID".into(), "testing".into()));
-    env.push(("AWS_SECRET_ACCESS_KEY".into(), "testing".into()));
+    env.extend(moto::aws_env("http://127.0.0.1:9"));
     env
 }
 

@@ -19,30 +19,24 @@
 //!
 //! Needs root (namespaces): set `CLAWKEEPER_NO_NETNS=1` to skip these tests where that is not so.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use clawkeeper_shared::health::GATEWAY_PORT;
 use clawkeeper_shared::health::probe::{Probed, Prober};
-use clawkeeper_tests::aws_setup::{self, CLUSTER, Delivered, Inbox, SERVICE};
-use clawkeeper_tests::ec2::Network;
+use clawkeeper_tests::aws_setup::{create_secret, kinds};
+use clawkeeper_tests::consts::{CLUSTER, POLICY_HUNG_AFTER_TWO, SERVICE};
+use clawkeeper_tests::home::{kill_group, openclaw};
 use clawkeeper_tests::netns::{self, Netns, NetnsFunction, Subnet, spawn_function, veth};
+use clawkeeper_tests::stub::{CONTROL_UI_HTML, Stub};
 use clawkeeper_tests::task_ip_proxy::TaskIpProxy;
-use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env};
+use clawkeeper_tests::{FunctionProcess, Stack, ok, set_env};
 use serde_json::{Value, json};
 
-const TABLE: &str = "clawkeeper-test";
-/// `hung_probe_failures` 2: a stop would come on the second run.
-const POLICY: &str = r#"{"down_grace_secs":0,"min_notify_interval_secs":0,"hung_probe_failures":2,
-  "snapshot_interval_secs":0}"#;
-/// Runs per scenario: more than `hung_probe_failures`.
+/// Runs per scenario: more than `hung_probe_failures` (2: a stop would come on the second run).
 const RUNS: usize = 4;
 /// The task's "ENI" in its namespace, and the reconciler's end of the cable in its own.
 const TASK_DEV: &str = "eth0";
@@ -64,36 +58,22 @@ fn netns_or_skip() -> bool {
 
 /// moto with a RUNNING awsvpc gateway task, the two namespaces and the cable between them.
 struct World {
-    moto: Moto,
+    stack: Stack,
     proxy: TaskIpProxy,
-    inbox: Inbox,
     /// Where the reconciler runs.
     lambda: Netns,
     /// The task's network: what the reconciler sees at the task's private IP.
     task_net: Netns,
     subnet: Subnet,
-    task: String,
     gateway: Value,
 }
 
 impl World {
     /// `routed`: the reconciler's end of the cable has an address, hence a route to the task.
     async fn new(gateway: Value, routed: bool) -> Self {
-        let moto = Moto::start();
-        let sdk = moto.sdk_config().await;
-        aws_setup::create_table(&sdk, TABLE).await;
-        let inbox = Inbox::create(&sdk, "clawkeeper-alerts").await;
-        let network = Network::create(&moto).configuration();
-        // Tasks stay RUNNING until stopped (moto otherwise moves one status per describe).
-        moto.control(
-            "/moto-api/state-manager/set-transition",
-            &json!({"model_name": "ecs::task", "transition": {"progression": "manual", "times": 1000000}}),
-        );
-        aws_setup::create_awsvpc_gateway_service(&sdk, &network).await;
-        let task = aws_setup::run_service_task(&sdk, &network).await;
-
+        let stack = Stack::builder().with_running_task().start().await;
         let subnet = Subnet::next();
-        let proxy = TaskIpProxy::start(&moto.endpoint(), &subnet.far.to_string());
+        let proxy = TaskIpProxy::start(&stack.moto.endpoint(), &subnet.far.to_string());
         let lambda = Netns::create("lambda");
         let task_net = Netns::create("task");
         veth(&lambda, LAMBDA_DEV, &task_net, TASK_DEV);
@@ -102,40 +82,32 @@ impl World {
             lambda.add_address(LAMBDA_DEV, &subnet.near_cidr());
         }
         Self {
-            moto,
+            stack,
             proxy,
-            inbox,
             lambda,
             task_net,
             subnet,
-            task,
             gateway,
         }
     }
 
+    /// The functions' environment for the world's gateway.
+    fn env(&self) -> Vec<(String, String)> {
+        self.stack
+            .env_with(&[("CLAWKEEPER_GATEWAYS", &json!([self.gateway]).to_string())])
+    }
+
     /// The reconciler's environment; its AWS endpoint is the task IP proxy.
-    fn env(&self, probe_task_ip: bool) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = self
-            .moto
-            .aws_env()
-            .into_iter()
-            .map(|(k, v)| {
-                if k == "AWS_ENDPOINT_URL" {
-                    (k, self.proxy.endpoint())
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
-        env.extend(clawkeeper_env(&json!([self.gateway])));
-        env.push(("CLAWKEEPER_TOPIC_ARN".into(), self.inbox.topic_arn.clone()));
-        env.push(("CLAWKEEPER_POLICY".into(), POLICY.into()));
-        env.push(("CLAWKEEPER_PROBE_TASK_IP".into(), probe_task_ip.to_string()));
+    fn reconciler_env(&self, probe_task_ip: bool) -> Vec<(String, String)> {
+        let mut env = self.env();
+        set_env(&mut env, "AWS_ENDPOINT_URL", self.proxy.endpoint());
+        set_env(&mut env, "CLAWKEEPER_POLICY", POLICY_HUNG_AFTER_TWO);
+        set_env(&mut env, "CLAWKEEPER_PROBE_TASK_IP", probe_task_ip.to_string());
         env
     }
 
     fn reconciler(&self, probe_task_ip: bool) -> NetnsFunction {
-        spawn_function(&self.lambda, "reconciler", &self.env(probe_task_ip))
+        spawn_function(&self.lambda, "reconciler", &self.reconciler_env(probe_task_ip))
     }
 
     /// Where the task "is" for the reconciler.
@@ -148,27 +120,9 @@ impl World {
         self.task_net.link_stats(TASK_DEV).rx_packets
     }
 
-    async fn last_status(&self) -> String {
-        aws_sdk_ecs::Client::new(&self.moto.sdk_config().await)
-            .describe_tasks()
-            .cluster(CLUSTER)
-            .tasks(&self.task)
-            .send()
-            .await
-            .expect("describe")
-            .tasks()
-            .first()
-            .and_then(|t| t.last_status())
-            .unwrap_or_default()
-            .to_string()
-    }
-
     /// What `control`'s `status` shows of the gateway's watchdog (outside the namespaces).
     fn status(&self) -> Value {
-        let mut env = self.moto.aws_env();
-        env.extend(clawkeeper_env(&json!([self.gateway])));
-        env.push(("CLAWKEEPER_TOPIC_ARN".into(), self.inbox.topic_arn.clone()));
-        let mut control = FunctionProcess::spawn("control", &env);
+        let mut control = FunctionProcess::spawn("control", &self.env());
         let status = ok(&mut control, &json!({"action": "status"}));
         status["gateways"][0]["watchdog"].clone()
     }
@@ -181,9 +135,9 @@ impl World {
             0,
             "no StopTask ever reached ECS: {answers:#?}"
         );
-        let got = self.inbox.settle_and_drain().await;
+        let got = self.stack.inbox().settle_and_drain().await;
         assert!(got.is_empty(), "no notice: {got:#?}");
-        assert_eq!(self.last_status().await, "RUNNING");
+        assert_eq!(self.stack.task_last_status().await, "RUNNING");
         for answer in answers {
             let g = &answer["gateways"][0];
             assert_eq!(g["phase"], "healthy", "{answer}");
@@ -194,48 +148,11 @@ impl World {
     }
 }
 
-fn ok(function: &mut FunctionProcess, event: &Value) -> Value {
-    match function.invoke(event) {
-        Invocation::Ok(v) => v,
-        other => panic!("invocation failed: {other:?}\nlogs:\n{}", function.logs()),
-    }
-}
-
-fn kinds(delivered: &[Delivered]) -> Vec<&str> {
-    delivered.iter().map(|d| d.kind.as_str()).collect()
-}
-
 /// Runs the reconciler `times` times; the answers, and how long the runs took.
 fn run(reconciler: &mut NetnsFunction, times: usize) -> (Vec<Value>, Duration) {
     let started = Instant::now();
     let answers = (0..times).map(|_| ok(&mut reconciler.process, &json!({}))).collect();
     (answers, started.elapsed())
-}
-
-/// A secret in moto's Secrets Manager (JSON protocol, called directly: the test crate has no
-/// Secrets Manager client); returns its ARN.
-fn create_secret(moto: &Moto, name: &str, value: &str) -> String {
-    let addr = moto.endpoint().trim_start_matches("http://").to_string();
-    let body = json!({"Name": name, "SecretString": value}).to_string();
-    let stream = TcpStream::connect(&addr).expect("connect to moto");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let mut writer = stream.try_clone().expect("clone");
-    write!(
-        writer,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Target: secretsmanager.CreateSecret\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/secretsmanager/aws4_request, \
-         SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send CreateSecret");
-    let answer = clawkeeper_tests::http::read_message(&mut BufReader::new(stream))
-        .expect("read")
-        .expect("an answer");
-    let text = String::from_utf8_lossy(&answer.body).to_string();
-    assert_eq!(answer.status(), 200, "CreateSecret: {text}");
-    let parsed: Value = serde_json::from_str(&text).expect("JSON");
-    parsed["ARN"].as_str().expect("ARN").to_string()
 }
 
 /// The real OpenClaw gateway (`openclaw gateway run` from npm) inside a namespace, bound to all
@@ -248,18 +165,10 @@ struct RealGateway {
 
 impl RealGateway {
     fn start(ns: &Netns) -> Self {
-        let openclaw = std::env::var_os("CLAWKEEPER_OPENCLAW")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| clawkeeper_tests::workspace_root().join(".cache/openclaw/bin/openclaw"));
-        assert!(
-            openclaw.exists(),
-            "OpenClaw not found at {}: run scripts/install-openclaw.sh (or set CLAWKEEPER_OPENCLAW)",
-            openclaw.display()
-        );
         let home = tempfile::tempdir().expect("home");
         let log = std::fs::File::create(home.path().join("gateway.log")).expect("log");
         let child = ns
-            .command(&openclaw)
+            .command(openclaw())
             .args([
                 "gateway",
                 "run",
@@ -288,10 +197,7 @@ impl RealGateway {
 
 impl Drop for RealGateway {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = std::process::Command::new("kill")
-            .args(["-s", "KILL", "--", &group])
-            .status();
+        kill_group(self.child.id());
         let _ = self.child.wait();
     }
 }
@@ -388,7 +294,7 @@ async fn in_the_vpc_the_real_gateway_is_live_and_behind_a_pulled_cable_unknown_n
     }
     let mut world = World::new(Value::Null, true).await;
     // The token the gateway requires (a LAN bind needs auth), in Secrets Manager for the reconciler.
-    let arn = create_secret(&world.moto, "openclaw-gateway-token", TOKEN);
+    let arn = create_secret(&world.stack.moto, "openclaw-gateway-token", TOKEN);
     world.gateway = json!({"id": "home", "cluster": CLUSTER, "service": SERVICE, "token_secret_arn": arn});
     let gateway = RealGateway::start(&world.task_net);
     let boot = wait_live(&world, &gateway);
@@ -450,38 +356,6 @@ async fn in_the_vpc_the_real_gateway_is_live_and_behind_a_pulled_cable_unknown_n
     );
 }
 
-/// A server in `ns` answering every request with an HTML 200 (the Control UI's answer to a path it
-/// does not know); counts the connections it accepted.
-fn serve_html(ns: &Netns, addr: SocketAddr) -> Arc<AtomicUsize> {
-    let listener = ns.listen(addr);
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = Arc::clone(&accepted);
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            count.fetch_add(1, Ordering::Relaxed);
-            thread::spawn(move || answer_html(stream));
-        }
-    });
-    accepted
-}
-
-fn answer_html(stream: TcpStream) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let Ok(clone) = stream.try_clone() else { return };
-    let mut reader = BufReader::new(clone);
-    let mut line = String::new();
-    while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-        line.clear();
-    }
-    let body = "<!doctype html><title>OpenClaw</title>";
-    let mut stream = stream;
-    let _ = write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_html_200_is_hung_and_stopped_but_only_by_a_reconciler_in_the_vpc() {
     if !netns_or_skip() {
@@ -489,15 +363,18 @@ async fn an_html_200_is_hung_and_stopped_but_only_by_a_reconciler_in_the_vpc() {
     }
     // The route is there in both halves: only the flag says whether the reconciler runs in the VPC.
     let world = World::new(json!({"id": "home", "cluster": CLUSTER, "service": SERVICE}), true).await;
-    let accepted = serve_html(&world.task_net, world.task_addr());
+    // A server in the task's namespace answering every request with an HTML 200 (the Control UI's
+    // answer to a path it does not know).
+    let html = Stub::serve_on(
+        world.task_net.listen(world.task_addr()),
+        200,
+        "text/html",
+        Some(CONTROL_UI_HTML),
+    );
 
     let mut outside = world.reconciler(false);
     let (answers, _) = run(&mut outside, RUNS);
-    assert_eq!(
-        accepted.load(Ordering::Relaxed),
-        0,
-        "CLAWKEEPER_PROBE_TASK_IP=false: never probed"
-    );
+    assert_eq!(html.accepted(), 0, "CLAWKEEPER_PROBE_TASK_IP=false: never probed");
     world.assert_left_alone(&answers).await;
     for answer in &answers {
         assert_eq!(answer["gateways"][0]["probe"]["mode"], "unavailable", "{answer}");
@@ -516,16 +393,20 @@ async fn an_html_200_is_hung_and_stopped_but_only_by_a_reconciler_in_the_vpc() {
     );
     assert_eq!(g["probe"]["failures"], 1, "{}", first[0]);
     assert_eq!(g["up"], false, "{}", first[0]);
-    assert_eq!(world.last_status().await, "RUNNING", "one failure is not hung");
-    assert!(world.inbox.settle_and_drain().await.is_empty());
+    assert_eq!(
+        world.stack.task_last_status().await,
+        "RUNNING",
+        "one failure is not hung"
+    );
+    assert!(world.stack.inbox().settle_and_drain().await.is_empty());
 
     let (second, _) = run(&mut inside, 1);
-    let got = world.inbox.settle_and_drain().await;
+    let got = world.stack.inbox().settle_and_drain().await;
     assert_eq!(kinds(&got), ["hung_restarted"], "{got:#?}\n{}", second[0]);
     assert!(got[0].message.contains("HTML"), "{}", got[0].message);
     assert_eq!(world.proxy.calls("StopTask"), 1);
-    assert_eq!(world.last_status().await, "STOPPED", "{}", second[0]);
-    assert!(accepted.load(Ordering::Relaxed) >= 2, "both runs reached the server");
+    assert_eq!(world.stack.task_last_status().await, "STOPPED", "{}", second[0]);
+    assert!(html.accepted() >= 2, "both runs reached the server");
     let status = world.status();
     assert_eq!(status["probe"]["last_outcome"], "failed", "{status}");
 }

@@ -9,18 +9,20 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clawkeeper_tests::{FunctionProcess, Moto};
+use clawkeeper_tests::Stack;
+use clawkeeper_tests::s3::{get, put};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 use snapshot_support::*;
 
-/// The environment of both functions (see [`function_env`]), with a short settle so recently
+/// The stack of both functions (see [`snapshot_stack`]), with a short settle so recently
 /// written test state is judged quickly.
-fn env(moto: &Moto, root: &Path) -> Vec<(String, String)> {
-    let mut env = function_env(moto, root);
-    env.push(("CLAWKEEPER_RESTORE_SETTLE_SECS".into(), "1".into()));
-    env
+async fn stack() -> Stack {
+    snapshot_stack()
+        .env("CLAWKEEPER_RESTORE_SETTLE_SECS", "1")
+        .start()
+        .await
 }
 
 /// Every file under `root` with its content, and every directory and link, by relative path.
@@ -104,18 +106,16 @@ fn leftovers(root: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_snapshot_restores_byte_for_byte_and_keeps_the_previous_state() {
-    let moto = Moto::start();
-    let s3 = s3(&moto).await;
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("home");
+    let stack = stack().await;
+    let s3 = stack.s3();
+    let root = stack.state_root();
     populate(&root);
     let state = root.join(".openclaw");
     let original_state = tree(&state);
     let original_keys = tree(&root.join(".config/openclaw"));
     let original_rows = table_counts(&state.join("state/openclaw.sqlite"));
 
-    let env = env(&moto, &root);
-    let mut snapshot = FunctionProcess::spawn("snapshot", &env);
+    let mut snapshot = stack.spawn("snapshot");
     let taken = snapshot
         .invoke(&json!({"gateway": "home", "trigger": "manual"}))
         .expect_ok();
@@ -136,7 +136,7 @@ async fn a_snapshot_restores_byte_for_byte_and_keeps_the_previous_state() {
     fs::write(root.join(".config/openclaw/auth-profile.key"), [0u8; 32]).expect("key");
     let broken = tree(&state);
 
-    let mut restore = FunctionProcess::spawn("restore", &env);
+    let mut restore = stack.spawn("restore");
     // Without the caller's word that the gateway is stopped: refused, nothing touched.
     let refused = restore
         .invoke(&json!({"gateway": "home", "snapshot": "latest"}))
@@ -207,14 +207,12 @@ fn crafted(entries: &[(&str, &[u8], tar::EntryType, Option<&str>)]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn crafted_archives_and_live_writers_are_refused_and_nothing_in_place_changes() {
-    let moto = Moto::start();
-    let s3 = s3(&moto).await;
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("home");
+    let stack = stack().await;
+    let s3 = stack.s3();
+    let root = stack.state_root();
     populate(&root);
     let before = tree(&root);
-    let env = env(&moto, &root);
-    let mut restore = FunctionProcess::spawn("restore", &env);
+    let mut restore = stack.spawn("restore");
 
     // Short names keep each path inside one tar header.
     let r = "2026-11-25T21-47-21.795+00-00-openclaw-backup";
@@ -270,12 +268,11 @@ async fn crafted_archives_and_live_writers_are_refused_and_nothing_in_place_chan
         assert_eq!(failure.error_type, "InvalidArchive", "{name}: {failure:?}");
         assert!(failure.error_message.contains(fragment), "{name}: {failure:?}");
         assert_eq!(tree(&root), before, "{name}: nothing in place changed");
-        assert!(!tmp.path().join("x").exists() && !root.join("x").exists());
+        assert!(!stack.dir().join("x").exists() && !root.join("x").exists());
     }
 
     // A good archive whose bytes are not the ones its sidecar records.
-    let snapshot_env = env.clone();
-    let mut snapshot = FunctionProcess::spawn("snapshot", &snapshot_env);
+    let mut snapshot = stack.spawn("snapshot");
     let taken = snapshot
         .invoke(&json!({"gateway": "home", "trigger": "manual"}))
         .expect_ok();
@@ -340,15 +337,15 @@ async fn crafted_archives_and_live_writers_are_refused_and_nothing_in_place_chan
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_openclaw_backup_restores_and_the_real_gateway_serves_the_restored_state() {
-    let moto = Moto::start();
-    let s3 = s3(&moto).await;
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let stack = stack().await;
+    let s3 = stack.s3();
+    let tmp = stack.dir();
 
     // The old machine: a state dir a real gateway wrote, plus WhatsApp creds; its own backup.
-    let old_home = tmp.path().join("old-home");
+    let old_home = tmp.join("old-home");
     copy_tree(&real_gateway_home(), &old_home);
     add_whatsapp_creds(&old_home.join(".openclaw"), "default", 120);
-    let out = tmp.path().join("backups");
+    let out = tmp.join("backups");
     fs::create_dir_all(&out).expect("out");
     let (ok, stdout, stderr) = run_openclaw(
         &old_home,
@@ -365,11 +362,10 @@ async fn an_openclaw_backup_restores_and_the_real_gateway_serves_the_restored_st
     put(&s3, key, fs::read(&archive).expect("archive")).await;
 
     // The gateway on AWS: some other state in place.
-    let root = tmp.path().join("home");
+    let root = stack.state_root();
     fs::create_dir_all(root.join(".openclaw")).expect("state");
     fs::write(root.join(".openclaw/openclaw.json"), b"{\"other\":true}").expect("config");
-    let env = env(&moto, &root);
-    let mut restore = FunctionProcess::spawn("restore", &env);
+    let mut restore = stack.spawn("restore");
     let report = restore
         .invoke_within(
             &json!({"gateway": "home", "snapshot": key, "confirm_stopped": true}),

@@ -8,14 +8,13 @@
 use std::fs;
 use std::path::Path;
 
-use clawkeeper_shared::Config;
 use clawkeeper_shared::health::GatewayToken;
-use clawkeeper_tests::aws_setup::{self, Inbox};
+use clawkeeper_tests::config as config_with;
+use clawkeeper_tests::consts::POLICY_NOTIFY_AT_ONCE;
 use clawkeeper_tests::events::{now, task_stopped};
-use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env};
+use clawkeeper_tests::s3::{get, keys};
+use clawkeeper_tests::{FunctionProcess, Invocation, Stack};
 use serde_json::{Value, json};
-
-const BUCKET: &str = "clawkeeper-test-snapshots";
 const WA_KEY: &str = "MARKER-WA-PRIVATE-KEY-7f3a9c";
 const WA_TORN: &str = "MARKER-WA-TORN-CREDS-55d0e1";
 const AUTH_KEY: &str = "MARKER-AUTH-PROFILE-KEY-91c2b4";
@@ -56,33 +55,13 @@ fn write_state(root: &Path) {
     fs::write(root.join(".config/openclaw/auth-profile.key"), AUTH_KEY).expect("key");
 }
 
-async fn sidecars(sdk: &aws_config::SdkConfig) -> Vec<(String, String)> {
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build());
-    let listed = s3
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .prefix("home/")
-        .send()
-        .await
-        .expect("list");
+/// The sidecars under `home/` in the bucket: (key, text).
+async fn sidecars(stack: &Stack) -> Vec<(String, String)> {
+    let s3 = stack.s3();
     let mut out = Vec::new();
-    for key in listed.contents().iter().filter_map(|o| o.key()) {
-        if !key.ends_with(".json") {
-            continue;
-        }
-        let body = s3
-            .get_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .expect("get")
-            .body
-            .collect()
-            .await
-            .expect("body")
-            .into_bytes();
-        out.push((key.to_string(), String::from_utf8_lossy(&body).into_owned()));
+    for key in keys(&s3, "home/").await.into_iter().filter(|k| k.ends_with(".json")) {
+        let body = get(&s3, &key).await;
+        out.push((key, String::from_utf8_lossy(&body).into_owned()));
     }
     out
 }
@@ -97,41 +76,22 @@ fn answer(process: &mut FunctionProcess, event: &Value) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_marker_secret_reaches_logs_answers_notifications_or_sidecars() {
-    let moto = Moto::start();
-    let sdk = moto.sdk_config().await;
-    aws_setup::create_table(&sdk, "clawkeeper-test").await;
-    aws_setup::create_gateway_service(&sdk).await;
-    let inbox = Inbox::create(&sdk, "clawkeeper-alerts").await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
-    s3.create_bucket().bucket(BUCKET).send().await.expect("bucket");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("home");
+    let stack = Stack::builder()
+        .gateway(json!({"token_secret_arn": TOKEN_ARN}))
+        .policy(POLICY_NOTIFY_AT_ONCE)
+        .with_service()
+        .with_bucket()
+        .with_state_root()
+        .env("RUST_LOG", "debug")
+        .env("CLAWKEEPER_RESTORE_QUIET_SECS", "0")
+        .env("CLAWKEEPER_RESTORE_SETTLE_SECS", "0")
+        .start()
+        .await;
+    let root = stack.state_root();
     write_state(&root);
-    let scratch = tmp.path().join("scratch");
-    fs::create_dir_all(&scratch).expect("scratch");
-
-    let mut env = moto.aws_env();
-    env.extend(clawkeeper_env(&json!([{
-        "id": "home", "cluster": "openclaw", "service": "openclaw-gateway",
-        "state_root": root.to_string_lossy(), "token_secret_arn": TOKEN_ARN,
-    }])));
-    env.extend(
-        [
-            ("CLAWKEEPER_TOPIC_ARN", inbox.topic_arn.clone()),
-            (
-                "CLAWKEEPER_POLICY",
-                r#"{"down_grace_secs":0,"min_notify_interval_secs":0}"#.to_string(),
-            ),
-            ("TMPDIR", scratch.to_string_lossy().into_owned()),
-            ("RUST_LOG", "debug".to_string()),
-            ("CLAWKEEPER_RESTORE_QUIET_SECS", "0".to_string()),
-            ("CLAWKEEPER_RESTORE_SETTLE_SECS", "0".to_string()),
-        ]
-        .map(|(k, v)| (k.to_string(), v)),
-    );
 
     // Snapshot: the archive holds the secrets; the answer, the sidecar and the logs do not.
-    let mut snapshot = FunctionProcess::spawn("snapshot", &env);
+    let mut snapshot = stack.spawn("snapshot");
     let created = answer(&mut snapshot, &json!({"gateway": "home", "trigger": "manual"}));
     assert!(created.contains("\"created\""), "{created}");
     assert!(
@@ -139,7 +99,7 @@ async fn no_marker_secret_reaches_logs_answers_notifications_or_sidecars() {
         "the torn creds are flagged by name: {created}"
     );
     assert_clean("the snapshot answer", &created);
-    let sidecars = sidecars(&sdk).await;
+    let sidecars = sidecars(&stack).await;
     assert!(!sidecars.is_empty());
     for (key, body) in &sidecars {
         assert_clean(key, body);
@@ -147,7 +107,7 @@ async fn no_marker_secret_reaches_logs_answers_notifications_or_sidecars() {
 
     // Restore of that snapshot over changed state: answer and logs clean too.
     fs::write(root.join(".openclaw/openclaw.json"), b"{}").expect("change");
-    let mut restore = FunctionProcess::spawn("restore", &env);
+    let mut restore = stack.spawn("restore");
     let restored = answer(
         &mut restore,
         &json!({"gateway": "home", "snapshot": "latest", "confirm_stopped": true, "by": "test"}),
@@ -157,18 +117,18 @@ async fn no_marker_secret_reaches_logs_answers_notifications_or_sidecars() {
     assert!(config.contains(TOKEN), "the restore brought the state back");
 
     // control lists the snapshots (read from the sidecars) and the status.
-    let mut control = FunctionProcess::spawn("control", &env);
+    let mut control = stack.spawn("control");
     for request in [json!({"action": "snapshots"}), json!({"action": "status"})] {
         let said = answer(&mut control, &request);
         assert_clean(&format!("the answer to {request}"), &said);
     }
 
     // task-events: a crash and its notices, with the token secret configured.
-    let mut events = FunctionProcess::spawn("task-events", &env);
+    let mut events = stack.spawn("task-events");
     let t = now();
     answer(&mut events, &task_stopped("task-stopped-crash", "aaaa", 3, t - 60, t));
     answer(&mut events, &task_stopped("task-stopped-oom", "aaaa", 4, t - 60, t));
-    let delivered = inbox.settle_and_drain().await;
+    let delivered = stack.inbox().settle_and_drain().await;
     assert!(!delivered.is_empty(), "a notice was sent");
     for d in &delivered {
         assert_clean("a notification", &format!("{}\n{}", d.subject, d.message));
@@ -184,19 +144,6 @@ async fn no_marker_secret_reaches_logs_answers_notifications_or_sidecars() {
         assert!(!logs.is_empty(), "{name} logged nothing: the check would prove nothing");
         assert_clean(&format!("the {name} logs"), &logs);
     }
-}
-
-fn config_with(gateways: &str) -> Result<Config, clawkeeper_shared::ConfigError> {
-    let gateways = gateways.to_string();
-    Config::from_lookup(move |name| {
-        Some(match name {
-            "CLAWKEEPER_TABLE" => "t-table".to_string(),
-            "CLAWKEEPER_TOPIC_ARN" => "arn:aws:sns:us-east-1:123456789012:t".to_string(),
-            "CLAWKEEPER_BUCKET" => "t-bucket".to_string(),
-            "CLAWKEEPER_GATEWAYS" => gateways.clone(),
-            _ => return None,
-        })
-    })
 }
 
 #[test]

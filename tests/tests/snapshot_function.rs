@@ -5,18 +5,19 @@ mod snapshot_support;
 
 use std::fs;
 
-use aws_sdk_s3::Client;
 use clawkeeper_shared::snapshot::verify::{Limits, verify_archive};
-use clawkeeper_tests::{FunctionProcess, Moto};
+use clawkeeper_tests::consts::{BUCKET, TABLE, TOPIC};
+use clawkeeper_tests::home::noise;
+use clawkeeper_tests::s3::{get, keys, open_uploads};
+use clawkeeper_tests::{FunctionProcess, Stack, aws_setup};
 use serde_json::json;
 use snapshot_support::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() {
-    let moto = Moto::start();
-    let s3 = s3(&moto).await;
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("home");
+    let stack = snapshot_stack().start().await;
+    let s3 = stack.s3();
+    let root = stack.state_root();
     let state = root.join(".openclaw");
     add_whatsapp_creds(&state, "default", 300);
     make_database(&state.join("state/openclaw.sqlite"), 3000);
@@ -24,7 +25,7 @@ async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() 
     fs::create_dir_all(root.join(".config/openclaw")).expect("key dir");
     fs::write(root.join(".config/openclaw/auth-profile.key"), [9u8; 32]).expect("key");
 
-    let mut function = FunctionProcess::spawn("snapshot", &function_env(&moto, &root));
+    let mut function = stack.spawn("snapshot");
     let answer = function
         .invoke(&json!({"gateway": "home", "trigger": "manual", "source_task": "arn:aws:ecs:us-east-1:123456789012:task/openclaw/abc"}))
         .expect_ok();
@@ -64,8 +65,14 @@ async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() 
         .expect_ok();
     assert_eq!(again["results"][0]["result"], "unchanged", "{again:#}");
     assert_eq!(again["results"][0]["current_key"], key.as_str());
-    assert_eq!(keys(&s3, "home/snapshots/").await.len(), 2);
-    let check: serde_json::Value = serde_json::from_slice(&get(&s3, "home/last-check.json").await).expect("check");
+    let snapshots = keys(&s3, "home/snapshots/").await;
+    assert_eq!(
+        snapshots.iter().filter(|k| !k.contains("/_status/")).count(),
+        2,
+        "{snapshots:?}"
+    );
+    let check: serde_json::Value =
+        serde_json::from_slice(&get(&s3, "home/snapshots/_status/last-check.json").await).expect("check");
     assert_eq!(check["current_key"], key.as_str());
 
     // A change and the schedule: a new snapshot of every gateway.
@@ -91,6 +98,8 @@ async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() 
         key.clone(),
         newest.replace(".tar.gz", ".json"),
         newest.clone(),
+        // The record of the unchanged run above stays: the freshness check reads when it was written.
+        "home/snapshots/_status/last-check.json".to_string(),
     ];
     expected.sort();
     assert_eq!(keys(&s3, "home/snapshots/").await, expected);
@@ -103,23 +112,14 @@ async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failure_mid_upload_leaves_no_sidecar_and_no_incomplete_upload() {
-    let moto = Moto::start();
-    let s3 = s3(&moto).await;
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("home");
+    let stack = snapshot_stack().start().await;
+    let s3 = stack.s3();
+    let root = stack.state_root();
     let state = root.join(".openclaw");
     add_whatsapp_creds(&state, "default", 20);
     // 12 MiB that gzip cannot shrink: at least one 8 MiB part is uploaded before the failure.
-    let mut noise = Vec::with_capacity(12 << 20);
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    while noise.len() < 12 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        noise.extend_from_slice(&x.to_le_bytes());
-    }
     fs::create_dir_all(state.join("media")).expect("media");
-    fs::write(state.join("media/aaa-big.bin"), &noise).expect("noise");
+    fs::write(state.join("media/aaa-big.bin"), noise(12 << 20, 0x9E37_79B9_7F4A_7C15)).expect("noise");
     // A database whose pages are damaged: integrity_check fails after the big file went out.
     let db = state.join("zzz/broken.sqlite");
     make_database(&db, 3000);
@@ -130,7 +130,7 @@ async fn a_failure_mid_upload_leaves_no_sidecar_and_no_incomplete_upload() {
     }
     fs::write(&db, bytes).expect("damage");
 
-    let mut function = FunctionProcess::spawn("snapshot", &function_env(&moto, &root));
+    let mut function = stack.spawn("snapshot");
     let failure = function
         .invoke(&json!({"gateway": "home", "trigger": "manual"}))
         .expect_failed();
@@ -143,21 +143,14 @@ async fn a_failure_mid_upload_leaves_no_sidecar_and_no_incomplete_upload() {
         vec!["home/snapshots/_status/last-failure.json".to_string()],
         "no archive, no sidecar"
     );
-    let uploads = s3
-        .list_multipart_uploads()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("uploads");
-    assert!(uploads.uploads().is_empty(), "aborted: {:?}", uploads.uploads());
+    let uploads = open_uploads(&s3).await;
+    assert!(uploads.is_empty(), "aborted: {uploads:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_requests_are_refused_with_stable_error_types() {
-    let moto = Moto::start();
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("home");
-    let mut function = FunctionProcess::spawn("snapshot", &function_env(&moto, &root));
+    let stack = Stack::bare().with_state_root().start().await;
+    let mut function = stack.spawn("snapshot");
     let failure = function.invoke(&json!({"gateway": "office"})).expect_failed();
     assert_eq!(failure.error_type, "UnknownGateway");
     let failure = function
@@ -169,53 +162,18 @@ async fn bad_requests_are_refused_with_stable_error_types() {
     assert_eq!(failure.error_type, "StateMissing", "{failure:?}");
 }
 
-/// `len` bytes that gzip cannot shrink.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
-    let mut x = seed | 1;
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out
-}
-
-async fn pending_uploads(s3: &Client) -> Vec<(String, String)> {
-    let answer = s3
-        .list_multipart_uploads()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("uploads");
-    answer
-        .uploads()
-        .iter()
-        .map(|u| {
-            (
-                u.key().unwrap_or_default().to_string(),
-                u.upload_id().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_snapshot_killed_mid_upload_leaves_nothing_visible_and_the_next_run_cleans_up() {
-    let moto = Moto::start();
-    let s3 = s3(&moto).await;
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("home");
+    let stack = snapshot_stack().start().await;
+    let s3 = stack.s3();
+    let root = stack.state_root();
     let state = root.join(".openclaw");
     add_whatsapp_creds(&state, "default", 50);
     fs::create_dir_all(state.join("media")).expect("media");
     for i in 0..6 {
         fs::write(state.join(format!("media/big-{i}.bin")), noise(12 << 20, 7 + i)).expect("noise");
     }
-    let mut env = function_env(&moto, &root);
-
-    let mut function = FunctionProcess::spawn("snapshot", &env);
+    let mut function = stack.spawn("snapshot");
     let first = serde_json::json!({"gateway": "home", "trigger": "manual"});
     // Sent without waiting: the process is killed while it uploads.
     let pid = function.pid();
@@ -232,7 +190,7 @@ async fn a_snapshot_killed_mid_upload_leaves_nothing_visible_and_the_next_run_cl
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let killed = loop {
         assert!(std::time::Instant::now() < deadline, "no upload started");
-        if let Some((key, _)) = pending_uploads(&s3).await.into_iter().next() {
+        if let Some((key, _)) = open_uploads(&s3).await.into_iter().next() {
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             let status = std::process::Command::new("kill")
                 .args(["-s", "KILL", &pid.to_string()])
@@ -246,10 +204,10 @@ async fn a_snapshot_killed_mid_upload_leaves_nothing_visible_and_the_next_run_cl
     let _ = waiter.join();
     assert!(killed.starts_with("home/snapshots/"), "{killed}");
     assert_eq!(keys(&s3, "home/").await, Vec::<String>::new(), "no archive, no sidecar");
-    assert_eq!(pending_uploads(&s3).await.len(), 1, "the dead run's upload is left");
+    assert_eq!(open_uploads(&s3).await.len(), 1, "the dead run's upload is left");
 
     // The next run aborts the stale upload under its prefix and succeeds.
-    env.push(("CLAWKEEPER_SNAPSHOT_STALE_UPLOAD_SECS".into(), "0".into()));
+    let env = stack.env_with(&[("CLAWKEEPER_SNAPSHOT_STALE_UPLOAD_SECS", "0")]);
     let mut function = FunctionProcess::spawn("snapshot", &env);
     let answer = function
         .invoke_within(
@@ -268,18 +226,17 @@ async fn a_snapshot_killed_mid_upload_leaves_nothing_visible_and_the_next_run_cl
             .any(|w| w.as_str().unwrap_or("").contains("aborted 1 incomplete upload")),
         "{answer:#}"
     );
-    assert!(pending_uploads(&s3).await.is_empty(), "the stale upload was aborted");
+    assert!(open_uploads(&s3).await.is_empty(), "the stale upload was aborted");
     assert_eq!(keys(&s3, "home/snapshots/").await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() {
     use clawkeeper_shared::snapshot::status::{FailureRecord, failure_key, failure_notice};
-    let moto = Moto::start();
-    let s3 = s3(&moto).await;
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("home");
-    let mut function = FunctionProcess::spawn("snapshot", &function_env(&moto, &root));
+    let stack = snapshot_stack().start().await;
+    let s3 = stack.s3();
+    let root = stack.state_root();
+    let mut function = stack.spawn("snapshot");
     let record_key = failure_key("home");
 
     // The volume is not mounted: two failed runs in a row.
@@ -304,18 +261,17 @@ async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() 
     assert!(notice.message.contains("StateMissing"), "{}", notice.message);
 
     // The reader behind the trait, as the reconciler would call it.
-    let store = clawkeeper_shared::aws::s3::S3Store::new(&moto.sdk_config().await, BUCKET);
+    let store = clawkeeper_shared::aws::s3::S3Store::new(&stack.sdk, BUCKET);
     let read = clawkeeper_shared::snapshot::status::read_failure(&store, "home")
         .await
         .expect("read");
     assert_eq!(read, Some(record));
 
     // The reconciler (outside the VPC) tells the owner: once for this run of failures.
-    let sdk = moto.sdk_config().await;
-    clawkeeper_tests::aws_setup::create_table(&sdk, "clawkeeper-test").await;
-    clawkeeper_tests::aws_setup::create_gateway_service(&sdk).await;
-    let inbox = clawkeeper_tests::aws_setup::Inbox::create(&sdk, "clawkeeper-test").await;
-    let mut reconciler = FunctionProcess::spawn("reconciler", &function_env(&moto, &root));
+    aws_setup::create_table(&stack.sdk, TABLE).await;
+    aws_setup::create_gateway_service(&stack.sdk).await;
+    let inbox = aws_setup::Inbox::create(&stack.sdk, TOPIC).await;
+    let mut reconciler = stack.spawn("reconciler");
     for _ in 0..2 {
         reconciler.invoke(&json!({})).expect_ok();
     }

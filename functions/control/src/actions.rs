@@ -1,9 +1,8 @@
 //! The actions that change a gateway (pause, resume, silence, restart, snapshot) and the incident
 //! history. Each change goes through the watchdog engine as an owner request with who asked.
 
-use clawkeeper_shared::engine::{Outcome, SnapshotRequester};
-use clawkeeper_shared::notifier::Notifier;
-use clawkeeper_shared::snapshot::ObjectStore;
+use clawkeeper_shared::engine::{Moment, Outcome};
+use clawkeeper_shared::snapshot::{SnapshotAnswer, SnapshotOutcome};
 use clawkeeper_shared::store::StateStore;
 use clawkeeper_shared::watch::GatewayState;
 use clawkeeper_shared::watch::plan::owner::OwnerAction;
@@ -25,26 +24,18 @@ fn answer(gateway: &Gateway, action: &str, by: &str, outcome: &Outcome) -> Value
     })
 }
 
-impl<S, N, E, R, O, F> App<S, N, E, R, O, F>
-where
-    S: StateStore + Sync,
-    N: Notifier + Sync,
-    E: clawkeeper_shared::ecs::Ecs + clawkeeper_shared::ecs::EcsControl + Sync,
-    R: SnapshotRequester + Sync,
-    O: ObjectStore,
-    F: Functions + Sync,
-{
+impl App {
     /// Desired 0, as the owner's wish: the watchdog restarts nothing until `resume`.
-    pub async fn pause(&self, id: &str, by: &str, now: i64) -> Result<Value, FunctionError> {
+    pub async fn pause(&self, id: &str, by: &str, at: Moment) -> Result<Value, FunctionError> {
         let gateway = self.gateway(id)?;
-        let outcome = self.owner(gateway, by, OwnerAction::Pause, now).await?;
+        let outcome = self.owner(gateway, by, OwnerAction::Pause, at).await?;
         Ok(answer(gateway, "pause", by, &outcome))
     }
 
     /// Desired 1 and a clean backoff.
-    pub async fn resume(&self, id: &str, by: &str, now: i64) -> Result<Value, FunctionError> {
+    pub async fn resume(&self, id: &str, by: &str, at: Moment) -> Result<Value, FunctionError> {
         let gateway = self.gateway(id)?;
-        let outcome = self.owner(gateway, by, OwnerAction::Resume, now).await?;
+        let outcome = self.owner(gateway, by, OwnerAction::Resume, at).await?;
         Ok(answer(gateway, "resume", by, &outcome))
     }
 
@@ -55,10 +46,10 @@ where
         minutes: u32,
         reason: Option<String>,
         by: &str,
-        now: i64,
+        at: Moment,
     ) -> Result<Value, FunctionError> {
         let gateway = self.gateway(id)?;
-        let until = now.saturating_add(i64::from(minutes) * 60);
+        let until = at.now.saturating_add(i64::from(minutes) * 60);
         let outcome = self
             .owner(
                 gateway,
@@ -67,7 +58,7 @@ where
                     until,
                     reason: reason.clone(),
                 },
-                now,
+                at,
             )
             .await?;
         let mut out = answer(gateway, "silence", by, &outcome);
@@ -81,9 +72,10 @@ where
     }
 
     /// Restarts now; refused while paused (by the owner or the backoff) unless `force`.
-    pub async fn restart(&self, id: &str, force: bool, by: &str, now: i64) -> Result<Value, FunctionError> {
+    pub async fn restart(&self, id: &str, force: bool, by: &str, at: Moment) -> Result<Value, FunctionError> {
         let gateway = self.gateway(id)?;
         let state = self
+            .adapters
             .store
             .load::<GatewayState>(&gateway.id)
             .await
@@ -106,7 +98,7 @@ where
                 ),
             ));
         }
-        let outcome = self.owner(gateway, by, OwnerAction::Restart, now).await?;
+        let outcome = self.owner(gateway, by, OwnerAction::Restart, at).await?;
         if outcome.executed.is_empty() {
             return Err(FunctionError::new(
                 "NothingToRestart",
@@ -120,11 +112,12 @@ where
     }
 
     /// Incident log records of the last `days` days, for one gateway or all.
-    pub async fn history(&self, only: Option<&str>, days: u32, now: i64) -> Result<Value, FunctionError> {
-        let since = now.saturating_sub(i64::from(days) * 86_400);
+    pub async fn history(&self, only: Option<&str>, days: u32, at: Moment) -> Result<Value, FunctionError> {
+        let since = at.now.saturating_sub(i64::from(days) * 86_400);
         let mut gateways = Vec::new();
         for gateway in self.config.gateways.iter().filter(|g| only.is_none_or(|id| g.id == id)) {
             let records = self
+                .adapters
                 .store
                 .incidents(&gateway.id, since)
                 .await
@@ -135,7 +128,7 @@ where
     }
 
     /// Invokes the snapshot function now and returns its summary.
-    pub async fn snapshot(&self, id: &str, by: &str, now: i64) -> Result<Value, FunctionError> {
+    pub async fn snapshot(&self, id: &str, by: &str, at: Moment) -> Result<Value, FunctionError> {
         let gateway = self.gateway(id)?;
         let function = self.config.snapshot_function.as_deref().ok_or_else(|| {
             FunctionError::new(
@@ -149,21 +142,30 @@ where
             .invoke(function, &json!({ "gateway": gateway.id, "trigger": "manual" }))
             .await
             .map_err(|e| invoke_failure("SnapshotFailed", e))?;
-        let summary = answer["results"].get(0).cloned().unwrap_or(answer.clone());
-        let what = match summary["result"].as_str() {
-            Some("created") => format!("took snapshot {}", summary["archive_key"].as_str().unwrap_or("?")),
-            Some("unchanged") => format!(
-                "state unchanged since snapshot {}",
-                summary["current_key"].as_str().unwrap_or("?")
-            ),
-            _ => "asked for a snapshot".to_string(),
+        let parsed: SnapshotAnswer = serde_json::from_value(answer).map_err(|e| {
+            FunctionError::new(
+                "SnapshotFailed",
+                format!("the snapshot function's answer does not read as a snapshot summary: {e}"),
+            )
+        })?;
+        let Some(summary) = parsed.results.into_iter().next() else {
+            return Err(FunctionError::new(
+                "SnapshotFailed",
+                format!("the snapshot function answered no result for gateway {}", gateway.id),
+            ));
+        };
+        let what = match &summary.outcome {
+            SnapshotOutcome::Created(sidecar) => format!("took snapshot {}", sidecar.archive_key),
+            SnapshotOutcome::Unchanged { current_key, .. } => {
+                format!("state unchanged since snapshot {current_key}")
+            }
         };
         let note = OwnerAction::Note {
             action: "snapshot".into(),
             what,
         };
         // The snapshot exists whatever happens to the log line: report it, log the failure.
-        if let Err(e) = self.owner(gateway, by, note, now).await {
+        if let Err(e) = self.owner(gateway, by, note, at).await {
             tracing::warn!(gateway = %gateway.id, error = %e.message, "snapshot taken but not logged");
         }
         Ok(json!({ "gateway": gateway.id, "action": "snapshot", "by": by, "snapshot": summary }))

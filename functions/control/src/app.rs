@@ -1,47 +1,26 @@
-//! The control function's adapters in one place, generic over the capability traits so every
-//! action runs against in-memory fakes in tests and against AWS in Lambda.
+//! What every control action works with, and the one way an action changes a gateway: an owner
+//! request through the watchdog engine.
 
-use std::time::Duration;
-
-use clawkeeper_shared::engine::{self, EngineError, Outcome, Ports, SnapshotRequester};
-use clawkeeper_shared::notifier::Notifier;
-use clawkeeper_shared::snapshot::ObjectStore;
-use clawkeeper_shared::store::StateStore;
+use clawkeeper_shared::aws::Adapters;
+use clawkeeper_shared::engine::{self, EngineError, Moment, Outcome};
 use clawkeeper_shared::watch::Input;
 use clawkeeper_shared::watch::plan::owner::{OwnerAction, OwnerInput};
 use clawkeeper_shared::{Config, FunctionError, Gateway};
 
-use crate::functions::Functions;
+use crate::functions::LambdaFunctions;
 
-/// Everything an action may use.
-pub struct App<S, N, E, R, O, F> {
+/// Everything an action may use: the configuration, the AWS adapters built once from it, and
+/// synchronous invokes of the snapshot and restore functions.
+pub struct App {
     /// The function's configuration.
     pub config: Config,
-    /// Watchdog state and incident log.
-    pub store: S,
-    /// The owners' topic.
-    pub notifier: N,
-    /// ECS, read and control.
-    pub ecs: E,
-    /// Asynchronous snapshot requests the policy may plan.
-    pub snapshots: R,
-    /// The snapshot bucket.
-    pub objects: O,
+    /// The state table, topic, ECS, snapshot requests and the snapshot bucket.
+    pub adapters: Adapters,
     /// Synchronous invokes of the snapshot and restore functions.
-    pub functions: F,
-    /// How often a restore polls ECS while it waits.
-    pub poll: Duration,
+    pub functions: LambdaFunctions,
 }
 
-impl<S, N, E, R, O, F> App<S, N, E, R, O, F>
-where
-    S: StateStore + Sync,
-    N: Notifier + Sync,
-    E: clawkeeper_shared::ecs::Ecs + clawkeeper_shared::ecs::EcsControl + Sync,
-    R: SnapshotRequester + Sync,
-    O: ObjectStore,
-    F: Functions + Sync,
-{
+impl App {
     /// The configured gateway (parsing already checked the id).
     pub fn gateway(&self, id: &str) -> Result<&Gateway, FunctionError> {
         self.config
@@ -56,19 +35,14 @@ where
         gateway: &Gateway,
         by: &str,
         action: OwnerAction,
-        now: i64,
+        at: Moment,
     ) -> Result<Outcome, FunctionError> {
-        let ports = Ports {
-            store: &self.store,
-            notifier: &self.notifier,
-            ecs: &self.ecs,
-            snapshots: &self.snapshots,
-        };
+        let ports = self.adapters.engine_ports();
         let input = Input::Owner(OwnerInput {
             by: by.to_string(),
             action,
         });
-        engine::handle(&ports, gateway, &self.config.policy, &input, None, now)
+        engine::handle(&ports, gateway, &self.config.policy, &input, None, at)
             .await
             .map_err(engine_failure)
     }
@@ -82,12 +56,4 @@ pub fn engine_failure(e: EngineError) -> FunctionError {
         error_type,
         format!("{e}; what was not done stays in the watchdog's outbox and is retried by its next run"),
     )
-}
-
-/// Epoch seconds now.
-pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -8,6 +8,7 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use clawkeeper_shared::AwsError;
+use clawkeeper_shared::aws::FromSdk;
 use serde_json::Value;
 
 /// Why an invoke did not answer.

@@ -10,16 +10,16 @@
 use std::time::Instant;
 
 use clawkeeper_shared::ecs::{Ecs, EcsControl, TaskView};
-use clawkeeper_shared::engine::SnapshotRequester;
-use clawkeeper_shared::notifier::Notifier;
-use clawkeeper_shared::snapshot::ObjectStore;
-use clawkeeper_shared::store::StateStore;
 use clawkeeper_shared::watch::plan::owner::OwnerAction;
 use clawkeeper_shared::{AwsError, FunctionError, Gateway, GatewayTarget};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::app::{App, now_secs};
+use clawkeeper_shared::engine::Moment;
+use clawkeeper_shared::lambda::now_secs;
+use clawkeeper_shared::snapshot::restore::RestoreReport;
+
+use crate::app::App;
 use crate::functions::Functions;
 use crate::snapshots;
 
@@ -38,7 +38,7 @@ pub struct Step {
 /// The answer to `restore`: `ok` false when a step failed (the invocation itself succeeds, so the
 /// steps reach the caller).
 #[derive(Debug, Clone, Serialize)]
-pub struct RestoreReport {
+pub struct RestoreRun {
     pub gateway: String,
     pub action: &'static str,
     pub by: String,
@@ -61,15 +61,7 @@ pub struct Waits {
     pub health_timeout_secs: u64,
 }
 
-impl<S, N, E, R, O, F> App<S, N, E, R, O, F>
-where
-    S: StateStore + Sync,
-    N: Notifier + Sync,
-    E: Ecs + EcsControl + Sync,
-    R: SnapshotRequester + Sync,
-    O: ObjectStore,
-    F: Functions + Sync,
-{
+impl App {
     /// Restores `wanted` (name, key or `latest`) onto gateway `id`.
     pub async fn restore(
         &self,
@@ -77,7 +69,8 @@ where
         wanted: &str,
         waits: Waits,
         by: &str,
-    ) -> Result<RestoreReport, FunctionError> {
+        deadline: i64,
+    ) -> Result<RestoreRun, FunctionError> {
         let gateway = self.gateway(id)?;
         let function = self.config.restore_function.clone().ok_or_else(|| {
             FunctionError::new(
@@ -87,9 +80,10 @@ where
             )
         })?;
         // Refusals before anything changes: an unknown snapshot pauses nothing.
-        let snapshot = snapshots::resolve(&self.objects, &gateway.id, wanted).await?;
+        let snapshot = snapshots::resolve(&self.adapters.objects, &gateway.id, wanted).await?;
         let mut run = Run {
-            report: RestoreReport {
+            deadline,
+            report: RestoreRun {
                 gateway: gateway.id.clone(),
                 action: "restore",
                 by: by.to_string(),
@@ -105,7 +99,7 @@ where
         tracing::info!(gateway = %gateway.id, snapshot = %snapshot.key, by, "restore starting");
 
         let started = Instant::now();
-        let paused = self.owner(gateway, by, OwnerAction::Pause, now_secs()).await;
+        let paused = self.owner(gateway, by, OwnerAction::Pause, run.at()).await;
         if !run.step("pause", started, paused.map(|o| format!("paused (phase {})", o.phase))) {
             return Ok(self.stopped(gateway, run, by, "the gateway may still run").await);
         }
@@ -121,21 +115,21 @@ where
         // inside the VPC, and refuses without this (it also looks for a live writer itself).
         let payload = json!({ "gateway": gateway.id, "snapshot": snapshot.key, "by": by, "confirm_stopped": true });
         let restored = self.functions.invoke(&function, &payload).await;
-        let restored = restored.map_err(|e| e.to_string()).map(|answer: Value| {
-            run.report.previous_state = ["previous_state", "previous", "kept_at"]
-                .iter()
-                .find_map(|f| answer[*f].as_str().map(str::to_string));
-            match &run.report.previous_state {
+        let restored = restored.map_err(|e| e.to_string()).and_then(|answer: Value| {
+            let report: RestoreReport = serde_json::from_value(answer)
+                .map_err(|e| format!("the restore function's answer does not read as a restore report: {e}"))?;
+            run.report.previous_state = report.previous_state;
+            Ok(match &run.report.previous_state {
                 Some(previous) => format!("restored {}; previous state kept at {previous}", snapshot.key),
                 None => format!("restored {}", snapshot.key),
-            }
+            })
         });
         if !run.step("restore", started, restored) {
             return Ok(self.stopped(gateway, run, by, "").await);
         }
 
         let started = Instant::now();
-        let resumed = self.owner(gateway, by, OwnerAction::Resume, now_secs()).await;
+        let resumed = self.owner(gateway, by, OwnerAction::Resume, run.at()).await;
         if !run.step(
             "resume",
             started,
@@ -149,7 +143,7 @@ where
         if !run.step("watch_health", started, healthy) {
             // The restored state may be what keeps it from starting: stop it rather than let the
             // watchdog restart it in a loop, and say how to go back.
-            if let Err(e) = self.owner(gateway, by, OwnerAction::Pause, now_secs()).await {
+            if let Err(e) = self.owner(gateway, by, OwnerAction::Pause, run.at()).await {
                 tracing::error!(gateway = %gateway.id, error = %e.message, "could not pause again after the failed health watch");
             }
             return Ok(self.stopped(gateway, run, by, "").await);
@@ -160,7 +154,7 @@ where
             snapshot: snapshot.key.clone(),
             previous_state: run.report.previous_state.clone(),
         };
-        let notified = self.owner(gateway, by, done, now_secs()).await;
+        let notified = self.owner(gateway, by, done, run.at()).await;
         run.step(
             "notify",
             started,
@@ -178,7 +172,7 @@ where
     }
 
     /// Ends a failed run: logs it with who asked and says what to do.
-    async fn stopped(&self, gateway: &Gateway, mut run: Run, by: &str, extra: &str) -> RestoreReport {
+    async fn stopped(&self, gateway: &Gateway, mut run: Run, by: &str, extra: &str) -> RestoreRun {
         let failed = run.report.failed_step.unwrap_or("?");
         let swapped = run.report.steps.iter().any(|s| s.step == "restore" && s.ok);
         let what = format!(
@@ -199,7 +193,7 @@ where
             action: "restore".into(),
             what: what.clone(),
         };
-        if let Err(e) = self.owner(gateway, by, note, now_secs()).await {
+        if let Err(e) = self.owner(gateway, by, note, run.at()).await {
             tracing::error!(gateway = %gateway.id, error = %e.message, "could not log the failed restore");
         }
         tracing::warn!(gateway = %gateway.id, step = failed, "{what}");
@@ -240,7 +234,7 @@ where
                     "after {timeout_secs} s: {last}; the gateway is paused, its state untouched"
                 ));
             }
-            tokio::time::sleep(self.poll).await;
+            tokio::time::sleep(self.config.timings.poll).await;
         }
     }
 
@@ -251,12 +245,16 @@ where
         for desired in ["RUNNING", "STOPPED"] {
             let found = match &gateway.target {
                 GatewayTarget::Service(service) => {
-                    self.ecs
+                    self.adapters
+                        .ecs
                         .list_tasks_of_service(&gateway.cluster, service, desired)
                         .await?
                 }
                 GatewayTarget::Standalone { family } => {
-                    self.ecs.family_tasks(&gateway.cluster, family, desired).await?
+                    self.adapters
+                        .ecs
+                        .family_tasks(&gateway.cluster, family, desired)
+                        .await?
                 }
             };
             tasks.extend(found);
@@ -276,17 +274,20 @@ where
             if Instant::now() >= deadline {
                 return Err(format!("after {timeout_secs} s: {last}; paused again"));
             }
-            tokio::time::sleep(self.poll).await;
+            tokio::time::sleep(self.config.timings.poll).await;
         }
     }
 
     async fn running_count(&self, gateway: &Gateway) -> Result<usize, AwsError> {
         match &gateway.target {
-            GatewayTarget::Service(service) => Ok(match self.ecs.describe_service(&gateway.cluster, service).await? {
-                Ok(view) => usize::try_from(view.running).unwrap_or(0),
-                Err(_) => 0,
-            }),
+            GatewayTarget::Service(service) => Ok(
+                match self.adapters.ecs.describe_service(&gateway.cluster, service).await? {
+                    Ok(view) => usize::try_from(view.running).unwrap_or(0),
+                    Err(_) => 0,
+                },
+            ),
             GatewayTarget::Standalone { family } => Ok(self
+                .adapters
                 .ecs
                 .family_tasks(&gateway.cluster, family, "RUNNING")
                 .await?
@@ -298,7 +299,17 @@ where
 }
 
 struct Run {
-    report: RestoreReport,
+    report: RestoreRun,
+    /// When Lambda ends this invocation: every engine call of the run takes its outbox lease
+    /// until then, so a run killed midway leaves nothing held past its own end.
+    deadline: i64,
+}
+
+impl Run {
+    /// Now, within this run's invocation.
+    fn at(&self) -> Moment {
+        Moment::within(now_secs(), self.deadline)
+    }
 }
 
 impl Run {

@@ -1,7 +1,8 @@
 //! Snapshots as owners see them: the sidecars under `<gateway>/snapshots/` (a snapshot exists
 //! only when its sidecar does, ARCHITECTURE.md section 6), newest first, and finding one by name.
 
-use clawkeeper_shared::snapshot::layout::{Consistency, parse_snapshot_key, snapshots_prefix};
+use clawkeeper_shared::snapshot::catalog;
+use clawkeeper_shared::snapshot::layout::Consistency;
 use clawkeeper_shared::snapshot::{ObjectStore, Sidecar};
 use clawkeeper_shared::{AwsError, FunctionError};
 use serde::Serialize;
@@ -45,19 +46,11 @@ impl SnapshotEntry {
 
 /// Sidecar keys of a gateway with their names, newest first.
 async fn sidecar_keys<O: ObjectStore>(objects: &O, gateway: &str) -> Result<Vec<(i64, String, String)>, AwsError> {
-    let mut keys: Vec<(i64, String, String)> = objects
-        .list(&snapshots_prefix(gateway))
+    Ok(catalog::newest_first(objects, gateway)
         .await?
         .into_iter()
-        .filter(|o| o.key.ends_with(".json"))
-        .filter_map(|o| {
-            let parsed = parse_snapshot_key(&o.key)?;
-            let name = o.key.rsplit('/').next()?.strip_suffix(".json")?.to_string();
-            Some((parsed.taken_at_millis, name, o.key))
-        })
-        .collect();
-    keys.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| b.1.cmp(&a.1)));
-    Ok(keys)
+        .map(|l| (l.taken_at_millis, l.name, l.sidecar_key))
+        .collect())
 }
 
 async fn read_sidecar<O: ObjectStore>(objects: &O, key: &str) -> Result<Option<Sidecar>, AwsError> {
@@ -120,20 +113,12 @@ pub async fn resolve<O: ObjectStore>(objects: &O, gateway: &str, wanted: &str) -
     }
 }
 
-impl<S, N, E, R, O, F> crate::app::App<S, N, E, R, O, F>
-where
-    S: clawkeeper_shared::store::StateStore + Sync,
-    N: clawkeeper_shared::notifier::Notifier + Sync,
-    E: clawkeeper_shared::ecs::Ecs + clawkeeper_shared::ecs::EcsControl + Sync,
-    R: clawkeeper_shared::engine::SnapshotRequester + Sync,
-    O: ObjectStore,
-    F: crate::functions::Functions + Sync,
-{
+impl crate::app::App {
     /// `snapshots`: the newest `limit` snapshots of one gateway or each.
     pub async fn list_snapshots(&self, only: Option<&str>, limit: usize) -> Result<serde_json::Value, FunctionError> {
         let mut gateways = Vec::new();
         for gateway in self.config.gateways.iter().filter(|g| only.is_none_or(|id| g.id == id)) {
-            let list = list(&self.objects, &gateway.id, limit)
+            let list = list(&self.adapters.objects, &gateway.id, limit)
                 .await
                 .map_err(FunctionError::from)?;
             gateways.push(serde_json::json!({ "id": gateway.id, "snapshots": list }));

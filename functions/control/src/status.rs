@@ -9,16 +9,12 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use clawkeeper_shared::ecs::{Ecs, EcsControl, ServiceView, TaskView};
-use clawkeeper_shared::engine::SnapshotRequester;
-use clawkeeper_shared::notifier::Notifier;
-use clawkeeper_shared::snapshot::ObjectStore;
+use clawkeeper_shared::ecs::{Ecs, ServiceView, TaskView};
 use clawkeeper_shared::store::StateStore;
 use clawkeeper_shared::watch::time::format_utc;
 use clawkeeper_shared::{Config, FunctionError, Gateway, GatewayTarget};
 
 use crate::app::App;
-use crate::functions::Functions;
 use crate::snapshots;
 
 /// The answer to `{"action":"status"}`.
@@ -121,18 +117,10 @@ const STATE_FIELDS: &[&str] = &[
 const RECENT: usize = 5;
 const NEWEST_SNAPSHOTS: usize = 3;
 
-impl<S, N, E, R, O, F> App<S, N, E, R, O, F>
-where
-    S: StateStore + Sync,
-    N: Notifier + Sync,
-    E: Ecs + EcsControl + Sync,
-    R: SnapshotRequester + Sync,
-    O: ObjectStore,
-    F: Functions + Sync,
-{
+impl App {
     /// `status`: ECS, the watchdog's view and the newest snapshots of one gateway or all.
     pub async fn status(&self, only: Option<&str>) -> Result<Value, FunctionError> {
-        let ecs = report(&self.config, &self.ecs, only).await;
+        let ecs = report(&self.config, &self.adapters.ecs, only).await;
         let mut out =
             serde_json::to_value(ecs).map_err(|e| FunctionError::new("Internal", format!("status report: {e}")))?;
         if let Some(entries) = out["gateways"].as_array_mut() {
@@ -141,7 +129,7 @@ where
                     continue;
                 };
                 entry["watchdog"] = self.watchdog(&id).await;
-                entry["snapshots"] = match snapshots::list(&self.objects, &id, NEWEST_SNAPSHOTS).await {
+                entry["snapshots"] = match snapshots::list(&self.adapters.objects, &id, NEWEST_SNAPSHOTS).await {
                     Ok(list) => json!(list),
                     Err(e) => json!({ "error": e.to_string() }),
                 };
@@ -151,7 +139,7 @@ where
     }
 
     async fn watchdog(&self, id: &str) -> Value {
-        match self.store.load::<Value>(id).await {
+        match self.adapters.store.load::<Value>(id).await {
             Ok(None) => json!({ "phase": "unknown", "note": "the watchdog has not seen this gateway yet" }),
             Ok(Some(stored)) => {
                 let mut view = serde_json::Map::new();

@@ -19,7 +19,9 @@ pub fn parse<'a>(event: &Value, config: &'a Config) -> Result<Request<'a>, Funct
     let object = event
         .as_object()
         .ok_or_else(|| FunctionError::new("InvalidRequest", "the event must be a JSON object"))?;
-    let scheduled = object.get("source").and_then(Value::as_str) == Some("aws.events")
+    // EventBridge rules send `aws.events`; the template's Scheduler schedule sends `aws.scheduler`.
+    let source = object.get("source").and_then(Value::as_str);
+    let scheduled = matches!(source, Some("aws.events" | "aws.scheduler"))
         || object.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
     if scheduled {
         return Ok(Request {
@@ -63,4 +65,63 @@ pub fn parse<'a>(event: &Value, config: &'a Config) -> Result<Request<'a>, Funct
         source_task: object.get("source_task").and_then(Value::as_str).map(str::to_string),
         force: flag("force")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clawkeeper_shared::Config;
+    use serde_json::json;
+
+    use super::*;
+
+    fn config() -> Config {
+        Config::from_lookup(|name| {
+            Some(
+                match name {
+                    "CLAWKEEPER_TABLE" => "state-table",
+                    "CLAWKEEPER_TOPIC_ARN" => "arn:aws:sns:us-east-1:123456789012:t",
+                    "CLAWKEEPER_BUCKET" => "snapshot-bucket",
+                    "CLAWKEEPER_GATEWAYS" => {
+                        r#"[{"id":"a","cluster":"c","service":"s"},{"id":"b","cluster":"c","service":"t"}]"#
+                    }
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        })
+        .expect("config")
+    }
+
+    /// The `Input` the template gives the snapshot schedule, read from the template itself.
+    fn template_schedule_input() -> Value {
+        let template = include_str!("../../../template.yaml");
+        let line = template
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("Input: '") && l.contains("aws.scheduler"))
+            .expect("the snapshot schedule's Input in template.yaml");
+        let json = line.trim_start_matches("Input: '").trim_end_matches('\'');
+        serde_json::from_str(json).expect("the Input is JSON")
+    }
+
+    #[test]
+    fn the_template_schedule_and_eventbridge_rules_snapshot_every_gateway() {
+        let config = config();
+        for event in [
+            template_schedule_input(),
+            json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
+        ] {
+            let request = parse(&event, &config).expect("a scheduled event");
+            assert_eq!(request.trigger, "scheduled", "{event}");
+            assert_eq!(request.gateways.len(), 2, "{event}");
+        }
+    }
+
+    #[test]
+    fn an_empty_event_is_refused_not_guessed() {
+        let Err(e) = parse(&json!({}), &config()) else {
+            panic!("an empty event must be refused")
+        };
+        assert_eq!(e.error_type, "InvalidRequest");
+    }
 }

@@ -14,11 +14,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::debug;
 
+use super::FromSdk;
 use crate::aws_error::{AwsError, Retry};
-use crate::store::{
-    INCIDENT_SK_END, STATE_SK, SaveRequest, StateStore, StoreError, Versioned, gateway_of_pk, gateway_pk, incident_sk,
-    seen_sk, wall_clock_secs,
-};
+use crate::store::{SaveRequest, StateStore, StoreError, Versioned, wall_clock_secs};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -344,3 +342,33 @@ impl StateStore for DynamoStore {
             .collect()
     }
 }
+
+// ---- The table's key layout: one partition per gateway, sort keys by item kind.
+
+/// Partition key of a gateway's items.
+fn gateway_pk(gateway: &str) -> String {
+    format!("GW#{gateway}")
+}
+
+/// The gateway id of a partition key written by [`gateway_pk`].
+fn gateway_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix("GW#")
+}
+
+/// Sort key of the state item.
+const STATE_SK: &str = "STATE";
+
+/// Sort key of a dedupe marker.
+fn seen_sk(key: &str) -> String {
+    format!("SEEN#{key}")
+}
+
+/// Sort key of an incident record. Zero-padded to the width of `i64::MAX` so that the string order of
+/// the keys is the order of the times, which the range query of [`StateStore::incidents`](crate::store::StateStore::incidents) relies on.
+/// Times before 1970 are not expected and sort as 1970.
+fn incident_sk(opened_at: i64) -> String {
+    format!("INCIDENT#{:019}", opened_at.max(0))
+}
+
+/// Upper bound of the incident sort keys: `~` sorts after every digit.
+const INCIDENT_SK_END: &str = "INCIDENT#~";

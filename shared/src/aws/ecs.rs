@@ -7,6 +7,7 @@ use aws_sdk_ecs::types::{
 use aws_smithy_types::error::display::DisplayErrorContext;
 use tracing::info;
 
+use super::FromSdk;
 use super::rfc3339;
 use crate::aws_error::{AwsError, Retry};
 use crate::ecs::{DeploymentLimits, DeploymentView, Ecs, EcsControl, Missing, RunSpec, ServiceView, TaskView};

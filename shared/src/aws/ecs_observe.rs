@@ -3,6 +3,7 @@
 
 use aws_sdk_ecs::types::{DesiredStatus, Task};
 
+use super::FromSdk;
 use super::ecs::EcsClient;
 use crate::aws_error::AwsError;
 use crate::health::TaskObserver;

@@ -5,6 +5,7 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 
+use super::FromSdk;
 use crate::aws_error::{AwsError, Retry};
 use crate::engine::SnapshotRequester;
 

@@ -1,12 +1,17 @@
 //! Adapters from the domain traits to the AWS SDK, and the one place SDK clients are configured.
 
+pub mod adapters;
 pub mod dynamodb;
 pub mod ecs;
 pub mod ecs_observe;
 pub mod invoke;
 pub mod s3;
+pub mod sdk_error;
 pub mod secrets;
 pub mod sns;
+
+pub use adapters::Adapters;
+pub use sdk_error::FromSdk;
 
 use std::time::Duration;
 
@@ -19,8 +24,8 @@ use aws_config::{BehaviorVersion, SdkConfig};
 /// purpose: a few jittered retries of transient faults, and attempts short enough that a
 /// stuck call fails inside the function's own timeout so Lambda can retry the event.
 /// `AWS_MAX_ATTEMPTS` still overrides the attempt count (tests set it to 1), and
-/// `CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS` the per-attempt timeout (default 10 s).
-pub async fn load_sdk_config() -> SdkConfig {
+/// `attempt_timeout` each attempt (the `Config`'s `CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS`, default 10 s).
+pub async fn load_sdk_config(attempt_timeout: Duration) -> SdkConfig {
     let max_attempts = std::env::var("AWS_MAX_ATTEMPTS")
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
@@ -35,20 +40,12 @@ pub async fn load_sdk_config() -> SdkConfig {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(attempt_timeout())
+                .operation_attempt_timeout(attempt_timeout)
                 .operation_timeout(Duration::from_secs(30))
                 .build(),
         )
         .load()
         .await
-}
-
-fn attempt_timeout() -> Duration {
-    std::env::var("CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|&ms| ms >= 100)
-        .map_or(Duration::from_secs(10), Duration::from_millis)
 }
 
 /// True when an endpoint override is set (moto in tests): S3 then needs path-style addressing.

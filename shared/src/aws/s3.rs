@@ -10,6 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use tokio::sync::mpsc;
 
+use super::FromSdk;
 use crate::aws_error::{AwsError, Retry};
 use crate::snapshot::store::{ObjectInfo, ObjectStore, Part, PendingUpload, UploadError, Uploaded};
 
@@ -187,6 +188,7 @@ impl ObjectStore for S3Store {
                     objects.push(ObjectInfo {
                         key: key.to_string(),
                         size: u64::try_from(object.size().unwrap_or(0)).unwrap_or(0),
+                        last_modified_millis: object.last_modified().and_then(|t| t.to_millis().ok()),
                     });
                 }
             }

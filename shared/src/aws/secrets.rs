@@ -3,6 +3,7 @@
 
 use aws_sdk_secretsmanager::Client;
 
+use super::FromSdk;
 use crate::aws_error::AwsError;
 use crate::health::{GatewayToken, TokenSource};
 

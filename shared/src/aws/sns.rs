@@ -6,6 +6,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use tracing::info;
 
+use super::FromSdk;
 use crate::aws_error::{AwsError, Retry};
 use crate::notifier::{Notifier, Publication, fit_message, fit_subject};
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::snapshot::capture::{CaptureOptions, CaptureReport, capture};
@@ -49,11 +49,8 @@ pub struct SnapshotRequest {
     pub stale_upload_age: Duration,
 }
 
-/// Lambda's longest timeout: no live snapshot run has an upload older than this.
-pub const DEFAULT_STALE_UPLOAD_AGE: Duration = Duration::from_secs(15 * 60);
-
 /// How a run ended.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum SnapshotOutcome {
     /// A new snapshot exists: its sidecar.
@@ -69,6 +66,30 @@ pub enum SnapshotOutcome {
         /// The unchanged fingerprint.
         state_fingerprint: String,
     },
+}
+
+/// One gateway's result in the snapshot function's answer: how the run ended, and what retention
+/// did after a new snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotSummary {
+    /// How the run ended.
+    #[serde(flatten)]
+    pub outcome: SnapshotOutcome,
+    /// Old snapshots retention deleted after this one (none when nothing new was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_deleted: Option<Vec<String>>,
+    /// Why retention failed (the snapshot exists; the next run retries retention).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_error: Option<String>,
+}
+
+/// The snapshot function's answer when every requested gateway succeeded (any failure fails the
+/// invocation instead): one summary per gateway, in request order. `control` reads it back as
+/// this same type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotAnswer {
+    /// One summary per gateway.
+    pub results: Vec<SnapshotSummary>,
 }
 
 /// The record of the last "still current" check, read by the reconciler for freshness.
@@ -211,17 +232,14 @@ pub async fn newest_snapshot<S: ObjectStore>(
     store: &S,
     gateway: &str,
 ) -> Result<Option<(String, Sidecar)>, SnapshotError> {
-    let mut sidecars: Vec<(i64, String)> = store
-        .list(&snapshots_prefix(gateway))
+    let Some(newest) = crate::snapshot::catalog::newest_first(store, gateway)
         .await?
         .into_iter()
-        .filter(|o| o.key.ends_with(".json"))
-        .filter_map(|o| parse_snapshot_key(&o.key).map(|name| (name.taken_at_millis, o.key)))
-        .collect();
-    sidecars.sort();
-    let Some((_, sidecar_key)) = sidecars.pop() else {
+        .next()
+    else {
         return Ok(None);
     };
+    let sidecar_key = newest.sidecar_key;
     let Some(body) = store.get_bytes(&sidecar_key).await? else {
         return Ok(None);
     };
@@ -536,6 +554,7 @@ mod tests {
         ObjectInfo {
             key: key.to_string(),
             size: 1,
+            last_modified_millis: None,
         }
     }
 

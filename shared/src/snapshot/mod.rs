@@ -17,6 +17,7 @@
 //! - [`status`]: the failure record the reconciler turns into a `snapshot_failed` notice.
 
 pub mod capture;
+pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod exclude;
@@ -33,6 +34,6 @@ pub mod verify;
 pub use capture::{CaptureOptions, CaptureReport, capture};
 pub use error::SnapshotError;
 pub use inventory::{Asset, AssetKind};
-pub use job::{SnapshotOutcome, SnapshotRequest, take_snapshot};
+pub use job::{SnapshotAnswer, SnapshotOutcome, SnapshotRequest, SnapshotSummary, take_snapshot};
 pub use layout::Sidecar;
 pub use store::ObjectStore;

@@ -44,6 +44,8 @@ pub struct ObjectInfo {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
+    /// When it was last written (epoch milliseconds), when the store says.
+    pub last_modified_millis: Option<i64>,
 }
 
 /// A multipart upload that was started and neither completed nor aborted (a run that was

@@ -13,20 +13,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use clawkeeper_tests::aws_setup::{self, Inbox};
+use clawkeeper_tests::consts::{CLUSTER, FUNCTIONS, INBOX_TOPIC, POLICY_NOTIFY_AT_ONCE, SERVICE, TABLE};
 use clawkeeper_tests::events;
 use clawkeeper_tests::fault_proxy::FaultProxy;
 use clawkeeper_tests::function::bin_path;
 use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env, workspace_root};
 use serde_json::{Value, json};
-
-const FUNCTIONS: &[&str] = &[
-    "task-events",
-    "reconciler",
-    "log-alerts",
-    "snapshot",
-    "restore",
-    "control",
-];
 
 struct Program {
     name: String,
@@ -55,11 +47,11 @@ async fn main() {
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
     aws_setup::create_gateway_service(&sdk).await;
-    aws_setup::create_table(&sdk, "clawkeeper-test").await;
-    let inbox = Inbox::create(&sdk, "clawkeeper-alerts").await;
+    aws_setup::create_table(&sdk, TABLE).await;
+    let inbox = Inbox::create(&sdk, INBOX_TOPIC).await;
     let mut env = moto.aws_env();
     env.extend(clawkeeper_env(
-        &json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}]),
+        &json!([{"id": "home", "cluster": CLUSTER, "service": SERVICE}]),
     ));
 
     let mut programs: Vec<Program> = FUNCTIONS
@@ -187,7 +179,8 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
         doc,
         "Init = process start to the first Runtime API poll, against the in-repo Runtime API emulator on loopback. \
          RSS from `/proc/<pid>/status`. First event = `{{\"action\":\"status\"}}` answered (control and the Python peer \
-         make one ECS DescribeServices call to a local moto_server; functions not built yet answer an error at once).\n"
+         make one ECS DescribeServices call to a local moto_server; the reconciler ignores the event and runs a full \
+         pass; task-events ignores it and log-alerts, snapshot and restore refuse it, at once).\n"
     );
     let _ = writeln!(
         doc,
@@ -224,9 +217,8 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
         "\nWhat keeps it small: AWS SDK crates with default features off (`rt-tokio`, `default-https-client`, \
          `behavior-version-latest` only: one HTTP client, one TLS/crypto provider, no cmake), each function \
          linking only the clients it calls, and the release profile (opt-level s, LTO, 1 codegen unit, \
-         stripped). On this kind of machine the profile alone was measured earlier at 21.8 MB -> 9.4 MB for \
-         a binary with eight clients, and default features off at 200 -> 157 crates \
-         (the design notes this project started from); not re-measured in this run."
+         stripped). The binary sizes above are what these choices give together; this run does not measure \
+         the effect of each one alone."
     );
     let _ = writeln!(doc, "\n## Against the goals\n");
     for (program, f) in rows.iter().filter(|(p, _)| p.kind == "clawkeeper") {
@@ -251,8 +243,8 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
          first poll; the floor builds none. Its size is mostly the SDK clients it calls (4 to 6) plus \
          rustls/aws-lc. Next steps, in order of expected gain: build clients on first use instead of at init, \
          and try `opt-level = \"z\"`. \
-         Init figures taken while other builds load the 2 cores are inflated for every program alike; the \
-         ratios to the floor and to Python are the comparable figures."
+         Init figures taken while other builds load the machine's cores are inflated for every program alike; \
+         the ratios to the floor and to Python are the comparable figures."
     );
     doc
 }
@@ -343,15 +335,12 @@ async fn per_event_cost(moto: &Moto, inbox: &Inbox) -> String {
     let proxy = FaultProxy::start(&moto.endpoint());
     let mut env = moto.aws_env();
     env.extend(clawkeeper_env(
-        &json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway"}]),
+        &json!([{"id": "home", "cluster": CLUSTER, "service": SERVICE}]),
     ));
     env.push(("AWS_ENDPOINT_URL".into(), proxy.endpoint()));
     env.push(("CLAWKEEPER_TOPIC_ARN".into(), inbox.topic_arn.clone()));
     env.push(("CLAWKEEPER_TABLE".into(), "clawkeeper-bench-events".into()));
-    env.push((
-        "CLAWKEEPER_POLICY".into(),
-        r#"{"down_grace_secs":0,"min_notify_interval_secs":0}"#.into(),
-    ));
+    env.push(("CLAWKEEPER_POLICY".into(), POLICY_NOTIFY_AT_ONCE.into()));
     let mut rust = FunctionProcess::spawn("task-events", &env);
     let mut python_cmd = Command::new(clawkeeper_tests::moto::venv_dir().join("bin/python"));
     python_cmd.arg(workspace_root().join("bench/python_peer.py"));
@@ -410,7 +399,7 @@ fn measured(function: &mut FunctionProcess, proxy: &FaultProxy, event: &Value) -
 async fn per_run_cost(moto: &Moto, inbox: &Inbox) -> String {
     let sdk = moto.sdk_config().await;
     aws_setup::create_table(&sdk, "clawkeeper-bench-runs").await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let s3 = clawkeeper_tests::s3::client(&sdk);
     let _ = s3.create_bucket().bucket("clawkeeper-bench").send().await;
     let proxy = FaultProxy::start(&moto.endpoint());
     let mut doc = String::from("\n## Per run: reconciler and snapshot\n\n");
@@ -429,7 +418,7 @@ async fn per_run_cost(moto: &Moto, inbox: &Inbox) -> String {
     };
     for count in [1usize, 10] {
         let gateways: Vec<Value> = (0..count)
-            .map(|i| json!({"id": format!("gw{i}"), "cluster": "openclaw", "service": "openclaw-gateway"}))
+            .map(|i| json!({"id": format!("gw{i}"), "cluster": CLUSTER, "service": SERVICE}))
             .collect();
         let mut reconciler = FunctionProcess::spawn("reconciler", &base_env(Value::Array(gateways)));
         let _ = measured(&mut reconciler, &proxy, &json!({})); // first run writes the states
@@ -456,10 +445,8 @@ async fn per_run_cost(moto: &Moto, inbox: &Inbox) -> String {
         b"{\"me\":{\"id\":\"1\"}}",
     );
     let _ = std::fs::write(state.join("openclaw.json"), b"{\"gateway\":{\"mode\":\"local\"}}");
-    let mut env = base_env(
-        json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway",
-        "state_root": dir.join("home").to_string_lossy()}]),
-    );
+    let mut env = base_env(json!([{"id": "home", "cluster": CLUSTER, "service": SERVICE,
+        "state_root": dir.join("home").to_string_lossy()}]));
     env.push(("TMPDIR".into(), dir.join("scratch").to_string_lossy().into_owned()));
     let mut snapshot = FunctionProcess::spawn("snapshot", &env);
     for label in ["snapshot, 202 files, first run", "snapshot, unchanged state"] {

@@ -22,12 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clawkeeper_tests::function::bin_path;
+use clawkeeper_tests::consts::{BUCKET, CLUSTER, SERVICE};
 use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env, workspace_root};
 use rusqlite::Connection;
 use serde_json::json;
-
-const BUCKET: &str = "clawkeeper-test-snapshots";
 
 /// One measured program.
 struct Row {
@@ -48,7 +46,7 @@ async fn main() {
 
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let s3 = clawkeeper_tests::s3::client(&sdk);
     if let Err(e) = s3.create_bucket().bucket(BUCKET).send().await {
         fail(&format!("create bucket: {e}"));
     }
@@ -231,7 +229,7 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
 fn snapshot_function(moto: &Moto, home: &Path) -> Row {
     let mut env = moto.aws_env();
     env.extend(clawkeeper_env(&json!([{
-        "id": "home", "cluster": "openclaw", "service": "openclaw-gateway",
+        "id": "home", "cluster": CLUSTER, "service": SERVICE,
         "state_root": home.to_string_lossy()
     }])));
     let scratch = home.parent().map_or_else(std::env::temp_dir, |p| p.join("scratch"));
@@ -251,12 +249,7 @@ fn snapshot_function(moto: &Moto, home: &Path) -> Row {
             let r = &answer["results"][0];
             (
                 r["archive_bytes"].as_u64(),
-                format!(
-                    "{} files, verified {}; binary {}",
-                    r["file_count"],
-                    r["verified"],
-                    bin_path("snapshot").display()
-                ),
+                format!("{} files, verified {}", r["file_count"], r["verified"]),
             )
         }
         other => fail(&format!("snapshot failed: {other:?}\n{}", process.logs())),

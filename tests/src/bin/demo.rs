@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use clawkeeper_tests::aws_setup::{self, Inbox};
+use clawkeeper_tests::consts::{BUCKET, CLUSTER, INBOX_TOPIC, LOG_GROUP, SERVICE, TABLE};
 use clawkeeper_tests::events::{now, task_running, task_stopped};
 use clawkeeper_tests::lambda_bridge::LambdaBridge;
 use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env};
@@ -22,22 +23,22 @@ async fn main() {
     println!("local AWS (moto_server) at {}", moto.endpoint());
     let sdk = moto.sdk_config().await;
     aws_setup::create_gateway_service(&sdk).await;
-    aws_setup::create_table(&sdk, "clawkeeper-test").await;
-    let inbox = Inbox::create(&sdk, "clawkeeper-alerts").await;
+    aws_setup::create_table(&sdk, TABLE).await;
+    let inbox = Inbox::create(&sdk, INBOX_TOPIC).await;
     println!("created ECS service openclaw/openclaw-gateway (desired 1), the state table and the owner's topic");
 
     // A small gateway home (what the EFS access point holds): config, WhatsApp creds, a database.
     let home = tempfile::tempdir().unwrap_or_else(|e| fail(&format!("temp dir: {e}")));
     let state_root = home.path().join("home");
     write_sample_state(&state_root);
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
-    if let Err(e) = s3.create_bucket().bucket("clawkeeper-test-snapshots").send().await {
+    let s3 = clawkeeper_tests::s3::client(&sdk);
+    if let Err(e) = s3.create_bucket().bucket(BUCKET).send().await {
         fail(&format!("create bucket: {e}"));
     }
 
     let mut env = moto.aws_env();
     env.extend(clawkeeper_env(
-        &json!([{"id": "home", "cluster": "openclaw", "service": "openclaw-gateway", "log_group": "/ecs/openclaw-gateway",
+        &json!([{"id": "home", "cluster": CLUSTER, "service": SERVICE, "log_group": LOG_GROUP,
             "state_root": state_root.to_string_lossy()}]),
     ));
     env.push(("CLAWKEEPER_TOPIC_ARN".into(), inbox.topic_arn.clone()));

@@ -1,6 +1,6 @@
-//! Shared by the snapshot and restore tests: the real OpenClaw, a state dir a real gateway
-//! wrote (made once and cached under `target/`), WhatsApp-style creds, and the S3 bucket and
-//! environment of the `snapshot` and `restore` functions.
+//! Shared by the snapshot and restore tests: the stack of the `snapshot` and `restore` functions,
+//! the real OpenClaw, a state dir a real gateway wrote (made once and cached under `target/`), and
+//! WhatsApp-style creds.
 
 #![allow(dead_code)]
 
@@ -10,87 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
 use clawkeeper_shared::snapshot::capture::HashingWriter;
-use clawkeeper_tests::{Moto, clawkeeper_env, workspace_root};
+use clawkeeper_tests::home::{kill_group, openclaw};
+use clawkeeper_tests::stack::StackBuilder;
+use clawkeeper_tests::{Stack, workspace_root};
 use rusqlite::Connection;
 
-/// The snapshot bucket of [`clawkeeper_env`].
-pub const BUCKET: &str = "clawkeeper-test-snapshots";
-
-/// A path-style S3 client on moto, with [`BUCKET`] created.
-pub async fn s3(moto: &Moto) -> Client {
-    let config = aws_sdk_s3::config::Builder::from(&moto.sdk_config().await)
-        .force_path_style(true)
-        .build();
-    let client = Client::from_conf(config);
-    client
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("create bucket");
-    client
-}
-
-/// Puts `body` at `key` in [`BUCKET`].
-pub async fn put(s3: &Client, key: &str, body: Vec<u8>) {
-    s3.put_object()
-        .bucket(BUCKET)
-        .key(key)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .expect("put");
-}
-
-/// The bytes at `key` in [`BUCKET`].
-pub async fn get(s3: &Client, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .expect("get")
-        .body
-        .collect()
-        .await
-        .expect("body")
-        .into_bytes()
-        .to_vec()
-}
-
-/// The keys under `prefix` in [`BUCKET`], sorted.
-pub async fn keys(s3: &Client, prefix: &str) -> Vec<String> {
-    let answer = s3
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .prefix(prefix)
-        .send()
-        .await
-        .expect("list");
-    let mut keys: Vec<String> = answer
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_string))
-        .collect();
-    keys.sort();
-    keys
-}
-
-/// The environment of the `snapshot` and `restore` functions: one gateway `home` at
-/// `state_root`, and `TMPDIR` a `scratch` dir beside it (created).
-pub fn function_env(moto: &Moto, state_root: &Path) -> Vec<(String, String)> {
-    let mut env = moto.aws_env();
-    env.extend(clawkeeper_env(&serde_json::json!([{
-        "id": "home", "cluster": "openclaw", "service": "openclaw-gateway",
-        "state_root": state_root.to_string_lossy()
-    }])));
-    let scratch = state_root.parent().expect("parent").join("scratch");
-    fs::create_dir_all(&scratch).expect("scratch");
-    env.push(("TMPDIR".into(), scratch.to_string_lossy().into_owned()));
-    env
+/// moto with the snapshot bucket, and the environment of the `snapshot` and `restore` functions:
+/// one gateway `home` at [`Stack::state_root`] (not created), `TMPDIR` [`Stack::scratch`].
+pub fn snapshot_stack() -> StackBuilder {
+    Stack::bare().with_bucket().with_state_root()
 }
 
 /// The SHA-256 of `bytes`, lowercase hex, as clawkeeper's sidecars record it.
@@ -98,21 +27,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     let mut hashing = HashingWriter::new(std::io::sink());
     hashing.write_all(bytes).expect("hash");
     hashing.finish().2
-}
-
-/// The `openclaw` launcher: `CLAWKEEPER_OPENCLAW`, else `.cache/openclaw/bin/openclaw`. Fails
-/// (never skips) when it is missing: the interop tests are the proof that archives are real
-/// OpenClaw backups.
-pub fn openclaw() -> PathBuf {
-    let path = std::env::var_os("CLAWKEEPER_OPENCLAW")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".cache/openclaw/bin/openclaw"));
-    assert!(
-        path.exists(),
-        "OpenClaw not found at {}: run `scripts/install-openclaw.sh` (or `make test`), or set CLAWKEEPER_OPENCLAW",
-        path.display()
-    );
-    path
 }
 
 /// Runs `openclaw <args>` with `HOME` (and the state dir) pointed at `home`; returns status
@@ -365,10 +279,8 @@ impl RunningGateway {
 
 impl Drop for RunningGateway {
     fn drop(&mut self) {
-        // A negative pid names the process group: the gateway and its workers.
-        let _ = Command::new("kill")
-            .args(["-s", "KILL", "--", &format!("-{}", self.pgid)])
-            .status();
+        // The gateway and its workers.
+        kill_group(self.pgid);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -18,16 +18,16 @@
 //! - Single writer and snapshot freshness notify once per episode.
 //! - A token `/readyz` rejected is recorded (never sent again) and notified once.
 
-use super::super::health::{
+use super::{Planner, as_i64, crash_loop_holds};
+use crate::gateway::GatewayTarget;
+use crate::watch::health::{
     ChannelEpisode, ChannelEvent, ChannelSignal, EcsObservation, MAX_CHANNEL_EPISODES, Observation, ObservedTask,
     ProbeOutcome, ProbeReport, ProbeStatus, SnapshotCheck, snapshot_is_stale,
 };
-use super::super::notice::{Draft, Notice, NoticeKind, Severity};
-use super::super::signal::{StopEvidence, TaskInfo, TaskNetwork, TaskStop, classify_stop, short_task_id};
-use super::super::state::{MAX_EVIDENCE, StopRecord};
-use super::super::time::{format_duration, format_utc};
-use super::{Planner, as_i64, crash_loop_holds};
-use crate::gateway::GatewayTarget;
+use crate::watch::notice::{Draft, Notice, NoticeKind, Severity};
+use crate::watch::signal::{StopEvidence, TaskInfo, TaskNetwork, TaskStop, classify_stop, short_task_id};
+use crate::watch::state::{MAX_EVIDENCE, StopRecord};
+use crate::watch::time::{format_duration, format_utc};
 
 /// The container of the gateway task definition clawkeeper's template creates (ECS Exec target).
 const GATEWAY_CONTAINER: &str = "openclaw-gateway";
@@ -283,7 +283,7 @@ impl Planner<'_> {
                 self.gw.id
             ),
             since: Some(now),
-            evidence: super::super::notice::evidence_lines(&evidence),
+            evidence: crate::watch::notice::evidence_lines(&evidence),
             done: vec![
                 format!("Stopped task {id} (StopTask). {replaced}"),
                 format!(
@@ -312,7 +312,7 @@ impl Planner<'_> {
         let key = self.key(&format!("hung/{id}/stop"));
         self.push(
             key,
-            super::super::action::ActionKind::StopTask {
+            crate::watch::action::ActionKind::StopTask {
                 task_arn: stop.task_arn.clone(),
                 reason: stop.reason.clone(),
             },
@@ -847,5 +847,4 @@ fn missed_stop(task: &ObservedTask, now: i64) -> TaskStop {
 }
 
 #[cfg(test)]
-#[path = "plan_health_tests.rs"]
 mod tests;

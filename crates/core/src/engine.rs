@@ -10,8 +10,10 @@
 //! 3. a duplicate event finds its dedupe marker (or an old task version) and plans nothing, but
 //!    still drains whatever a failed earlier attempt left in the outbox;
 //! 4. only the holder of the outbox lease (taken in the same conditional write) executes it, so two
-//!    invocations never run the same action at once; a holder that dies loses it after
-//!    [`OUTBOX_LEASE_SECS`].
+//!    invocations never run the same action at once. The lease ends with its holder's invocation
+//!    ([`Moment::lease_until`]: Lambda's deadline plus [`LEASE_SKEW_SECS`]), so after a crash the
+//!    retry or the next reconciler tick takes the outbox over as soon as the dead holder could no
+//!    longer be running.
 
 use std::future::Future;
 
@@ -58,6 +60,8 @@ pub struct Outcome {
     pub phase: String,
     /// The state's revision after the input.
     pub rev: u64,
+    /// The gateway's state after the input (what the gauges and answers report; no second plan).
+    pub state: GatewayState,
 }
 
 /// Why the engine could not finish an input. The input is then retried by Lambda (or kept by the
@@ -96,6 +100,34 @@ impl EngineError {
     }
 }
 
+/// When an input is handled: the wall clock, and until when this invocation may hold the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moment {
+    /// Epoch seconds now.
+    pub now: i64,
+    /// Epoch seconds when a lease this invocation takes ends.
+    pub lease_until: i64,
+}
+
+/// Margin past an invocation's deadline before another may take its lease: clocks of Lambda
+/// hosts agree to milliseconds (Amazon Time Sync), a few seconds cover a host that drifted.
+pub const LEASE_SKEW_SECS: i64 = 5;
+/// The longest a Lambda invocation runs: no lease outlasts it, whatever deadline is claimed.
+pub const MAX_INVOCATION_SECS: i64 = 15 * 60;
+
+impl Moment {
+    /// `now`, inside an invocation that Lambda ends at `deadline` (epoch seconds). A deadline in
+    /// the past or beyond Lambda's longest run (a clock or runtime gone wrong) is clamped, so a
+    /// lease always lasts at least into the next second and never longer than any invocation can.
+    pub fn within(now: i64, deadline: i64) -> Self {
+        let deadline = deadline.clamp(now.saturating_add(1), now.saturating_add(MAX_INVOCATION_SECS));
+        Self {
+            now,
+            lease_until: deadline.saturating_add(LEASE_SKEW_SECS),
+        }
+    }
+}
+
 /// Runs one input through the policy for `gateway` and executes what it decided.
 pub async fn handle<S, N, E, R>(
     ports: &Ports<'_, S, N, E, R>,
@@ -103,7 +135,7 @@ pub async fn handle<S, N, E, R>(
     settings: &PolicySettings,
     input: &Input,
     dedupe_key: Option<&str>,
-    now: i64,
+    at: Moment,
 ) -> Result<Outcome, EngineError>
 where
     S: StateStore + Sync,
@@ -115,6 +147,7 @@ where
         gateway: gateway.id.clone(),
         source,
     };
+    let now = at.now;
     let me = lease_token(now);
     let mut attempt = 0;
     let (mut state, mut rev, duplicate) = loop {
@@ -135,7 +168,7 @@ where
         if !next.pending.is_empty() && lease_is_free(&next, &me, now) {
             next.outbox_lease = Some(OutboxLease {
                 owner: me.clone(),
-                until: now + OUTBOX_LEASE_SECS,
+                until: at.lease_until,
             });
         }
         let seen_marker = dedupe_key.map(|key| SeenMarker {
@@ -169,7 +202,7 @@ where
             Err(StoreError::AlreadySeen { key, .. }) => {
                 tracing::info!(gateway = %gateway.id, key = %key, "duplicate event: already handled");
                 // Still help with what an earlier attempt left in the outbox: plan nothing, claim it.
-                match claim_leftovers(ports.store, gateway, current, expected_rev, &me, now).await? {
+                match claim_leftovers(ports.store, gateway, current, expected_rev, &me, at).await? {
                     Some((state, rev)) => break (state, rev, true),
                     None => continue,
                 }
@@ -207,12 +240,9 @@ where
         executed,
         phase: state.phase.as_str().to_string(),
         rev,
+        state,
     })
 }
-
-/// How long an invocation may hold the outbox: longer than any function's timeout, so a live
-/// holder never loses it; after a crash the next event or reconciler tick takes over.
-pub const OUTBOX_LEASE_SECS: i64 = 15 * 60;
 
 /// A token unique to this invocation of `handle`.
 fn lease_token(now: i64) -> String {
@@ -243,14 +273,14 @@ async fn claim_leftovers<S: StateStore + Sync>(
     mut state: GatewayState,
     rev: Option<u64>,
     me: &str,
-    now: i64,
+    at: Moment,
 ) -> Result<Option<(GatewayState, u64)>, EngineError> {
-    if state.pending.is_empty() || !lease_is_free(&state, me, now) {
+    if state.pending.is_empty() || !lease_is_free(&state, me, at.now) {
         return Ok(Some((state, rev.unwrap_or(0))));
     }
     state.outbox_lease = Some(OutboxLease {
         owner: me.to_string(),
-        until: now + OUTBOX_LEASE_SECS,
+        until: at.lease_until,
     });
     let request = SaveRequest {
         gateway: &gateway.id,
@@ -486,6 +516,15 @@ mod tests {
     use crate::store::memory::MemoryStore;
     use crate::watch::{Parsed, parse_ecs_event};
 
+    /// A publish that never returns: the process is killed while SNS has the request.
+    struct Hanging;
+
+    impl Notifier for Hanging {
+        async fn publish(&self, _: &Publication) -> Result<String, AwsError> {
+            std::future::pending().await
+        }
+    }
+
     /// Records publications; fails the first `fail` calls.
     #[derive(Default)]
     struct Outbox {
@@ -631,7 +670,7 @@ mod tests {
     }
 
     fn crash_signal(config: &Config) -> (Input, i64) {
-        let text = include_str!("../../tests/fixtures/events/task-stopped-crash.json");
+        let text = include_str!("../../../tests/fixtures/events/task-stopped-crash.json");
         let event: serde_json::Value = serde_json::from_str(text).expect("fixture");
         match parse_ecs_event(&event, &config.gateways).expect("parses") {
             Parsed::Signal { signal, .. } => {
@@ -667,15 +706,29 @@ mod tests {
             ecs: &ecs,
             snapshots: &Snapshots,
         };
-        let outcome = handle(&ports, &config.gateways[0], &config.policy, &input, None, now)
-            .await
-            .expect("handled");
+        let outcome = handle(
+            &ports,
+            &config.gateways[0],
+            &config.policy,
+            &input,
+            None,
+            Moment::within(now, now + 60),
+        )
+        .await
+        .expect("handled");
         assert_eq!(outcome.phase, "down");
         assert_eq!(sent(&notifier), ["gateway_down"]);
         // The same event again (Lambda retry, EventBridge duplicate): nothing more.
-        handle(&ports, &config.gateways[0], &config.policy, &input, None, now + 1)
-            .await
-            .expect("handled");
+        handle(
+            &ports,
+            &config.gateways[0],
+            &config.policy,
+            &input,
+            None,
+            Moment::within(now + 1, now + 1 + 60),
+        )
+        .await
+        .expect("handled");
         assert_eq!(sent(&notifier), ["gateway_down"]);
         let stored = store.load::<GatewayState>("home").await.expect("load").expect("state");
         assert!(
@@ -700,9 +753,16 @@ mod tests {
             ecs: &ecs,
             snapshots: &Snapshots,
         };
-        let err = handle(&ports, &config.gateways[0], &config.policy, &input, None, now)
-            .await
-            .expect_err("contention");
+        let err = handle(
+            &ports,
+            &config.gateways[0],
+            &config.policy,
+            &input,
+            None,
+            Moment::within(now, now + 60),
+        )
+        .await
+        .expect_err("contention");
         assert!(matches!(err, EngineError::Contention { .. }), "{err}");
         assert!(err.is_transient());
         assert!(sent(&notifier).is_empty(), "nothing done without a stored plan");
@@ -724,9 +784,16 @@ mod tests {
             ecs: &ecs,
             snapshots: &Snapshots,
         };
-        let err = handle(&ports, &config.gateways[0], &config.policy, &input, None, now)
-            .await
-            .expect_err("publish failed");
+        let err = handle(
+            &ports,
+            &config.gateways[0],
+            &config.policy,
+            &input,
+            None,
+            Moment::within(now, now + 60),
+        )
+        .await
+        .expect_err("publish failed");
         assert!(err.is_transient(), "{err}");
         let stored = store
             .load::<GatewayState>("home")
@@ -740,14 +807,28 @@ mod tests {
             stored.state.pending
         );
         // The retry (same event, old task version now) plans nothing and delivers the held notice.
-        let outcome = handle(&ports, &config.gateways[0], &config.policy, &input, None, now + 1)
-            .await
-            .expect("retry");
+        let outcome = handle(
+            &ports,
+            &config.gateways[0],
+            &config.policy,
+            &input,
+            None,
+            Moment::within(now + 1, now + 1 + 60),
+        )
+        .await
+        .expect("retry");
         assert_eq!(outcome.executed.len(), 1);
         assert_eq!(sent(&notifier), ["gateway_down"]);
-        handle(&ports, &config.gateways[0], &config.policy, &input, None, now + 2)
-            .await
-            .expect("again");
+        handle(
+            &ports,
+            &config.gateways[0],
+            &config.policy,
+            &input,
+            None,
+            Moment::within(now + 2, now + 2 + 60),
+        )
+        .await
+        .expect("again");
         assert_eq!(sent(&notifier), ["gateway_down"], "never twice");
     }
 
@@ -762,7 +843,7 @@ mod tests {
             ecs: &ecs,
             snapshots: &Snapshots,
         };
-        let text = include_str!("../../tests/fixtures/events/deployment-failed.json");
+        let text = include_str!("../../../tests/fixtures/events/deployment-failed.json");
         let event: serde_json::Value = serde_json::from_str(text).expect("fixture");
         let Ok(Parsed::Signal { signal, dedupe, .. }) = parse_ecs_event(&event, &config.gateways) else {
             panic!("a signal");
@@ -777,7 +858,7 @@ mod tests {
             &config.policy,
             &input,
             Some(&key),
-            1_795_160_000,
+            Moment::within(1_795_160_000, 1_795_160_060),
         )
         .await
         .expect("first");
@@ -788,7 +869,7 @@ mod tests {
             &config.policy,
             &input,
             Some(&key),
-            1_795_160_100,
+            Moment::within(1_795_160_100, 1_795_160_160),
         )
         .await
         .expect("second");
@@ -812,7 +893,14 @@ mod tests {
         let run = |input: &Input, at: i64| {
             let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
             runtime
-                .block_on(handle(&ports, gateway, &config.policy, input, None, at))
+                .block_on(handle(
+                    &ports,
+                    gateway,
+                    &config.policy,
+                    input,
+                    None,
+                    Moment::within(at, at + 60),
+                ))
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         };
@@ -840,5 +928,81 @@ mod tests {
             }
         });
         assert_eq!(sent(&notifier), ["gateway_down"], "one notice for one crash");
+    }
+
+    #[tokio::test]
+    async fn a_holder_killed_mid_publish_loses_the_outbox_when_its_invocation_would_have_ended() {
+        let config = config();
+        let gateway = &config.gateways[0];
+        let (input, now) = crash_signal(&config);
+        let (store, ecs) = (MemoryStore::new(), Ecs::default());
+        let hanging = Ports {
+            store: &store,
+            notifier: &Hanging,
+            ecs: &ecs,
+            snapshots: &Snapshots,
+        };
+        let first = Moment::within(now, now + 60);
+        // Killed after the state (with its outbox and lease) was written, while publishing.
+        let killed = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            handle(&hanging, gateway, &config.policy, &input, None, first),
+        )
+        .await;
+        assert!(killed.is_err(), "the publish never returned");
+        let stored = store.load::<GatewayState>("home").await.expect("load").expect("state");
+        let waiting = stored.state.pending.len();
+        assert!(waiting >= 1, "the notice waits in the outbox");
+        assert_eq!(
+            stored.state.outbox_lease.as_ref().map(|l| l.until),
+            Some(first.lease_until)
+        );
+
+        let outbox = Outbox::default();
+        let ports = Ports {
+            store: &store,
+            notifier: &outbox,
+            ecs: &ecs,
+            snapshots: &Snapshots,
+        };
+        // A retry while the dead holder's invocation could still be running leaves it to the holder.
+        let early = Moment::within(now + 30, now + 90);
+        handle(&ports, gateway, &config.policy, &input, None, early)
+            .await
+            .expect("early retry");
+        assert!(sent(&outbox).is_empty(), "{:?}", sent(&outbox));
+        // The first retry after that deadline (plus the skew margin) delivers it, once.
+        let late = Moment::within(first.lease_until, first.lease_until + 60);
+        let outcome = handle(&ports, gateway, &config.policy, &input, None, late)
+            .await
+            .expect("retry");
+        assert_eq!(sent(&outbox), ["gateway_down"]);
+        assert_eq!(outcome.executed.len(), waiting, "everything the dead holder left");
+        handle(
+            &ports,
+            gateway,
+            &config.policy,
+            &Input::Tick,
+            None,
+            Moment::within(late.now + 1, late.now + 61),
+        )
+        .await
+        .expect("tick");
+        assert_eq!(sent(&outbox), ["gateway_down"], "exactly once after the takeover");
+    }
+
+    #[test]
+    fn a_lease_lasts_into_the_next_second_and_never_past_the_longest_invocation() {
+        assert_eq!(Moment::within(100, 160).lease_until, 160 + LEASE_SKEW_SECS);
+        assert_eq!(
+            Moment::within(100, 0).lease_until,
+            101 + LEASE_SKEW_SECS,
+            "a deadline in the past"
+        );
+        assert_eq!(
+            Moment::within(100, i64::MAX).lease_until,
+            100 + MAX_INVOCATION_SECS + LEASE_SKEW_SECS,
+            "a deadline past Lambda's longest run"
+        );
     }
 }

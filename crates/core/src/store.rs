@@ -169,36 +169,8 @@ pub trait StateStore {
     ) -> impl Future<Output = Result<Vec<(String, Versioned<T>)>, StoreError>> + Send;
 }
 
-/// Partition key of a gateway's items.
-pub(crate) fn gateway_pk(gateway: &str) -> String {
-    format!("GW#{gateway}")
-}
-
-/// The gateway id of a partition key written by [`gateway_pk`].
-pub(crate) fn gateway_of_pk(pk: &str) -> Option<&str> {
-    pk.strip_prefix("GW#")
-}
-
-/// Sort key of the state item.
-pub(crate) const STATE_SK: &str = "STATE";
-
-/// Sort key of a dedupe marker.
-pub(crate) fn seen_sk(key: &str) -> String {
-    format!("SEEN#{key}")
-}
-
-/// Sort key of an incident record. Zero-padded to the width of `i64::MAX` so that the string order of
-/// the keys is the order of the times, which the range query of [`StateStore::incidents`] relies on.
-/// Times before 1970 are not expected and sort as 1970.
-pub(crate) fn incident_sk(opened_at: i64) -> String {
-    format!("INCIDENT#{:019}", opened_at.max(0))
-}
-
-/// Upper bound of the incident sort keys: `~` sorts after every digit.
-pub(crate) const INCIDENT_SK_END: &str = "INCIDENT#~";
-
 /// Current wall-clock time in epoch seconds, for `updated_at` only.
-pub(crate) fn wall_clock_secs() -> i64 {
+pub fn wall_clock_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -332,7 +332,7 @@ mod tests {
             task_arn: "arn:aws:ecs:us-east-1:1:task/openclaw/abc".into(),
             stop_code: Some("EssentialContainerExited".into()),
             stopped_reason: Some("Essential container in task exited".into()),
-            containers: vec![super::super::signal::ContainerExit {
+            containers: vec![crate::watch::signal::ContainerExit {
                 name: "openclaw-gateway".into(),
                 exit_code: Some(0),
                 reason: None,

@@ -6,12 +6,12 @@
 //! incident id sequence, and the engine writes it to the incident log as an `owner_action` record.
 //! So `history` shows who paused, resumed or restored, whether or not something was wrong then.
 
-use super::super::action::ActionKind;
-use super::super::notice::{Draft, Notice, NoticeKind, Severity};
-use super::super::state::{MAX_OWNER_LOG, OwnerLogEntry};
-use super::super::time::format_utc;
 use super::Planner;
 use crate::gateway::GatewayTarget;
+use crate::watch::action::ActionKind;
+use crate::watch::notice::{Draft, Notice, NoticeKind, Severity};
+use crate::watch::state::{MAX_OWNER_LOG, OwnerLogEntry};
+use crate::watch::time::format_utc;
 
 /// Longest `by` and `detail` kept, in characters: the log is for people, the item has a size limit.
 const MAX_TEXT: usize = 300;
@@ -221,11 +221,11 @@ fn clip(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::super::state::{Backoff, GatewayState, RunningTask};
-    use super::super::{Input, plan};
     use super::*;
     use crate::gateway::Gateway;
     use crate::policy_settings::PolicySettings;
+    use crate::watch::state::{Backoff, GatewayState, RunningTask};
+    use crate::watch::{Input, plan};
 
     fn gateway(target: GatewayTarget) -> Gateway {
         Gateway {
@@ -247,7 +247,7 @@ mod tests {
         })
     }
 
-    fn kinds(p: &super::super::Plan) -> Vec<&'static str> {
+    fn kinds(p: &crate::watch::plan::Plan) -> Vec<&'static str> {
         p.actions.iter().map(|a| a.kind.name()).collect()
     }
 
@@ -316,7 +316,7 @@ mod tests {
                 task_arn: "arn:task/1".into(),
                 ..Default::default()
             }),
-            last_task: Some(super::super::super::state::LastTask {
+            last_task: Some(crate::watch::state::LastTask {
                 task_arn: "arn:task/1".into(),
                 task_definition: Some("arn:td/f:1".into()),
                 network: None,

@@ -3,18 +3,18 @@
 
 use proptest::prelude::*;
 
-use super::super::super::action::{Action, ActionKind};
-use super::super::super::health::{
-    ChannelEvent, ChannelSignal, EcsObservation, Observation, ObservedTask, ProbeMode, ProbeOutcome, ProbeReport,
-    ProbeStatus, SnapshotCheck,
-};
-use super::super::super::notice::NoticeKind;
-use super::super::super::signal::{Signal, TaskInfo};
-use super::super::super::state::GatewayState;
-use super::super::{Input, plan};
 use crate::ecs::DeploymentLimits;
 use crate::gateway::{Gateway, GatewayTarget};
 use crate::policy_settings::PolicySettings;
+use crate::watch::action::{Action, ActionKind};
+use crate::watch::health::{
+    ChannelEvent, ChannelSignal, EcsObservation, Observation, ObservedTask, ProbeMode, ProbeOutcome, ProbeReport,
+    ProbeStatus, SnapshotCheck,
+};
+use crate::watch::notice::NoticeKind;
+use crate::watch::signal::{Signal, TaskInfo};
+use crate::watch::state::GatewayState;
+use crate::watch::{Input, plan};
 
 const T0: i64 = 1_795_161_600; // 2026-11-20 08:00:00 UTC
 
@@ -774,7 +774,7 @@ fn run(ops: &[(Op, i64)], gateway: Gateway) -> Result<Vec<i64>, TestCaseError> {
                 }))
             }
             Op::Crash => match current.take() {
-                Some((id, started)) => Input::Signal(Signal::TaskStopped(super::super::super::signal::TaskStop {
+                Some((id, started)) => Input::Signal(Signal::TaskStopped(crate::watch::signal::TaskStop {
                     task: TaskInfo {
                         task_arn: arn(&id),
                         version: Some(version),
@@ -784,8 +784,8 @@ fn run(ops: &[(Op, i64)], gateway: Gateway) -> Result<Vec<i64>, TestCaseError> {
                         network: None,
                         event_time: Some(now),
                     },
-                    cause: super::super::super::signal::StopCause::Crashed,
-                    evidence: super::super::super::signal::StopEvidence {
+                    cause: crate::watch::signal::StopCause::Crashed,
+                    evidence: crate::watch::signal::StopEvidence {
                         task_arn: arn(&id),
                         stop_code: Some("EssentialContainerExited".into()),
                         stopped_reason: None,
@@ -874,7 +874,7 @@ fn run(ops: &[(Op, i64)], gateway: Gateway) -> Result<Vec<i64>, TestCaseError> {
         let text = serde_json::to_string(&out.state).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let back: GatewayState = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&back, &out.state);
-        prop_assert!(out.state.health.channels.len() <= super::super::super::health::MAX_CHANNEL_EPISODES);
+        prop_assert!(out.state.health.channels.len() <= crate::watch::health::MAX_CHANNEL_EPISODES);
         state = out.state;
         for a in &out.actions {
             state.confirm_done(&a.key);

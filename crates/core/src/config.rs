@@ -8,6 +8,7 @@
 //! error case is tested without touching the process environment.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -24,6 +25,43 @@ pub mod vars {
     pub const SNAPSHOT_FUNCTION: &str = "CLAWKEEPER_SNAPSHOT_FUNCTION";
     pub const RESTORE_FUNCTION: &str = "CLAWKEEPER_RESTORE_FUNCTION";
     pub const PROBE_TASK_IP: &str = "CLAWKEEPER_PROBE_TASK_IP";
+    pub const POLL_MS: &str = "CLAWKEEPER_POLL_MS";
+    pub const SNAPSHOT_STALE_UPLOAD_SECS: &str = "CLAWKEEPER_SNAPSHOT_STALE_UPLOAD_SECS";
+    pub const RESTORE_QUIET_SECS: &str = "CLAWKEEPER_RESTORE_QUIET_SECS";
+    pub const RESTORE_SETTLE_SECS: &str = "CLAWKEEPER_RESTORE_SETTLE_SECS";
+    pub const AWS_ATTEMPT_TIMEOUT_MS: &str = "CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS";
+}
+
+/// Timings with defaults that suit Lambda, overridable for tests and unusual volumes. Each is an
+/// optional whole number; a value that is not one stops init with the variable named (a silent
+/// fallback would hide a typo until the one restore where it matters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timings {
+    /// `CLAWKEEPER_POLL_MS` (default 2000): how often `control` polls ECS while a restore waits.
+    pub poll: Duration,
+    /// `CLAWKEEPER_SNAPSHOT_STALE_UPLOAD_SECS` (default 900, Lambda's longest run): an incomplete
+    /// upload older than this was left by a snapshot run that died, and is aborted.
+    pub stale_upload_age: Duration,
+    /// `CLAWKEEPER_RESTORE_QUIET_SECS` (default 60): how long the state must have been left
+    /// unwritten before a restore may replace it.
+    pub restore_quiet: Duration,
+    /// `CLAWKEEPER_RESTORE_SETTLE_SECS` (default 5): the second look of the live-writer check.
+    pub restore_settle: Duration,
+    /// `CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS` (default 10000, at least 100): one AWS call attempt, short
+    /// enough that a stuck call fails inside the function's own timeout and Lambda can retry.
+    pub aws_attempt: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_millis(2000),
+            stale_upload_age: Duration::from_secs(900),
+            restore_quiet: Duration::from_secs(60),
+            restore_settle: Duration::from_secs(5),
+            aws_attempt: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Default mount point of a gateway's `/home/node` inside the VPC functions.
@@ -71,6 +109,8 @@ pub struct Config {
     /// probe a task's private IP. Outside it a private IP is unreachable, and probing it anyway
     /// would only turn timeouts into "hung" verdicts about a gateway nobody can see.
     pub probe_task_ip: bool,
+    /// Poll, quiet and stale-upload timings (see [`Timings`]).
+    pub timings: Timings,
 }
 
 impl Config {
@@ -101,6 +141,26 @@ impl Config {
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty());
         let probe_task_ip = parse_probe_task_ip(lookup(vars::PROBE_TASK_IP))?;
+        let defaults = Timings::default();
+        let timings = Timings {
+            poll: optional_count(&lookup, vars::POLL_MS, "milliseconds")?.map_or(defaults.poll, Duration::from_millis),
+            stale_upload_age: optional_count(&lookup, vars::SNAPSHOT_STALE_UPLOAD_SECS, "seconds")?
+                .map_or(defaults.stale_upload_age, Duration::from_secs),
+            restore_quiet: optional_count(&lookup, vars::RESTORE_QUIET_SECS, "seconds")?
+                .map_or(defaults.restore_quiet, Duration::from_secs),
+            restore_settle: optional_count(&lookup, vars::RESTORE_SETTLE_SECS, "seconds")?
+                .map_or(defaults.restore_settle, Duration::from_secs),
+            aws_attempt: match optional_count(&lookup, vars::AWS_ATTEMPT_TIMEOUT_MS, "milliseconds")? {
+                None => defaults.aws_attempt,
+                Some(ms) if ms >= 100 => Duration::from_millis(ms),
+                Some(ms) => {
+                    return Err(ConfigError::new(
+                        vars::AWS_ATTEMPT_TIMEOUT_MS,
+                        format!("{ms} ms is too short for an AWS call; give at least 100"),
+                    ));
+                }
+            },
+        };
         Ok(Self {
             table,
             topic_arn,
@@ -110,6 +170,7 @@ impl Config {
             snapshot_function,
             restore_function,
             probe_task_ip,
+            timings,
         })
     }
 
@@ -125,6 +186,21 @@ fn required(lookup: &impl Fn(&str) -> Option<String>, var: &'static str) -> Resu
         Some(v) if v.trim().is_empty() => Err(ConfigError::new(var, "is set but empty")),
         Some(v) => Ok(v.trim().to_string()),
     }
+}
+
+/// An optional whole number of `unit`; unset or empty is `None`.
+fn optional_count(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    unit: &str,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(value) = lookup(var).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    value
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| ConfigError::new(var, format!("{value:?} is not a whole number of {unit}")))
 }
 
 /// `true` or `false` (any case); unset or empty is `false`, like the other optional variables.
@@ -522,5 +598,43 @@ mod tests {
         assert!(e.problem.contains("unknown field `down_grace`"), "{e}");
         let e = error_for(&[(vars::POLICY, Some("[1]"))]);
         assert_eq!(e.var, vars::POLICY);
+    }
+
+    #[test]
+    fn timings_default_override_and_name_the_variable_when_malformed() {
+        let config = env(&[]).expect("valid");
+        assert_eq!(config.timings, Timings::default());
+        let config = env(&[
+            (vars::POLL_MS, Some("50")),
+            (vars::SNAPSHOT_STALE_UPLOAD_SECS, Some(" 120 ")),
+            (vars::RESTORE_QUIET_SECS, Some("0")),
+            (vars::RESTORE_SETTLE_SECS, Some("")),
+        ])
+        .expect("valid");
+        assert_eq!(config.timings.poll, Duration::from_millis(50));
+        assert_eq!(config.timings.stale_upload_age, Duration::from_secs(120));
+        assert_eq!(config.timings.restore_quiet, Duration::ZERO);
+        assert_eq!(
+            config.timings.restore_settle,
+            Timings::default().restore_settle,
+            "empty is unset"
+        );
+        let e = error_for(&[(vars::AWS_ATTEMPT_TIMEOUT_MS, Some("99"))]);
+        assert_eq!(e.var, vars::AWS_ATTEMPT_TIMEOUT_MS);
+        let config = env(&[(vars::AWS_ATTEMPT_TIMEOUT_MS, Some("1000"))]).expect("valid");
+        assert_eq!(config.timings.aws_attempt, Duration::from_secs(1));
+        for var in [
+            vars::AWS_ATTEMPT_TIMEOUT_MS,
+            vars::POLL_MS,
+            vars::SNAPSHOT_STALE_UPLOAD_SECS,
+            vars::RESTORE_QUIET_SECS,
+            vars::RESTORE_SETTLE_SECS,
+        ] {
+            for bad in ["2s", "-1", "1.5"] {
+                let e = error_for(&[(var, Some(bad))]);
+                assert_eq!(e.var, var, "{bad}");
+                assert!(e.problem.contains("whole number"), "{e}");
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! signals `log-alerts` finds in the gateway's log lines.
 //!
 //! Plain values only: the reconciler and `log-alerts` build them from ECS, HTTP and CloudWatch
-//! Logs; [`super::plan`] folds them into [`Health`] (see `plan_health.rs` for the rules).
+//! Logs; [`super::plan`] folds them into [`Health`] (see `plan/health_rules.rs` for the rules).
 
 use serde::{Deserialize, Serialize};
 

@@ -856,7 +856,7 @@ proptest! {
         grace in 0u64..1000,
     ) {
         let mut state = GatewayState::default();
-        state.backoff = super::super::state::Backoff { active, tries, resume_at: resume, escalated };
+        state.backoff = crate::watch::state::Backoff { active, tries, resume_at: resume, escalated };
         state.owner_paused = paused;
         state.last_notice_at = last_notice;
         let cfg = PolicySettings { down_grace_secs: grace, ..prop_settings() };

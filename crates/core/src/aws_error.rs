@@ -1,12 +1,8 @@
-//! One error type for every AWS call, mapped from the SDK's `SdkError` in the adapters so the
-//! core never sees an SDK type. It keeps what matters for deciding what to do next: whether a
+//! One error type for every AWS call, mapped from the SDK's `SdkError` in the adapters
+//! (`clawkeeper_shared::aws::FromSdk`) so the core never sees an SDK type. It keeps what matters for deciding what to do next: whether a
 //! retry may help (Lambda retries, the dead-letter queue keeps the event) and the service's code.
 
 use std::fmt;
-
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// Whether repeating the call later may succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +39,7 @@ impl fmt::Display for AwsError {
 }
 
 /// Service error codes that mean "try again later" across the services we call.
-const TRANSIENT_CODES: &[&str] = &[
+pub const TRANSIENT_CODES: &[&str] = &[
     "ThrottlingException",
     "Throttling",
     "ThrottledException",
@@ -62,31 +58,6 @@ const TRANSIENT_CODES: &[&str] = &[
 ];
 
 impl AwsError {
-    /// Maps an SDK error of any service.
-    pub fn from_sdk<E, R>(service: &'static str, operation: &'static str, err: SdkError<E, R>) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: fmt::Debug + Send + Sync + 'static,
-    {
-        let (code, retry) = match &err {
-            SdkError::ServiceError(service_err) => {
-                let code = service_err.err().code().map(str::to_string);
-                let transient = code.as_deref().is_some_and(|c| TRANSIENT_CODES.contains(&c));
-                (code, if transient { Retry::Transient } else { Retry::Permanent })
-            }
-            SdkError::ConstructionFailure(_) => (None, Retry::Permanent),
-            // Timeouts, dispatch failures and unparsable answers (a dropped connection) may pass.
-            _ => (None, Retry::Transient),
-        };
-        Self {
-            service,
-            operation,
-            code,
-            retry,
-            message: DisplayErrorContext(&err).to_string(),
-        }
-    }
-
     /// True when a retry of the whole invocation may succeed.
     pub fn is_transient(&self) -> bool {
         self.retry == Retry::Transient

@@ -13,6 +13,7 @@
 //! 3. After each action succeeds, [`GatewayState::confirm_done`] it and write the state again.
 
 pub mod action;
+pub mod ecs_event;
 pub mod health;
 pub mod notice;
 pub mod plan;
@@ -21,8 +22,9 @@ pub mod state;
 pub mod time;
 
 pub use action::{Action, ActionKind};
+pub use ecs_event::{Dedupe, Parsed, SignalError, parse_ecs_event};
 pub use health::{ChannelEvent, ChannelSignal, EcsObservation, Observation, ObservedTask, ProbeReport, SnapshotCheck};
 pub use notice::{Notice, NoticeKind, Severity};
 pub use plan::{Input, Plan, plan};
-pub use signal::{Dedupe, Parsed, Signal, SignalError, StopCause, StopEvidence, TaskInfo, TaskStop, parse_ecs_event};
+pub use signal::{Signal, StopCause, StopEvidence, TaskInfo, TaskStop};
 pub use state::{GatewayState, Phase};

@@ -875,12 +875,9 @@ fn as_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-#[path = "plan_owner.rs"]
 pub mod owner;
 
-#[path = "plan_health.rs"]
 mod health_rules;
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
 mod tests;

@@ -6,9 +6,10 @@
 //! [`crate::aws`]; the probe client ([`probe::Prober`]) speaks HTTP itself, on the hyper stack the
 //! SDK already builds on.
 
-pub mod probe;
-
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::aws_error::AwsError;
 use crate::ecs::{Ecs, Missing};
@@ -57,7 +58,7 @@ impl GatewayToken {
     }
 
     /// The secret itself, for the `Authorization` header only.
-    pub(crate) fn value(&self) -> &str {
+    pub fn value(&self) -> &str {
         &self.value
     }
 }
@@ -75,6 +76,55 @@ impl std::fmt::Debug for GatewayToken {
 pub trait TokenSource {
     /// Reads the current token from the secret.
     fn token(&self, secret_arn: &str) -> impl Future<Output = Result<GatewayToken, AwsError>> + Send;
+}
+
+/// Gateway tokens read from their secret at most once per `ttl` in a warm process (a minute's
+/// passes over many gateways would otherwise read every secret every minute), and forgotten at
+/// once when a gateway rejects one, so a rotated secret is picked up by the next pass.
+pub struct TokenCache {
+    ttl: Duration,
+    tokens: Mutex<HashMap<String, (Instant, GatewayToken)>>,
+}
+
+impl TokenCache {
+    /// An empty cache whose entries live `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The token of `gateway` from `secret_arn`: cached when fresh, else read through `source`.
+    pub async fn get<T: TokenSource + Sync>(
+        &self,
+        source: &T,
+        gateway: &str,
+        secret_arn: &str,
+    ) -> Result<GatewayToken, AwsError> {
+        let cached = self
+            .tokens
+            .lock()
+            .ok()
+            .and_then(|tokens| tokens.get(gateway).cloned())
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, token)| token);
+        if let Some(token) = cached {
+            return Ok(token);
+        }
+        let token = source.token(secret_arn).await?;
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.insert(gateway.to_string(), (Instant::now(), token.clone()));
+        }
+        Ok(token)
+    }
+
+    /// Drops the cached token of `gateway` (it was rejected).
+    pub fn forget(&self, gateway: &str) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.remove(gateway);
+        }
+    }
 }
 
 /// Reads ECS's view of a gateway: desired and pending counts and deployment limits of its service,

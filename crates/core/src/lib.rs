@@ -1,0 +1,23 @@
+//! clawkeeper's core: the domain (gateways, configuration, ECS signals, state, notices), every
+//! decision (the watchdog policy in [`watch::plan`], the probe plan in [`health`]) and the engine
+//! that stores a decision and executes its outbox, generic over the ports it defines
+//! ([`store::StateStore`], [`notifier::Notifier`], [`ecs::Ecs`] and [`ecs::EcsControl`],
+//! [`engine::SnapshotRequester`], [`health::TaskObserver`], [`health::TokenSource`]).
+//!
+//! Nothing here talks to AWS, HTTP or SQLite: the adapters live in `clawkeeper-shared`, so the whole
+//! policy builds and tests without compiling an SDK (`cargo test -p clawkeeper-core`).
+
+pub mod aws_error;
+pub mod config;
+pub mod ecs;
+pub mod engine;
+pub mod gateway;
+pub mod health;
+pub mod notifier;
+pub mod policy_settings;
+pub mod store;
+pub mod watch;
+
+pub use aws_error::AwsError;
+pub use config::{Config, ConfigError};
+pub use gateway::{Gateway, GatewayTarget};

@@ -1,0 +1,286 @@
+//! One reconciler pass: every configured gateway, concurrently (bounded), observed and run through
+//! the watchdog engine; the answer and the metrics say what each pass found.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clawkeeper_shared::aws::Adapters;
+use clawkeeper_shared::engine::{self, Moment};
+use clawkeeper_shared::health::probe::Prober;
+use clawkeeper_shared::health::{GatewayToken, ProbePlan, TokenCache, observe_ecs, probe_plan};
+use clawkeeper_shared::lambda::now_secs;
+use clawkeeper_shared::metrics;
+use clawkeeper_shared::snapshot::catalog;
+use clawkeeper_shared::snapshot::status::{failure_notice, read_failure};
+use clawkeeper_shared::store::StateStore;
+use clawkeeper_shared::watch::health::{ProbeOutcome, SnapshotFailure, snapshot_is_stale};
+use clawkeeper_shared::watch::{GatewayState, Input, Observation, ProbeReport, SnapshotCheck};
+use clawkeeper_shared::{Config, FunctionError, Gateway};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Connecting to a gateway is bounded by this, and so is its answer once connected.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Gateways handled at once: probes wait on the network, not the CPU.
+const CONCURRENCY: usize = 32;
+/// A token is read from Secrets Manager at most this often per warm process.
+pub const TOKEN_TTL: Duration = Duration::from_secs(300);
+
+/// What a warm process keeps between passes.
+pub struct App {
+    pub config: Config,
+    pub adapters: Adapters,
+    pub prober: Prober,
+    pub tokens: TokenCache,
+}
+
+/// What one gateway's pass found, for the answer and the metrics.
+struct Report {
+    gateway: String,
+    phase: String,
+    executed: Vec<String>,
+    up: Option<bool>,
+    ready: Option<bool>,
+    probe: Value,
+    incident_open: bool,
+    snapshot_stale: bool,
+    probe_ms: Option<u128>,
+    millis: u128,
+    problems: Vec<String>,
+}
+
+pub async fn reconcile_all(app: &'static App, deadline: i64) -> Result<Value, FunctionError> {
+    let at = Moment::within(now_secs(), deadline);
+    let limit = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut tasks = JoinSet::new();
+    for (index, gateway) in app.config.gateways.iter().enumerate() {
+        let limit = Arc::clone(&limit);
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            (index, reconcile(app, gateway, at).await)
+        });
+    }
+    let mut results: Vec<(usize, Result<Report, String>)> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(result) => results.push(result),
+            Err(e) => results.push((usize::MAX, Err(format!("a gateway pass panicked: {e}")))),
+        }
+    }
+    results.sort_by_key(|(i, _)| *i);
+    let mut answer = Vec::new();
+    let mut failures = Vec::new();
+    for (_, result) in results {
+        match result {
+            Ok(report) => {
+                emit_gateway_metrics(&report);
+                if !report.problems.is_empty() {
+                    failures.push(format!("{}: {}", report.gateway, report.problems.join("; ")));
+                }
+                answer.push(json!({
+                    "gateway": report.gateway,
+                    "phase": report.phase,
+                    "executed": report.executed,
+                    "up": report.up,
+                    "ready": report.ready,
+                    "probe": report.probe,
+                    "incident_open": report.incident_open,
+                    "snapshot_stale": report.snapshot_stale,
+                    "probe_ms": report.probe_ms,
+                    "ms": report.millis,
+                    "problems": report.problems,
+                }));
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    // The heartbeat says the reconciler ran, whatever it found: the dead-man's switch watches it.
+    metrics::emit(&[], &[("ReconcilerHeartbeat", 1.0, "Count")]);
+    if !failures.is_empty() {
+        tracing::error!(failed = failures.len(), "reconciler pass finished with failures");
+        return Err(FunctionError::new("ReconcileFailed", failures.join(" | ")));
+    }
+    Ok(json!({ "gateways": answer }))
+}
+
+async fn reconcile(app: &App, gateway: &Gateway, at: Moment) -> Result<Report, String> {
+    let now = at.now;
+    let started = Instant::now();
+    let mut problems = Vec::new();
+    let state = app
+        .adapters
+        .store
+        .load::<GatewayState>(&gateway.id)
+        .await
+        .map_err(|e| format!("{}: state store: {e}", gateway.id))?
+        .map(|v| v.state)
+        .unwrap_or_default();
+
+    let ecs = match observe_ecs(&app.adapters.ecs, gateway, &state).await {
+        Ok(view) => view,
+        Err(e) => {
+            tracing::error!(gateway = %gateway.id, error = %e, "ECS not readable; probing anyway");
+            problems.push(format!("ECS: {e}"));
+            None
+        }
+    };
+
+    let (probe, probe_elapsed) = match probe_plan(gateway, ecs.as_ref(), app.config.probe_task_ip) {
+        ProbePlan::Probe { mode, base } => {
+            let token = usable_token(app, gateway, &state).await;
+            let probed = app.prober.probe(&base, token.as_ref()).await;
+            tracing::info!(
+                gateway = %gateway.id, mode = mode.as_str(), outcome = probed.outcome.as_str(), ready = probed.ready,
+                failing = probed.failing.len(), ms = probed.elapsed.as_millis() as u64,
+                detail = probed.detail.as_deref().unwrap_or(""), "probed"
+            );
+            if probed.token_rejected {
+                tracing::warn!(gateway = %gateway.id, "the gateway rejected the token (401): not sending it again");
+                app.tokens.forget(&gateway.id);
+            }
+            let report = ProbeReport {
+                mode,
+                outcome: Some(probed.outcome),
+                detail: probed.detail,
+                ready: probed.ready,
+                failing: probed.failing,
+                token_rejected: token.filter(|_| probed.token_rejected).map(|t| t.version),
+            };
+            (report, Some(probed.elapsed))
+        }
+        ProbePlan::Skip(report) => {
+            tracing::info!(
+                gateway = %gateway.id, mode = report.mode.as_str(),
+                reason = report.detail.as_deref().unwrap_or(""), "not probed"
+            );
+            (report, None)
+        }
+    };
+    let probed_summary = (probe.mode, probe.outcome, probe.detail.clone());
+
+    let snapshot = newest_snapshot(app, gateway).await;
+    let snapshot_failure = snapshot_failure(app, gateway).await;
+    let probe_ms = probe_elapsed.map(|elapsed| elapsed.as_millis());
+    let observation = Observation {
+        ecs,
+        probe: Some(probe),
+        snapshot,
+        snapshot_failure,
+    };
+    // The probe's word where it has one; ECS's when the probe could not see the gateway.
+    let up = match (probed_summary.1, &observation.ecs) {
+        (Some(ProbeOutcome::Live), _) => Some(true),
+        (Some(ProbeOutcome::Failed), _) => Some(false),
+        (Some(ProbeOutcome::Unreachable) | None, Some(e)) => Some(!e.running.is_empty()),
+        (Some(ProbeOutcome::Unreachable) | None, None) => None,
+    };
+    let ready = observation.probe.as_ref().and_then(|p| p.ready);
+    let input = Input::Observed(observation);
+    let ports = app.adapters.engine_ports();
+    // The gauges report the state the engine stored; when it could not store one, the state as
+    // it was (nothing this pass decided took effect).
+    let (after, executed) = match engine::handle(&ports, gateway, &app.config.policy, &input, None, at).await {
+        Ok(outcome) => (outcome.state, outcome.executed),
+        Err(e) => {
+            tracing::error!(gateway = %gateway.id, error = %e, "policy pass failed");
+            problems.push(e.to_string());
+            (state, Vec::new())
+        }
+    };
+    let (mode, outcome, detail) = probed_summary;
+    let probe_view = json!({
+        "mode": mode.as_str(),
+        "outcome": outcome.map(ProbeOutcome::as_str),
+        "detail": detail,
+        // The hung streak after this pass: unknown probes leave it as it was.
+        "failures": after.health.probe_failures,
+    });
+    let snapshot_stale = snapshot_is_stale(
+        snapshot,
+        after.health.watching_since,
+        now,
+        app.config.policy.snapshot_interval_secs,
+    );
+    let (phase, incident_open) = (after.phase.as_str().to_string(), after.incident.is_some());
+    let millis = started.elapsed().as_millis();
+    tracing::info!(gateway = %gateway.id, phase = %phase, executed = executed.len(), ms = millis as u64, "reconciled");
+    Ok(Report {
+        gateway: gateway.id.clone(),
+        phase,
+        executed,
+        up,
+        ready,
+        probe: probe_view,
+        incident_open,
+        snapshot_stale,
+        probe_ms,
+        millis,
+        problems,
+    })
+}
+
+/// The gateway token, unless none is configured, it cannot be read, or the gateway rejected this
+/// very version before (a rejected token is never sent again; a new secret version is tried once).
+async fn usable_token(app: &App, gateway: &Gateway, state: &GatewayState) -> Option<GatewayToken> {
+    let arn = gateway.token_secret_arn.as_deref()?;
+    let token = match app.tokens.get(&app.adapters.secrets, &gateway.id, arn).await {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::warn!(gateway = %gateway.id, error = %e, "gateway token not readable; probing without it");
+            return None;
+        }
+    };
+    if state.health.rejected_token_version.as_deref() == Some(token.version.as_str()) {
+        tracing::debug!(gateway = %gateway.id, version = %token.version, "token version was rejected before; not sent");
+        return None;
+    }
+    Some(token)
+}
+
+/// The snapshot function's record of failed runs, as a notice (`None` when the last run succeeded).
+async fn snapshot_failure(app: &App, gateway: &Gateway) -> Option<SnapshotFailure> {
+    if app.config.policy.snapshot_interval_secs == 0 {
+        return None;
+    }
+    match read_failure(&app.adapters.objects, &gateway.id).await {
+        Ok(record) => record.map(|record| {
+            let (key, notice) = failure_notice(&record);
+            SnapshotFailure { key, notice }
+        }),
+        Err(e) => {
+            tracing::warn!(gateway = %gateway.id, error = %e, "snapshot failure record unreadable; not checked");
+            None
+        }
+    }
+}
+
+/// When the state was last saved: the newest snapshot (a snapshot exists only when its sidecar
+/// does), or a later check that found it unchanged since, from one listing of `<gateway>/snapshots/`.
+async fn newest_snapshot(app: &App, gateway: &Gateway) -> SnapshotCheck {
+    if app.config.policy.snapshot_interval_secs == 0 {
+        return SnapshotCheck::NotChecked;
+    }
+    match catalog::last_saved_at(&app.adapters.objects, &gateway.id).await {
+        Ok(saved) => saved.map_or(SnapshotCheck::NoneFound, SnapshotCheck::NewestAt),
+        Err(e) => {
+            tracing::warn!(gateway = %gateway.id, error = %e, "snapshot listing failed; freshness not checked");
+            SnapshotCheck::NotChecked
+        }
+    }
+}
+
+fn emit_gateway_metrics(report: &Report) {
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    let mut metrics = vec![
+        ("IncidentOpen", flag(report.incident_open), "Count"),
+        ("SnapshotStale", flag(report.snapshot_stale), "Count"),
+    ];
+    if let Some(up) = report.up {
+        metrics.push(("GatewayUp", flag(up), "Count"));
+    }
+    if let Some(ready) = report.ready {
+        metrics.push(("GatewayReady", flag(ready), "Count"));
+    }
+    metrics::emit(&[("Gateway", report.gateway.as_str())], &metrics);
+}

@@ -1,0 +1,98 @@
+//! One snapshot request: each gateway it names is captured, archived, uploaded, verified and
+//! retention-pruned; a failure is recorded in S3 for the reconciler to tell the owner.
+
+use clawkeeper_shared::FunctionError;
+use std::path::PathBuf;
+
+use clawkeeper_shared::lambda::VolumeApp as App;
+use clawkeeper_shared::snapshot::job::apply_retention;
+use clawkeeper_shared::snapshot::retention::RetentionPolicy;
+use clawkeeper_shared::snapshot::{
+    CaptureOptions, SnapshotAnswer, SnapshotOutcome, SnapshotRequest, SnapshotSummary, clock, status, take_snapshot,
+};
+use serde_json::Value;
+
+use crate::request;
+
+/// Snapshots every gateway the request names; any failure fails the invocation (after recording it).
+pub async fn handle(app: &App, event: Value) -> Result<Value, FunctionError> {
+    let (config, store, scratch) = (&app.config, &app.adapters.objects, app.scratch.as_path());
+    let stale_upload_age = config.timings.stale_upload_age;
+    let request = request::parse(&event, config).inspect_err(|e| {
+        tracing::warn!(error_type = e.error_type, error = %e.message, "refused snapshot request");
+    })?;
+    let mut results = Vec::new();
+    let mut failures: Vec<FunctionError> = Vec::new();
+    for gateway in &request.gateways {
+        let now = clock::epoch_millis(std::time::SystemTime::now());
+        let snapshot = SnapshotRequest {
+            gateway: gateway.id.clone(),
+            state_root: PathBuf::from(&gateway.state_root),
+            state_dir: gateway.state_dir.clone(),
+            trigger: request.trigger.clone(),
+            quiescent: request.quiescent,
+            source_task: request.source_task.clone(),
+            force: request.force,
+            capture: CaptureOptions::new(now, scratch),
+            stale_upload_age,
+        };
+        match take_snapshot(store, snapshot).await {
+            Ok(outcome) => {
+                if let Err(e) = status::clear_failure(store, &gateway.id).await {
+                    tracing::warn!(gateway = %gateway.id, error = %e, "could not clear the failure record");
+                }
+                let mut summary = SnapshotSummary {
+                    outcome,
+                    retention_deleted: None,
+                    retention_error: None,
+                };
+                if matches!(summary.outcome, SnapshotOutcome::Created(_)) {
+                    match apply_retention(store, &gateway.id, &RetentionPolicy::default(), now).await {
+                        Ok(deleted) => summary.retention_deleted = Some(deleted),
+                        // The snapshot exists; a retention failure is retried on the next run.
+                        Err(e) => {
+                            tracing::warn!(gateway = %gateway.id, error = %e, "retention failed");
+                            summary.retention_error = Some(e.to_string());
+                        }
+                    }
+                }
+                results.push(summary);
+            }
+            Err(e) => {
+                tracing::error!(gateway = %gateway.id, error_type = e.error_type(), error = %e, "snapshot failed");
+                let recorded = status::record_failure(
+                    store,
+                    &gateway.id,
+                    &request.trigger,
+                    e.error_type(),
+                    &e.to_string(),
+                    now,
+                )
+                .await;
+                if let Err(record) = recorded {
+                    // The failed invocation (and its alarm) remains the owner's signal.
+                    tracing::error!(gateway = %gateway.id, error = %record, "could not write the failure record");
+                }
+                let mut failure = FunctionError::from(e);
+                failure.message = format!("{}: {}", gateway.id, failure.message);
+                failures.push(failure);
+            }
+        }
+    }
+    match failures.len() {
+        0 => serde_json::to_value(SnapshotAnswer { results })
+            .map_err(|e| FunctionError::new("Internal", format!("answer: {e}"))),
+        1 => Err(failures.remove(0)),
+        n => Err(FunctionError::new(
+            failures[0].error_type,
+            format!(
+                "{n} snapshots failed: {}",
+                failures
+                    .iter()
+                    .map(|f| f.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        )),
+    }
+}
