@@ -642,6 +642,39 @@ mod tests {
         }
     }
 
+    /// The engine's ports over the test fakes (no snapshot function needed).
+    fn ports<'a, S, N>(store: &'a S, notifier: &'a N, ecs: &'a Ecs) -> Ports<'a, S, N, Ecs, Snapshots> {
+        Ports {
+            store,
+            notifier,
+            ecs,
+            snapshots: &Snapshots,
+        }
+    }
+
+    /// One input through [`handle`] for the configured gateway at `now`, with a minute of
+    /// invocation left.
+    async fn run<S, N>(
+        ports: &Ports<'_, S, N, Ecs, Snapshots>,
+        config: &Config,
+        input: &Input,
+        now: i64,
+    ) -> Result<Outcome, EngineError>
+    where
+        S: StateStore + Sync,
+        N: Notifier + Sync,
+    {
+        handle(
+            ports,
+            &config.gateways[0],
+            &config.policy,
+            input,
+            None,
+            Moment::within(now, now + 60),
+        )
+        .await
+    }
+
     fn transient(service: &'static str, operation: &'static str) -> AwsError {
         AwsError {
             service,
@@ -700,35 +733,12 @@ mod tests {
             races: AtomicUsize::new(2),
         };
         let (notifier, ecs) = (Outbox::default(), Ecs::default());
-        let ports = Ports {
-            store: &store,
-            notifier: &notifier,
-            ecs: &ecs,
-            snapshots: &Snapshots,
-        };
-        let outcome = handle(
-            &ports,
-            &config.gateways[0],
-            &config.policy,
-            &input,
-            None,
-            Moment::within(now, now + 60),
-        )
-        .await
-        .expect("handled");
+        let ports = ports(&store, &notifier, &ecs);
+        let outcome = run(&ports, &config, &input, now).await.expect("handled");
         assert_eq!(outcome.phase, "down");
         assert_eq!(sent(&notifier), ["gateway_down"]);
         // The same event again (Lambda retry, EventBridge duplicate): nothing more.
-        handle(
-            &ports,
-            &config.gateways[0],
-            &config.policy,
-            &input,
-            None,
-            Moment::within(now + 1, now + 1 + 60),
-        )
-        .await
-        .expect("handled");
+        run(&ports, &config, &input, now + 1).await.expect("handled");
         assert_eq!(sent(&notifier), ["gateway_down"]);
         let stored = store.load::<GatewayState>("home").await.expect("load").expect("state");
         assert!(
@@ -747,22 +757,8 @@ mod tests {
             races: AtomicUsize::new(usize::MAX),
         };
         let (notifier, ecs) = (Outbox::default(), Ecs::default());
-        let ports = Ports {
-            store: &store,
-            notifier: &notifier,
-            ecs: &ecs,
-            snapshots: &Snapshots,
-        };
-        let err = handle(
-            &ports,
-            &config.gateways[0],
-            &config.policy,
-            &input,
-            None,
-            Moment::within(now, now + 60),
-        )
-        .await
-        .expect_err("contention");
+        let ports = ports(&store, &notifier, &ecs);
+        let err = run(&ports, &config, &input, now).await.expect_err("contention");
         assert!(matches!(err, EngineError::Contention { .. }), "{err}");
         assert!(err.is_transient());
         assert!(sent(&notifier).is_empty(), "nothing done without a stored plan");
@@ -778,22 +774,8 @@ mod tests {
             ..Default::default()
         };
         let ecs = Ecs::default();
-        let ports = Ports {
-            store: &store,
-            notifier: &notifier,
-            ecs: &ecs,
-            snapshots: &Snapshots,
-        };
-        let err = handle(
-            &ports,
-            &config.gateways[0],
-            &config.policy,
-            &input,
-            None,
-            Moment::within(now, now + 60),
-        )
-        .await
-        .expect_err("publish failed");
+        let ports = ports(&store, &notifier, &ecs);
+        let err = run(&ports, &config, &input, now).await.expect_err("publish failed");
         assert!(err.is_transient(), "{err}");
         let stored = store
             .load::<GatewayState>("home")
@@ -807,28 +789,10 @@ mod tests {
             stored.state.pending
         );
         // The retry (same event, old task version now) plans nothing and delivers the held notice.
-        let outcome = handle(
-            &ports,
-            &config.gateways[0],
-            &config.policy,
-            &input,
-            None,
-            Moment::within(now + 1, now + 1 + 60),
-        )
-        .await
-        .expect("retry");
+        let outcome = run(&ports, &config, &input, now + 1).await.expect("retry");
         assert_eq!(outcome.executed.len(), 1);
         assert_eq!(sent(&notifier), ["gateway_down"]);
-        handle(
-            &ports,
-            &config.gateways[0],
-            &config.policy,
-            &input,
-            None,
-            Moment::within(now + 2, now + 2 + 60),
-        )
-        .await
-        .expect("again");
+        run(&ports, &config, &input, now + 2).await.expect("again");
         assert_eq!(sent(&notifier), ["gateway_down"], "never twice");
     }
 
@@ -837,12 +801,7 @@ mod tests {
         let config = config();
         let store = MemoryStore::new();
         let (notifier, ecs) = (Outbox::default(), Ecs::default());
-        let ports = Ports {
-            store: &store,
-            notifier: &notifier,
-            ecs: &ecs,
-            snapshots: &Snapshots,
-        };
+        let ports = ports(&store, &notifier, &ecs);
         let text = include_str!("../../../tests/fixtures/events/deployment-failed.json");
         let event: serde_json::Value = serde_json::from_str(text).expect("fixture");
         let Ok(Parsed::Signal { signal, dedupe, .. }) = parse_ecs_event(&event, &config.gateways) else {
@@ -882,12 +841,7 @@ mod tests {
         let config = config();
         let store = MemoryStore::new();
         let (notifier, ecs) = (Outbox::default(), Ecs::default());
-        let ports = Ports {
-            store: &store,
-            notifier: &notifier,
-            ecs: &ecs,
-            snapshots: &Snapshots,
-        };
+        let ports = ports(&store, &notifier, &ecs);
         let (crash, now) = crash_signal(&config);
         let gateway = &config.gateways[0];
         let run = |input: &Input, at: i64| {

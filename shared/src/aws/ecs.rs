@@ -30,6 +30,24 @@ impl EcsClient {
     pub(crate) fn sdk_client(&self) -> &Client {
         &self.client
     }
+
+    /// One task as ECS describes it; `None` when ECS does not know it (any more): an unknown task
+    /// is a `MISSING` failure in a successful answer, not an error.
+    pub(crate) async fn describe_one_task(
+        &self,
+        cluster: &str,
+        task_arn: &str,
+    ) -> Result<Option<aws_sdk_ecs::types::Task>, AwsError> {
+        let out = self
+            .client
+            .describe_tasks()
+            .cluster(cluster)
+            .tasks(task_arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ecs", "DescribeTasks", e))?;
+        Ok(out.tasks.unwrap_or_default().into_iter().next())
+    }
 }
 
 impl Ecs for EcsClient {
@@ -216,16 +234,7 @@ impl EcsControl for EcsClient {
     }
 
     async fn describe_task(&self, cluster: &str, task_arn: &str) -> Result<Option<TaskView>, AwsError> {
-        let out = self
-            .client
-            .describe_tasks()
-            .cluster(cluster)
-            .tasks(task_arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("ecs", "DescribeTasks", e))?;
-        // An unknown task is a `MISSING` failure in a successful answer, not an error.
-        Ok(out.tasks().first().map(task_view))
+        Ok(self.describe_one_task(cluster, task_arn).await?.as_ref().map(task_view))
     }
 
     async fn list_tasks_of_service(

@@ -3,7 +3,6 @@
 
 use aws_sdk_ecs::types::{DesiredStatus, Task};
 
-use super::FromSdk;
 use super::ecs::EcsClient;
 use crate::aws_error::AwsError;
 use crate::health::TaskObserver;
@@ -37,18 +36,10 @@ impl TaskObserver for EcsClient {
     }
 
     async fn task(&self, cluster: &str, task_arn: &str) -> Result<Option<(String, ObservedTask)>, AwsError> {
-        let out = self
-            .sdk_client()
-            .describe_tasks()
-            .cluster(cluster)
-            .tasks(task_arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("ecs", "DescribeTasks", e))?;
-        Ok(out
-            .tasks()
-            .first()
-            .map(|t| (t.last_status().unwrap_or("UNKNOWN").to_string(), observed(t))))
+        Ok(self
+            .describe_one_task(cluster, task_arn)
+            .await?
+            .map(|t| (t.last_status().unwrap_or("UNKNOWN").to_string(), observed(&t))))
     }
 }
 

@@ -414,14 +414,16 @@ async fn upload_archive<S: ObjectStore>(
     }
 }
 
-async fn blocking<T, F>(f: F) -> Result<T, SnapshotError>
+/// Runs file-system work (`f`) on a blocking thread, so the upload keeps streaming meanwhile; a
+/// worker that panicked is an internal error, never a crash of the invocation.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, SnapshotError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, SnapshotError> + Send + 'static,
 {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| SnapshotError::Internal(format!("capture worker: {e}")))?
+        .map_err(|e| SnapshotError::Internal(format!("file-system worker: {e}")))?
 }
 
 /// A `Write` that cuts the archive stream into parts of at least `part_size` bytes and hands

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::snapshot::clock;
 use crate::snapshot::error::SnapshotError;
 use crate::snapshot::inventory::hex;
-use crate::snapshot::job::newest_snapshot;
+use crate::snapshot::job::{blocking, newest_snapshot};
 use crate::snapshot::layout::{Sidecar, normalize_absolute, sidecar_key, snapshots_prefix};
 use crate::snapshot::store::ObjectStore;
 use crate::snapshot::verify::Limits;
@@ -263,16 +263,6 @@ fn hash_file(path: &Path) -> Result<(u64, String), SnapshotError> {
         total += n as u64;
     }
     Ok((total, hex(&hasher.finalize())))
-}
-
-async fn blocking<T, F>(f: F) -> Result<T, SnapshotError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, SnapshotError> + Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| SnapshotError::Internal(format!("restore worker: {e}")))?
 }
 
 #[cfg(test)]

@@ -880,4 +880,6 @@ pub mod owner;
 mod health_rules;
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;

@@ -5,29 +5,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::watch::signal::{ContainerExit, TaskNetwork};
 
-const T0: i64 = 1_795_161_600; // 2026-11-20 08:00:00 UTC
-
-fn service_gw() -> Gateway {
-    Gateway {
-        id: "home".into(),
-        cluster: "openclaw".into(),
-        target: GatewayTarget::Service("openclaw-gateway".into()),
-        probe_url: None,
-        token_secret_arn: None,
-        log_group: Some("/ecs/openclaw-gateway".into()),
-        state_root: "/mnt/openclaw".into(),
-        state_dir: ".openclaw".into(),
-    }
-}
-
-fn standalone_gw() -> Gateway {
-    Gateway {
-        target: GatewayTarget::Standalone {
-            family: "openclaw-solo".into(),
-        },
-        ..service_gw()
-    }
-}
+use super::fixtures::{T0, service_gateway as service_gw, standalone_gateway as standalone_gw};
 
 fn arn(task: &str) -> String {
     format!("arn:aws:ecs:us-east-1:123456789012:task/openclaw/{task}")

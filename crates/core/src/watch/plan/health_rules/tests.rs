@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 
 use crate::ecs::DeploymentLimits;
-use crate::gateway::{Gateway, GatewayTarget};
+use crate::gateway::Gateway;
 use crate::policy_settings::PolicySettings;
 use crate::watch::action::{Action, ActionKind};
 use crate::watch::health::{
@@ -16,27 +16,13 @@ use crate::watch::signal::{Signal, TaskInfo};
 use crate::watch::state::GatewayState;
 use crate::watch::{Input, plan};
 
-const T0: i64 = 1_795_161_600; // 2026-11-20 08:00:00 UTC
+use crate::watch::plan::fixtures::{T0, service_gateway, standalone_gateway as standalone};
 
+/// The service gateway, with a token for its probes.
 fn gw() -> Gateway {
     Gateway {
-        id: "home".into(),
-        cluster: "openclaw".into(),
-        target: GatewayTarget::Service("openclaw-gateway".into()),
-        probe_url: None,
         token_secret_arn: Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:gw-token".into()),
-        log_group: Some("/ecs/openclaw-gateway".into()),
-        state_root: "/mnt/openclaw".into(),
-        state_dir: ".openclaw".into(),
-    }
-}
-
-fn standalone() -> Gateway {
-    Gateway {
-        target: GatewayTarget::Standalone {
-            family: "openclaw-solo".into(),
-        },
-        ..gw()
+        ..service_gateway()
     }
 }
 
