@@ -57,13 +57,6 @@ impl VolumeApp {
     }
 }
 
-/// Epoch seconds now: the one clock read of an invocation, taken where it starts.
-pub fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// The epoch second by which Lambda ends this invocation (its deadline, rounded up).
 pub fn deadline_secs(context: &lambda_runtime::Context) -> i64 {
     i64::try_from(context.deadline.div_ceil(1000)).unwrap_or(i64::MAX)
@@ -71,7 +64,7 @@ pub fn deadline_secs(context: &lambda_runtime::Context) -> i64 {
 
 /// Now, inside this invocation: what the engine needs to take an outbox lease that ends with it.
 pub fn moment(context: &lambda_runtime::Context) -> crate::engine::Moment {
-    crate::engine::Moment::within(now_secs(), deadline_secs(context))
+    crate::engine::Moment::within(crate::watch::time::now_secs(), deadline_secs(context))
 }
 
 /// Posts an init error to the Runtime API (`/runtime/init/error`). Best effort: when no

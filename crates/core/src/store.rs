@@ -169,13 +169,6 @@ pub trait StateStore {
     ) -> impl Future<Output = Result<Vec<(String, Versioned<T>)>, StoreError>> + Send;
 }
 
-/// Current wall-clock time in epoch seconds, for `updated_at` only.
-pub fn wall_clock_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 pub mod memory {
     //! [`MemoryStore`]: an in-memory [`StateStore`](super::StateStore) with the DynamoDB adapter's
     //! conflict semantics, for tests of code that uses the store.
@@ -186,7 +179,8 @@ pub mod memory {
     use serde::Serialize;
     use serde::de::DeserializeOwned;
 
-    use super::{SaveRequest, StateStore, StoreError, Versioned, wall_clock_secs};
+    use super::{SaveRequest, StateStore, StoreError, Versioned};
+    use crate::watch::time::now_secs;
 
     /// The in-memory store. Like DynamoDB before its TTL sweep, it keeps expired markers: a marker counts
     /// as seen until it is deleted.
@@ -269,7 +263,7 @@ pub mod memory {
                 Versioned {
                     rev,
                     phase: request.phase.to_string(),
-                    updated_at: wall_clock_secs(),
+                    updated_at: now_secs(),
                     state: json,
                 },
             );

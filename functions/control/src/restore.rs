@@ -16,8 +16,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use clawkeeper_shared::engine::Moment;
-use clawkeeper_shared::lambda::now_secs;
 use clawkeeper_shared::snapshot::restore::RestoreReport;
+use clawkeeper_shared::watch::time::now_secs;
 
 use crate::app::App;
 use crate::functions::Functions;

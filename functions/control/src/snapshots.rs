@@ -44,15 +44,6 @@ impl SnapshotEntry {
     }
 }
 
-/// Sidecar keys of a gateway with their names, newest first.
-async fn sidecar_keys<O: ObjectStore>(objects: &O, gateway: &str) -> Result<Vec<(i64, String, String)>, AwsError> {
-    Ok(catalog::newest_first(objects, gateway)
-        .await?
-        .into_iter()
-        .map(|l| (l.taken_at_millis, l.name, l.sidecar_key))
-        .collect())
-}
-
 async fn read_sidecar<O: ObjectStore>(objects: &O, key: &str) -> Result<Option<Sidecar>, AwsError> {
     Ok(objects.get_bytes(key).await?.and_then(|body| {
         serde_json::from_slice::<Sidecar>(&body)
@@ -64,12 +55,12 @@ async fn read_sidecar<O: ObjectStore>(objects: &O, key: &str) -> Result<Option<S
 /// The newest `limit` snapshots of a gateway.
 pub async fn list<O: ObjectStore>(objects: &O, gateway: &str, limit: usize) -> Result<Vec<SnapshotEntry>, AwsError> {
     let mut out = Vec::new();
-    for (_, name, key) in sidecar_keys(objects, gateway).await? {
+    for listed in catalog::newest_first(objects, gateway).await? {
         if out.len() >= limit {
             break;
         }
-        if let Some(sidecar) = read_sidecar(objects, &key).await? {
-            out.push(SnapshotEntry::from_sidecar(name, sidecar));
+        if let Some(sidecar) = read_sidecar(objects, &listed.sidecar_key).await? {
+            out.push(SnapshotEntry::from_sidecar(listed.name, sidecar));
         }
     }
     Ok(out)
@@ -77,19 +68,21 @@ pub async fn list<O: ObjectStore>(objects: &O, gateway: &str, limit: usize) -> R
 
 /// Finds a snapshot by name (`<stamp>-<trigger>`), archive or sidecar key, or `latest`.
 pub async fn resolve<O: ObjectStore>(objects: &O, gateway: &str, wanted: &str) -> Result<SnapshotEntry, FunctionError> {
-    let keys = sidecar_keys(objects, gateway).await.map_err(FunctionError::from)?;
+    let listed = catalog::newest_first(objects, gateway)
+        .await
+        .map_err(FunctionError::from)?;
     let base = wanted.rsplit('/').next().unwrap_or(wanted);
     let base = base
         .strip_suffix(".tar.gz")
         .or_else(|| base.strip_suffix(".json"))
         .unwrap_or(base);
     let found = if wanted == "latest" {
-        keys.first()
+        listed.first()
     } else {
-        keys.iter().find(|(_, name, _)| name == base)
+        listed.iter().find(|l| l.name == base)
     };
     let unknown = || {
-        let newest: Vec<&str> = keys.iter().take(5).map(|(_, name, _)| name.as_str()).collect();
+        let newest: Vec<&str> = listed.iter().take(5).map(|l| l.name.as_str()).collect();
         FunctionError::new(
             "UnknownSnapshot",
             if newest.is_empty() {
@@ -104,11 +97,14 @@ pub async fn resolve<O: ObjectStore>(objects: &O, gateway: &str, wanted: &str) -
             },
         )
     };
-    let Some((_, name, key)) = found else {
+    let Some(found) = found else {
         return Err(unknown());
     };
-    match read_sidecar(objects, key).await.map_err(FunctionError::from)? {
-        Some(sidecar) => Ok(SnapshotEntry::from_sidecar(name.clone(), sidecar)),
+    match read_sidecar(objects, &found.sidecar_key)
+        .await
+        .map_err(FunctionError::from)?
+    {
+        Some(sidecar) => Ok(SnapshotEntry::from_sidecar(found.name.clone(), sidecar)),
         None => Err(unknown()),
     }
 }

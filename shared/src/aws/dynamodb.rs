@@ -16,7 +16,8 @@ use tracing::debug;
 
 use super::FromSdk;
 use crate::aws_error::{AwsError, Retry};
-use crate::store::{SaveRequest, StateStore, StoreError, Versioned, wall_clock_secs};
+use crate::store::{SaveRequest, StateStore, StoreError, Versioned};
+use crate::watch::time::now_secs;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -207,7 +208,7 @@ impl StateStore for DynamoStore {
             source,
         })?;
         let rev = request.expected_rev.map_or(1, |r| r + 1);
-        let now = wall_clock_secs();
+        let now = now_secs();
 
         let mut state = key(gateway, STATE_SK.to_string());
         state.insert("state".into(), s(json));

@@ -1,5 +1,13 @@
 //! Epoch seconds from and to the RFC 3339 timestamps ECS events carry, without a date crate:
-//! the core only needs UTC parsing, a readable UTC rendering and short durations.
+//! the core only needs UTC parsing, a readable UTC rendering and short durations; and the wall
+//! clock in epoch seconds ([`now_secs`]), for the engine's callers and the state store alike.
+
+/// Epoch seconds on the wall clock now (0 before 1970, which no Lambda host runs at).
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
 
 /// Parses an RFC 3339 timestamp (`2026-11-20T08:00:40.211Z`, `...+02:00`) to epoch seconds,
 /// dropping fractions. `None` when the text is not such a timestamp.
