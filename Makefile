@@ -45,7 +45,7 @@ build:
 
 unit-and-e2e: build
 	rm -rf $(IAM_CALLS)
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --no-fail-fast
 
 ## Every AWS request the functions made in the end-to-end tests, evaluated against each function's
 ## role in every parameter mode of the template (tests/iam/check.py): no deny, no unused grant.

@@ -5,7 +5,7 @@
 #     docs/BENCHMARKS.md;
 #  2. the snapshot benchmark (tests/src/bin/bench_snapshot.rs) beside `openclaw backup create` and an
 #     `aws s3 sync` peer on a realistic state, appended;
-#  3. criterion benchmarks of the pure functions (shared/benches/pure.rs), appended.
+#  3. criterion benchmarks of the pure functions (crates/openclaw/benches/pure.rs), appended.
 # BENCH_RUNS sets the repetitions of (1) (default 20). Never a timed assertion: numbers only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,9 +25,9 @@ CLAWKEEPER_BIN_DIR=$target/release cargo run --quiet -p clawkeeper-tests --bin b
 
 {
   printf '\n## Pure functions (criterion)\n\n'
-  printf 'The policy and parsers every event goes through (`shared/benches/pure.rs`); estimates are\n'
+  printf 'The policy and parsers every event goes through (`crates/openclaw/benches/pure.rs`); estimates are\n'
   printf 'criterion'"'"'s [low mean high] of the mean time per call.\n\n```\n'
-  cargo bench --quiet -p clawkeeper-shared --bench pure 2>/dev/null | grep -E '^[a-z]|time:'
+  cargo bench --quiet -p clawkeeper-openclaw --bench pure 2>/dev/null | grep -E '^[a-z]|time:'
   printf '```\n'
 } >> "$doc"
 echo "bench: wrote $doc" >&2

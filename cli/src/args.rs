@@ -161,7 +161,7 @@ pub struct History {
     /// How many days back [default: 7]
     // No clap default: left out, the request omits `days` and the control function's default
     // applies (the same request as before, and one place that owns the number: the help's
-    // "7" mirrors DEFAULT_HISTORY_DAYS in functions/control/src/request.rs).
+    // "7" is `clawkeeper_core::control::DEFAULT_HISTORY_DAYS`, checked by a test).
     #[arg(long, value_name = "N", value_parser = values::positive, allow_negative_numbers = true)]
     pub days: Option<u64>,
 }
@@ -171,7 +171,7 @@ pub struct Snapshots {
     #[command(flatten)]
     pub target: Target,
     /// How many snapshots to list at most [default: 20]
-    // As `--days`: omitted from the request unless typed ("20": DEFAULT_SNAPSHOT_LIMIT there).
+    // As `--days`: omitted from the request unless typed ("20": `DEFAULT_SNAPSHOT_LIMIT`, checked).
     #[arg(long, value_name = "N", value_parser = values::positive, allow_negative_numbers = true)]
     pub limit: Option<u64>,
 }

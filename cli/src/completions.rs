@@ -39,20 +39,12 @@ mod tests {
 
     use super::*;
 
-    /// The remote subcommands and the local ones: what every script must offer.
-    const SUBCOMMANDS: &[&str] = &[
-        "status",
-        "restart",
-        "pause",
-        "resume",
-        "silence",
-        "history",
-        "snapshot",
-        "snapshots",
-        "restore",
-        "explain",
-        "completions",
-    ];
+    /// The local subcommands; with the control function's actions, what every script must offer.
+    const LOCAL: &[&str] = &["explain", "completions"];
+
+    fn subcommands() -> Vec<&'static str> {
+        clawkeeper_core::control::ACTIONS.iter().chain(LOCAL).copied().collect()
+    }
 
     #[test]
     fn every_script_offers_every_subcommand() {
@@ -60,7 +52,7 @@ mod tests {
             let script = String::from_utf8(script(shell)).expect("UTF-8");
             assert!(!script.trim().is_empty(), "{shell:?}");
             // Option names without dashes: fish spells them `-l function`.
-            for name in SUBCOMMANDS
+            for name in subcommands()
                 .iter()
                 .chain(&["function", "stack", "json", "minutes", "force"])
             {
@@ -69,7 +61,7 @@ mod tests {
         }
         // Every subcommand in the parser is in the list above.
         for command in Cli::command().get_subcommands() {
-            assert!(SUBCOMMANDS.contains(&command.get_name()), "{}", command.get_name());
+            assert!(subcommands().contains(&command.get_name()), "{}", command.get_name());
         }
     }
 

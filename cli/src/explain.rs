@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use clawkeeper_shared::policy_settings::PolicySettings;
-use clawkeeper_shared::watch::time::{format_utc, parse_rfc3339};
-use clawkeeper_shared::watch::{ActionKind, Dedupe, GatewayState, Input, Parsed, parse_ecs_event, plan};
-use clawkeeper_shared::{Config, Gateway};
+use clawkeeper_core::policy_settings::PolicySettings;
+use clawkeeper_core::watch::time::{format_utc, parse_rfc3339};
+use clawkeeper_core::watch::{ActionKind, Dedupe, GatewayState, Input, Parsed, parse_ecs_event, plan};
+use clawkeeper_core::{Config, Gateway};
 use serde_json::{Value, json};
 
 use crate::CliError;

@@ -1,7 +1,9 @@
 //! Human-readable output: short tables and lines a person reads in a terminal. `--json` skips
 //! all of this and prints the control function's answer as it came.
 
-use clawkeeper_shared::watch::time::format_utc;
+use clawkeeper_core::control::status::{EcsState, GatewayStatus, ProbeView, StatusReport, Watchdog, WatchdogView};
+use clawkeeper_core::watch::health::{ProbeMode, ProbeOutcome};
+use clawkeeper_core::watch::time::format_utc;
 use serde_json::Value;
 
 fn s(v: &Value) -> &str {
@@ -66,79 +68,92 @@ pub fn answer(action: &str, v: &Value) -> String {
     }
 }
 
-fn ecs_words(ecs: &Value) -> String {
-    match s(&ecs["state"]) {
-        "service" => format!(
+fn ecs_words(ecs: &EcsState) -> String {
+    match ecs {
+        EcsState::Service(service) => format!(
             "{} desired {} running {} pending {}",
-            s(&ecs["status"]),
-            ecs["desired"],
-            ecs["running"],
-            ecs["pending"]
+            service.status, service.desired, service.running, service.pending
         ),
-        "standalone" => format!("standalone: running {} pending {}", ecs["running"], ecs["pending"]),
-        "missing" => format!("missing: {}", s(&ecs["reason"])),
-        "error" => format!("ECS error: {}", s(&ecs["message"])),
-        other => other.to_string(),
+        EcsState::Standalone { running, pending, .. } => format!("standalone: running {running} pending {pending}"),
+        EcsState::Missing { reason } => format!("missing: {reason}"),
+        EcsState::Error { message, .. } => format!("ECS error: {message}"),
     }
 }
 
 /// How the watchdog sees the gateway: `task_ip: live`, `probe_url: failed (2 in a row)`,
 /// `unavailable`; `-` before the reconciler's first pass.
-fn probe_words(probe: &Value) -> String {
-    let Some(mode) = probe["mode"].as_str() else {
+fn probe_words(probe: Option<&ProbeView>) -> String {
+    let Some(probe) = probe else {
         return "-".into();
     };
-    match probe["last_outcome"].as_str() {
-        _ if mode == "unavailable" => mode.to_string(),
-        Some("failed") => match probe["failures"].as_u64() {
-            Some(n) if n > 0 => format!("{mode}: failed ({n} in a row)"),
-            _ => format!("{mode}: failed"),
-        },
-        Some(outcome) => format!("{mode}: {outcome}"),
+    let mode = probe.status.mode.as_str();
+    match probe.status.last_outcome {
+        _ if probe.status.mode == ProbeMode::Unavailable => mode.to_string(),
+        Some(ProbeOutcome::Failed) if probe.failures > 0 => format!("{mode}: failed ({} in a row)", probe.failures),
+        Some(outcome) => format!("{mode}: {}", outcome.as_str()),
         None => format!("{mode}: not probed yet"),
     }
 }
 
 /// A line under the table when the probe cannot tell whether the gateway is up, or says it is not.
-fn probe_note(id: &str, probe: &Value) -> Option<String> {
-    if probe["mode"] == "unavailable" {
+fn probe_note(id: &str, probe: &ProbeView) -> Option<String> {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    if probe.status.mode == ProbeMode::Unavailable {
         return Some(format!(
             "Probe of {id} unavailable: {} (the watchdog never stops a task it cannot see)",
-            s(&probe["reason"])
+            dash(&probe.status.reason)
         ));
     }
-    match probe["last_outcome"].as_str() {
-        Some(outcome @ ("failed" | "unreachable")) => Some(format!(
-            "Probe of {id} {outcome} since {}: {}",
-            probe["since_utc"].as_str().unwrap_or("-"),
-            s(&probe["last_detail"])
+    match probe.status.last_outcome {
+        Some(outcome @ (ProbeOutcome::Failed | ProbeOutcome::Unreachable)) => Some(format!(
+            "Probe of {id} {} since {}: {}",
+            outcome.as_str(),
+            dash(&probe.since_utc),
+            dash(&probe.status.last_detail)
         )),
         _ => None,
     }
 }
 
+/// The watchdog's view of a gateway it has state of.
+fn seen(g: &GatewayStatus) -> Option<&WatchdogView> {
+    match &g.watchdog {
+        Watchdog::Seen(view) => Some(view),
+        _ => None,
+    }
+}
+
 fn status(v: &Value) -> String {
-    let empty = Vec::new();
-    let gateways = v["gateways"].as_array().unwrap_or(&empty);
-    let rows: Vec<Vec<String>> = gateways
+    let report: StatusReport = match serde_json::from_value(v.clone()) {
+        Ok(report) => report,
+        // An answer this CLI cannot read (a newer control function, say): show it as it came.
+        Err(e) => return format!("status answer not understood ({e}):\n{v:#}"),
+    };
+    let rows: Vec<Vec<String>> = report
+        .gateways
         .iter()
         .map(|g| {
-            let w = &g["watchdog"];
-            let newest = g["snapshots"]
+            let newest = g
+                .snapshots
                 .get(0)
                 .map(|n| format!("{} ({})", s(&n["name"]), size(n["archive_bytes"].as_u64().unwrap_or(0))))
                 .unwrap_or_else(|| "-".into());
-            let mut phase = s(&w["phase"]).to_string();
-            if w["owner_paused"] == true {
-                phase.push_str(" (paused by owner)");
-            }
+            let phase = match &g.watchdog {
+                Watchdog::Seen(w) if w.owner_paused => format!("{} (paused by owner)", w.phase.as_str()),
+                Watchdog::Seen(w) => w.phase.as_str().to_string(),
+                Watchdog::Unseen { phase, .. } => phase.as_str().to_string(),
+                Watchdog::Unreadable { .. } => "-".to_string(),
+            };
+            let w = seen(g);
             vec![
-                s(&g["id"]).to_string(),
+                g.id.clone(),
                 phase,
-                ecs_words(&g["ecs"]),
-                probe_words(&w["probe"]),
-                w["incident"]["cause"].as_str().unwrap_or("-").to_string(),
-                w["silenced_until_utc"].as_str().unwrap_or("-").to_string(),
+                ecs_words(&g.ecs),
+                probe_words(w.and_then(|w| w.probe.as_ref())),
+                w.and_then(|w| w.incident.as_ref())
+                    .map_or_else(|| "-".into(), |i| i.cause.clone()),
+                w.and_then(|w| w.silenced_until_utc.clone())
+                    .unwrap_or_else(|| "-".into()),
                 newest,
             ]
         })
@@ -155,16 +170,20 @@ fn status(v: &Value) -> String {
         ],
         &rows,
     );
-    for g in gateways {
-        if let Some(note) = probe_note(s(&g["id"]), &g["watchdog"]["probe"]) {
+    for g in &report.gateways {
+        if let Some(note) = seen(g)
+            .and_then(|w| w.probe.as_ref())
+            .and_then(|p| probe_note(&g.id, p))
+        {
             out.push_str(&format!("\n{note}"));
         }
     }
-    for g in gateways {
-        if let Some(timeline) = g["watchdog"]["incident"]["timeline"].as_array() {
-            out.push_str(&format!("\n\nOpen incident of {} (newest last):", s(&g["id"])));
-            for e in timeline.iter().rev().take(10).rev() {
-                out.push_str(&format!("\n  {}  {}", utc(&e["at"]), s(&e["what"])));
+    for g in &report.gateways {
+        if let Some(incident) = seen(g).and_then(|w| w.incident.as_ref()) {
+            out.push_str(&format!("\n\nOpen incident of {} (newest last):", g.id));
+            let skip = incident.timeline.len().saturating_sub(10);
+            for e in &incident.timeline[skip..] {
+                out.push_str(&format!("\n  {}  {}", format_utc(e.at), e.what));
             }
         }
     }
@@ -313,16 +332,16 @@ mod tests {
     #[test]
     fn status_shows_how_each_gateway_is_probed() {
         let v = serde_json::json!({"gateways": [
-            {"id": "home", "ecs": {"state": "service", "status": "ACTIVE", "desired": 1, "running": 1, "pending": 0},
-             "watchdog": {"phase": "healthy", "probe": {"mode": "unavailable",
+            {"id": "home", "target": {"kind": "service", "name": "gw"}, "ecs": {"state": "service", "status": "ACTIVE", "desired": 1, "running": 1, "pending": 0},
+             "watchdog": {"phase": "healthy", "probe": {"mode": "unavailable", "failures": 0,
                 "reason": "the reconciler runs outside the VPC; set ProbeInVpc=true or a probe_url"}}},
-            {"id": "lab", "ecs": {"state": "service", "status": "ACTIVE", "desired": 1, "running": 1, "pending": 0},
+            {"id": "lab", "target": {"kind": "service", "name": "gw"}, "ecs": {"state": "service", "status": "ACTIVE", "desired": 1, "running": 1, "pending": 0},
              "watchdog": {"phase": "healthy", "probe": {"mode": "task_ip", "last_outcome": "unreachable",
                 "last_detail": "could not reach the gateway: connection refused", "since_utc": "2026-11-20 08:00:00 UTC",
                 "failures": 0}}},
-            {"id": "ui", "ecs": {"state": "missing", "reason": "MISSING"},
+            {"id": "ui", "target": {"kind": "service", "name": "ui"}, "ecs": {"state": "missing", "reason": "MISSING"},
              "watchdog": {"phase": "healthy", "probe": {"mode": "probe_url", "last_outcome": "failed", "failures": 2}}},
-            {"id": "new", "ecs": {"state": "missing", "reason": "MISSING"}, "watchdog": {"phase": "unknown"}}
+            {"id": "new", "target": {"kind": "service", "name": "new"}, "ecs": {"state": "missing", "reason": "MISSING"}, "watchdog": {"phase": "unknown"}}
         ]});
         let text = status(&v);
         assert!(text.lines().next().is_some_and(|h| h.contains("PROBE")), "{text}");

@@ -184,6 +184,25 @@ mod tests {
             };
             let request: serde_json::Value = serde_json::from_str(&sent(&line)).expect("JSON");
             assert_eq!(request["action"], name);
+            assert!(
+                clawkeeper_core::control::ACTIONS.contains(&name),
+                "{name} is not an action the control function knows"
+            );
         }
+    }
+
+    #[test]
+    fn the_defaults_the_help_names_are_the_control_functions() {
+        use clawkeeper_core::control::{DEFAULT_HISTORY_DAYS, DEFAULT_SNAPSHOT_LIMIT};
+        let help = |sub: &str| {
+            let mut command = Cli::command();
+            command
+                .find_subcommand_mut(sub)
+                .expect("subcommand")
+                .render_long_help()
+                .to_string()
+        };
+        assert!(help("history").contains(&format!("[default: {DEFAULT_HISTORY_DAYS}]")));
+        assert!(help("snapshots").contains(&format!("[default: {DEFAULT_SNAPSHOT_LIMIT}]")));
     }
 }

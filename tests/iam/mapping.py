@@ -24,7 +24,7 @@ import urllib.parse
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-# The clawkeeper store's partition key of a gateway's items (shared/src/aws/dynamodb.rs, gateway_pk).
+# The clawkeeper store's partition key of a gateway's items (crates/aws/src/dynamodb.rs, gateway_pk).
 GATEWAY_PK_PREFIX = "GW#"
 
 

@@ -23,7 +23,7 @@ pub mod task_ip_proxy;
 
 use std::path::PathBuf;
 
-use clawkeeper_shared::{Config, ConfigError};
+use clawkeeper_core::{Config, ConfigError};
 
 pub use function::{FunctionProcess, Invocation, ok};
 pub use moto::Moto;

@@ -16,14 +16,14 @@ import unittest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import modes  # noqa: E402
 
-# What each function's code calls over the network (read from functions/*/src and shared/src/aws):
+# What each function's code calls over the network (read from functions/*/src and crates/aws/src):
 # the clients each main.rs builds and the adapters it hands them to.
 #   snapshot   functions/snapshot/src/main.rs: S3Store only. It never publishes: a failure is a record in
-#              S3 (shared/src/snapshot/status.rs) that the reconciler turns into a notice.
+#              S3 (crates/snapshot/src/status.rs) that the reconciler turns into a notice.
 #   restore    functions/restore/src/main.rs: S3Store only (control checks ECS before invoking it).
 #   reconciler functions/reconciler/src/main.rs: DynamoStore (DynamoDB), SnsNotifier (SNS), EcsClient (ECS),
 #              S3Store (snapshot freshness, failure records), SnapshotInvoker (Lambda Invoke, only when
-#              CLAWKEEPER_SNAPSHOT_FUNCTION is set: shared/src/aws/invoke.rs), SecretsClient (Secrets
+#              CLAWKEEPER_SNAPSHOT_FUNCTION is set: crates/aws/src/invoke.rs), SecretsClient (Secrets
 #              Manager, only for a gateway with token_secret_arn: usable_token), and the HTTP probe of
 #              the task's private IP (inside the VPC, not an AWS service).
 #   task-events, log-alerts, control: DynamoDB, SNS, ECS, Lambda (and control S3); never in the VPC.
@@ -299,7 +299,7 @@ class EveryMode(unittest.TestCase):
                 snap_role = role_of(t, ids, function_named(t, "snapshot")[1])
                 gw = p["GatewayId"]
                 self.assertTrue(allows(snap_role, "s3:PutObject", f"{bucket}/{gw}/snapshots/_status/last-check.json"),
-                                "snapshot writes <gateway>/snapshots/_status/last-check.json (shared/src/snapshot/layout.rs)")
+                                "snapshot writes <gateway>/snapshots/_status/last-check.json (crates/snapshot/src/layout.rs)")
                 self.assertFalse(allows(snap_role, "s3:PutObject", f"{bucket}/{gw}/other.json"),
                                  "nothing else outside snapshots/")
                 key = p["SnapshotKmsKeyArn"]

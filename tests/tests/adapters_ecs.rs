@@ -1,7 +1,8 @@
 //! The ECS control adapter against moto: desired count, forced deployment, RunTask on awsvpc, StopTask.
 
-use clawkeeper_shared::aws::ecs::EcsClient;
-use clawkeeper_shared::ecs::{Ecs, EcsControl, RunSpec, ServiceView};
+use clawkeeper_aws::ecs::EcsClient;
+use clawkeeper_core::ecs::{RunSpec, ServiceView, TaskGroup};
+use clawkeeper_core::ports::{EcsControl, EcsRead};
 use clawkeeper_tests::Moto;
 use clawkeeper_tests::aws_setup::{create_awsvpc_gateway_service, run_service_task};
 use clawkeeper_tests::consts::{CLUSTER, FAMILY, SERVICE};
@@ -77,7 +78,7 @@ async fn run_describe_list_and_stop_tasks() {
     assert!(standalone.contains(":task/"), "{standalone}");
 
     let task = ecs
-        .describe_task(CLUSTER, &standalone)
+        .task(CLUSTER, &standalone)
         .await
         .expect("describe task")
         .expect("task known");
@@ -90,7 +91,7 @@ async fn run_describe_list_and_stop_tasks() {
     let service_task = run_service_task(&moto.sdk_config().await, &network.configuration()).await;
 
     let running = ecs
-        .list_tasks_of_service(CLUSTER, SERVICE, "RUNNING")
+        .tasks(CLUSTER, &TaskGroup::Service(SERVICE.into()), "RUNNING")
         .await
         .expect("list service tasks");
     let arns: Vec<&str> = running.iter().map(|t| t.arn.as_str()).collect();
@@ -108,7 +109,7 @@ async fn run_describe_list_and_stop_tasks() {
     .await
     .expect("stop task");
     let stopped = ecs
-        .describe_task(CLUSTER, &service_task)
+        .task(CLUSTER, &service_task)
         .await
         .expect("describe stopped task")
         .expect("stopped task known");
@@ -119,22 +120,19 @@ async fn run_describe_list_and_stop_tasks() {
     assert_eq!(reason.chars().count(), 255, "ECS keeps 255 characters of a reason");
 
     assert!(
-        ecs.list_tasks_of_service(CLUSTER, SERVICE, "RUNNING")
+        ecs.tasks(CLUSTER, &TaskGroup::Service(SERVICE.into()), "RUNNING")
             .await
             .expect("list running")
             .is_empty()
     );
     let stopped_tasks = ecs
-        .list_tasks_of_service(CLUSTER, SERVICE, "STOPPED")
+        .tasks(CLUSTER, &TaskGroup::Service(SERVICE.into()), "STOPPED")
         .await
         .expect("list stopped");
     assert_eq!(stopped_tasks.len(), 1, "{stopped_tasks:?}");
 
     let unknown = format!("arn:aws:ecs:us-east-1:123456789012:task/{CLUSTER}/0123456789abcdef0123456789abcdef");
-    assert_eq!(
-        ecs.describe_task(CLUSTER, &unknown).await.expect("describe unknown"),
-        None
-    );
+    assert_eq!(ecs.task(CLUSTER, &unknown).await.expect("describe unknown"), None);
 }
 
 #[tokio::test(flavor = "multi_thread")]

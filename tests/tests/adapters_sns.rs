@@ -1,7 +1,8 @@
 //! The SNS notifier against moto: what an SQS queue subscribed to the topic receives.
 
-use clawkeeper_shared::aws::sns::SnsNotifier;
-use clawkeeper_shared::notifier::{MAX_SUBJECT_CHARS, Notifier, Publication};
+use clawkeeper_aws::sns::SnsNotifier;
+use clawkeeper_core::notifier::{MAX_SUBJECT_CHARS, Publication};
+use clawkeeper_core::ports::Notifier;
 use clawkeeper_tests::Moto;
 use clawkeeper_tests::aws_setup::Inbox;
 

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use clawkeeper_shared::aws::dynamodb::DynamoStore;
-use clawkeeper_shared::store::memory::MemoryStore;
-use clawkeeper_shared::store::{IncidentRecord, SaveRequest, SeenMarker, StateStore, StoreError, Versioned};
+use clawkeeper_aws::dynamodb::DynamoStore;
+use clawkeeper_core::fakes::MemoryStore;
+use clawkeeper_core::ports::StateStore;
+use clawkeeper_core::store::{IncidentRecord, SaveRequest, SeenMarker, StoreError, Versioned};
 use clawkeeper_tests::Moto;
 use clawkeeper_tests::aws_setup;
 use clawkeeper_tests::consts::TABLE;

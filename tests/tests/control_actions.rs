@@ -2,11 +2,11 @@
 //! (read through a subscribed queue), ECS and S3 in moto, and the snapshot and restore functions
 //! reached through the local Lambda bridge (`AWS_ENDPOINT_URL_LAMBDA`).
 
-use clawkeeper_shared::snapshot::restore::RestoreReport;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use clawkeeper_snapshot::restore::RestoreReport;
 use clawkeeper_tests::aws_setup::{self, kinds};
 use clawkeeper_tests::events::{now, task_stopped};
 use clawkeeper_tests::lambda_bridge::LambdaBridge;

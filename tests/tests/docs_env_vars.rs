@@ -20,7 +20,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The product: every `.rs` file below these folders of the workspace.
-const PRODUCT_DIRS: &[&str] = &["crates", "shared", "functions", "cli"];
+const PRODUCT_DIRS: &[&str] = &["crates", "functions", "cli"];
 /// Folders never scanned as product code: build output, and test-only or bench-only code.
 const SKIPPED_DIRS: &[&str] = &["target", "tests", "benches", "node_modules", ".git"];
 /// The harness (tests, benchmarks, demo, build scripts): may read variables of its own, which the

@@ -13,10 +13,10 @@ use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
-use clawkeeper_shared::snapshot::capture::{CaptureOptions, capture};
-use clawkeeper_shared::snapshot::clock;
-use clawkeeper_shared::snapshot::inventory::{gateway_assets, take_inventory};
-use clawkeeper_shared::snapshot::verify::{Limits, extract_archive, verify_archive};
+use clawkeeper_snapshot::capture::{CaptureOptions, capture};
+use clawkeeper_snapshot::clock;
+use clawkeeper_snapshot::inventory::{gateway_assets, take_inventory};
+use clawkeeper_snapshot::verify::{Limits, extract_archive, verify_archive};
 use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;

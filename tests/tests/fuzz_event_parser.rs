@@ -5,8 +5,8 @@
 
 mod fuzz_support;
 
-use clawkeeper_shared::Config;
-use clawkeeper_shared::watch::{Parsed, SignalError, parse_ecs_event};
+use clawkeeper_core::Config;
+use clawkeeper_core::watch::{Parsed, SignalError, parse_ecs_event};
 use fuzz_support::*;
 use proptest::prelude::*;
 use serde_json::Value;

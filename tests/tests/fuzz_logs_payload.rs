@@ -8,7 +8,7 @@ mod fuzz_support;
 use std::io::Write;
 
 use base64::Engine as _;
-use clawkeeper_shared::channel_log::{PayloadError, classify_line, decode_subscription};
+use clawkeeper_openclaw::channel_log::{PayloadError, classify_line, decode_subscription};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use fuzz_support::*;

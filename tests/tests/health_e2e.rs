@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::DeploymentConfiguration;
-use clawkeeper_shared::watch::health::ProbeOutcome;
+use clawkeeper_core::watch::health::ProbeOutcome;
 use clawkeeper_tests::aws_setup::{self, Delivered, kinds};
 use clawkeeper_tests::consts::{CLUSTER, LOG_GROUP, POLICY_HUNG_AFTER_TWO, SERVICE};
 use clawkeeper_tests::events::awslogs;
@@ -254,7 +254,7 @@ impl Drop for RealGateway {
 
 /// Probes until the gateway is live three times in a row (its first boot can restart once, when
 /// `/healthz` briefly answers 503 while draining); returns how long that took.
-async fn wait_live(prober: &clawkeeper_shared::health::probe::Prober, base: &str, home: &std::path::Path) -> Duration {
+async fn wait_live(prober: &clawkeeper_openclaw::probe::Prober, base: &str, home: &std::path::Path) -> Duration {
     let started = Instant::now();
     let mut streak = 0;
     while started.elapsed() < Duration::from_secs(150) {
@@ -277,7 +277,7 @@ async fn the_real_openclaw_gateway_is_probed_healthy_hung_when_frozen_and_recove
     let home = tempfile::tempdir().expect("home");
     let port = clawkeeper_tests::moto::free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let prober = clawkeeper_shared::health::probe::Prober::new(Duration::from_secs(2)).expect("prober");
+    let prober = clawkeeper_openclaw::probe::Prober::new(Duration::from_secs(2)).expect("prober");
     let mut gateway = RealGateway::start(home.path(), port);
     let boot = wait_live(&prober, &base, home.path()).await;
 

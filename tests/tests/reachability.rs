@@ -25,8 +25,8 @@ use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clawkeeper_shared::health::GATEWAY_PORT;
-use clawkeeper_shared::health::probe::{Probed, Prober};
+use clawkeeper_core::health::GATEWAY_PORT;
+use clawkeeper_openclaw::probe::{Probed, Prober};
 use clawkeeper_tests::aws_setup::{create_secret, kinds};
 use clawkeeper_tests::consts::{CLUSTER, POLICY_HUNG_AFTER_TWO, SERVICE};
 use clawkeeper_tests::home::{kill_group, openclaw};

@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use clawkeeper_shared::snapshot::verify::{Limits, extract_archive, verify_archive};
+use clawkeeper_snapshot::verify::{Limits, extract_archive, verify_archive};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use tar::{EntryType, Header};

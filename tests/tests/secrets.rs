@@ -8,13 +8,14 @@
 use std::fs;
 use std::path::Path;
 
-use clawkeeper_shared::health::GatewayToken;
+use clawkeeper_core::health::GatewayToken;
 use clawkeeper_tests::config as config_with;
 use clawkeeper_tests::consts::POLICY_NOTIFY_AT_ONCE;
 use clawkeeper_tests::events::{now, task_stopped};
 use clawkeeper_tests::s3::{get, keys};
 use clawkeeper_tests::{FunctionProcess, Invocation, Stack};
 use serde_json::{Value, json};
+
 const WA_KEY: &str = "MARKER-WA-PRIVATE-KEY-7f3a9c";
 const WA_TORN: &str = "MARKER-WA-TORN-CREDS-55d0e1";
 const AUTH_KEY: &str = "MARKER-AUTH-PROFILE-KEY-91c2b4";

@@ -5,7 +5,7 @@ mod snapshot_support;
 
 use std::fs;
 
-use clawkeeper_shared::snapshot::verify::{Limits, verify_archive};
+use clawkeeper_snapshot::verify::{Limits, verify_archive};
 use clawkeeper_tests::consts::{BUCKET, TABLE, TOPIC};
 use clawkeeper_tests::home::noise;
 use clawkeeper_tests::s3::{get, keys, open_uploads};
@@ -232,7 +232,7 @@ async fn a_snapshot_killed_mid_upload_leaves_nothing_visible_and_the_next_run_cl
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() {
-    use clawkeeper_shared::snapshot::status::{FailureRecord, failure_key, failure_notice};
+    use clawkeeper_snapshot::status::{FailureRecord, failure_key, failure_notice};
     let stack = snapshot_stack().start().await;
     let s3 = stack.s3();
     let root = stack.state_root();
@@ -261,8 +261,8 @@ async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() 
     assert!(notice.message.contains("StateMissing"), "{}", notice.message);
 
     // The reader behind the trait, as the reconciler would call it.
-    let store = clawkeeper_shared::aws::s3::S3Store::new(&stack.sdk, BUCKET);
-    let read = clawkeeper_shared::snapshot::status::read_failure(&store, "home")
+    let store = clawkeeper_aws::s3::S3Store::new(&stack.sdk, BUCKET);
+    let read = clawkeeper_snapshot::status::read_failure(&store, "home")
         .await
         .expect("read");
     assert_eq!(read, Some(record));
@@ -291,7 +291,7 @@ async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() 
         .expect_ok();
     assert_eq!(answer["results"][0]["result"], "created");
     assert_eq!(
-        clawkeeper_shared::snapshot::status::read_failure(&store, "home")
+        clawkeeper_snapshot::status::read_failure(&store, "home")
             .await
             .expect("read"),
         None

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use clawkeeper_shared::snapshot::capture::{CaptureOptions, CaptureReport, capture};
-use clawkeeper_shared::snapshot::clock;
-use clawkeeper_shared::snapshot::inventory::{EntryKind, Inventory, gateway_assets, take_inventory};
-use clawkeeper_shared::snapshot::layout::payload_path;
-use clawkeeper_shared::snapshot::verify::{Limits, extract_archive};
+use clawkeeper_snapshot::capture::{CaptureOptions, CaptureReport, capture};
+use clawkeeper_snapshot::clock;
+use clawkeeper_snapshot::inventory::{EntryKind, Inventory, gateway_assets, take_inventory};
+use clawkeeper_snapshot::layout::payload_path;
+use clawkeeper_snapshot::verify::{Limits, extract_archive};
 use snapshot_support::*;
 
 fn options(scratch: &Path) -> CaptureOptions {

@@ -1,5 +1,5 @@
 //! One error type for every AWS call, mapped from the SDK's `SdkError` in the adapters
-//! (`clawkeeper_shared::aws::FromSdk`) so the core never sees an SDK type. It keeps what matters for deciding what to do next: whether a
+//! (`clawkeeper_aws::FromSdk`) so the core never sees an SDK type. It keeps what matters for deciding what to do next: whether a
 //! retry may help (Lambda retries, the dead-letter queue keeps the event) and the service's code.
 
 use std::fmt;

@@ -1,16 +1,15 @@
-//! What clawkeeper reads from and asks of ECS, as plain domain types behind the [`Ecs`] trait.
-//!
-//! The SDK adapter lives in [`crate::aws::ecs`]; tests of pure logic use in-memory fakes.
+//! What clawkeeper reads from and asks of ECS, as plain domain types behind the
+//! [`crate::ports::EcsRead`] and [`crate::ports::EcsControl`] ports.
 
-use std::future::Future;
+use serde::{Deserialize, Serialize};
 
-use serde::Serialize;
-
-use crate::aws_error::AwsError;
+use crate::watch::ObservedTask;
+use crate::watch::time::parse_rfc3339;
 
 /// An ECS service as `DescribeServices` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceView {
+    #[serde(default)]
     pub name: String,
     /// `ACTIVE`, `DRAINING` or `INACTIVE`.
     pub status: String,
@@ -20,18 +19,19 @@ pub struct ServiceView {
     pub task_definition: Option<String>,
     /// Minimum healthy and maximum percent: a single-writer gateway needs 0 and 100.
     pub deployment_configuration: Option<DeploymentLimits>,
+    #[serde(default)]
     pub deployments: Vec<DeploymentView>,
 }
 
 /// Deployment limits of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentLimits {
     pub minimum_healthy_percent: Option<i32>,
     pub maximum_percent: Option<i32>,
 }
 
 /// One deployment of a service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentView {
     pub id: String,
     /// `PRIMARY`, `ACTIVE` or `INACTIVE`.
@@ -51,7 +51,7 @@ pub struct DeploymentView {
 }
 
 /// One task as `DescribeTasks` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskView {
     pub arn: String,
     pub last_status: Option<String>,
@@ -61,35 +61,58 @@ pub struct TaskView {
     /// RFC 3339.
     pub started_at: Option<String>,
     pub stopped_reason: Option<String>,
+    /// ECS's stop code (`EssentialContainerExited`, `UserInitiated`, ...), once it stops.
+    pub stop_code: Option<String>,
+    /// RFC 3339.
+    pub stopped_at: Option<String>,
+    /// The task ENI's private IPv4 address (awsvpc), where the reconciler probes it.
+    pub private_ip: Option<String>,
+    /// The subnet of that ENI.
+    pub subnet_id: Option<String>,
+}
+
+impl TaskView {
+    /// The task as the watchdog policy sees it (times as epoch seconds).
+    pub fn observed(&self) -> ObservedTask {
+        let epoch = |t: &Option<String>| t.as_deref().and_then(parse_rfc3339);
+        ObservedTask {
+            task_arn: self.arn.clone(),
+            task_definition: self.task_definition.clone(),
+            started_at: epoch(&self.started_at),
+            private_ip: self.private_ip.clone(),
+            subnet_id: self.subnet_id.clone(),
+            stop_code: self.stop_code.clone(),
+            stopped_reason: self.stopped_reason.clone(),
+            stopped_at: epoch(&self.stopped_at),
+        }
+    }
+
+    /// ECS's last status, `UNKNOWN` when it gave none.
+    pub fn status(&self) -> &str {
+        self.last_status.as_deref().unwrap_or("UNKNOWN")
+    }
+}
+
+/// Which tasks belong to a gateway: those of its service, or those of its task definition family
+/// (a gateway run as a standalone task).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskGroup {
+    /// The tasks ECS placed in `service:<name>`.
+    Service(String),
+    /// Every task of the family, whatever its group: for a standalone gateway any of them writes
+    /// the same state.
+    Family(String),
 }
 
 /// What ECS may answer about a service that it does not describe.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Missing {
     /// ECS's failure reason, e.g. `MISSING`.
     pub reason: String,
 }
 
-/// The ECS operations clawkeeper uses. Cluster arguments accept a name or an ARN.
-pub trait Ecs {
-    /// Describes one service; `Ok(Err(_))` when ECS answers that it does not know it.
-    fn describe_service(
-        &self,
-        cluster: &str,
-        service: &str,
-    ) -> impl Future<Output = Result<Result<ServiceView, Missing>, AwsError>> + Send;
-
-    /// Tasks of a task definition family with the given desired status (`RUNNING` or `STOPPED`).
-    fn family_tasks(
-        &self,
-        cluster: &str,
-        family: &str,
-        desired_status: &str,
-    ) -> impl Future<Output = Result<Vec<TaskView>, AwsError>> + Send;
-}
-
 /// What [`EcsControl::run_task`] starts: one Fargate task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSpec {
     /// Family, `family:revision` or full ARN.
     pub task_definition: String,
@@ -103,46 +126,4 @@ pub struct RunSpec {
     /// Idempotency token (up to 64 ASCII letters, digits, `-` and `_`): the same token within a few
     /// hours starts no second task. Use the action's idempotency key.
     pub client_token: Option<String>,
-}
-
-/// The ECS operations that change things, separate from the read-only [`Ecs`] so a function that only
-/// reads cannot act. Cluster arguments accept a name or an ARN.
-pub trait EcsControl {
-    /// Sets the service's desired count (0 pauses the gateway, 1 resumes it).
-    fn set_desired_count(
-        &self,
-        cluster: &str,
-        service: &str,
-        count: i32,
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
-
-    /// Starts a new deployment of the service with its current task definition (a restart).
-    fn force_new_deployment(&self, cluster: &str, service: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
-
-    /// Stops one task; `reason` (cut to ECS's 255 characters) shows in the task's stopped reason.
-    fn stop_task(
-        &self,
-        cluster: &str,
-        task_arn: &str,
-        reason: &str,
-    ) -> impl Future<Output = Result<(), AwsError>> + Send;
-
-    /// Starts one standalone Fargate task and returns its ARN.
-    fn run_task(&self, cluster: &str, spec: &RunSpec) -> impl Future<Output = Result<String, AwsError>> + Send;
-
-    /// Describes one task; `None` when ECS does not know it (any more: stopped tasks expire after
-    /// about an hour).
-    fn describe_task(
-        &self,
-        cluster: &str,
-        task_arn: &str,
-    ) -> impl Future<Output = Result<Option<TaskView>, AwsError>> + Send;
-
-    /// Tasks of a service with the given desired status (`RUNNING` or `STOPPED`), at most 100.
-    fn list_tasks_of_service(
-        &self,
-        cluster: &str,
-        service: &str,
-        desired_status: &str,
-    ) -> impl Future<Output = Result<Vec<TaskView>, AwsError>> + Send;
 }

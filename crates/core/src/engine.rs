@@ -15,14 +15,13 @@
 //!    retry or the next reconciler tick takes the outbox over as soon as the dead holder could no
 //!    longer be running.
 
-use std::future::Future;
-
 use crate::aws_error::AwsError;
-use crate::ecs::{EcsControl, RunSpec};
+use crate::ecs::RunSpec;
 use crate::gateway::{Gateway, GatewayTarget};
-use crate::notifier::{Notifier, Publication};
+use crate::notifier::Publication;
 use crate::policy_settings::PolicySettings;
-use crate::store::{IncidentRecord, SaveRequest, SeenMarker, StateStore, StoreError, Versioned};
+use crate::ports::{EcsControl, Notifier, SnapshotRequester, StateStore};
+use crate::store::{IncidentRecord, SaveRequest, SeenMarker, StoreError, Versioned};
 use crate::watch::state::OutboxLease;
 use crate::watch::{Action, ActionKind, GatewayState, Input, plan};
 
@@ -34,12 +33,6 @@ pub const INCIDENT_TTL_SECS: i64 = 90 * 24 * 3600;
 /// Conflicting writers are rare (one gateway, a few events a minute); past this many reloads the
 /// invocation fails and Lambda retries it later.
 const MAX_CONFLICT_RETRIES: usize = 8;
-
-/// Hands a snapshot request to the snapshot function (an asynchronous invoke).
-pub trait SnapshotRequester {
-    /// Asks for a snapshot of `gateway` with this trigger word; returns once the request is queued.
-    fn request_snapshot(&self, gateway: &str, trigger: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
-}
 
 /// The adapters the engine drives.
 pub struct Ports<'a, S, N, E, R> {
@@ -503,152 +496,34 @@ fn owner_action_record(before: &GatewayState, after: &GatewayState) -> Option<In
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use serde::Serialize;
-    use serde::de::DeserializeOwned;
+    use std::time::Duration;
 
     use super::*;
-    use crate::aws_error::Retry;
     use crate::config::Config;
-    use crate::ecs::TaskView;
-    use crate::store::memory::MemoryStore;
+    use crate::fakes::{FakeEcs, HangingNotifier, MemoryStore, RacingStore, RecordingNotifier, RecordingSnapshots};
     use crate::watch::{Parsed, parse_ecs_event};
 
-    /// A publish that never returns: the process is killed while SNS has the request.
-    struct Hanging;
+    type Ecs = FakeEcs;
+    type Snapshots = RecordingSnapshots;
 
-    impl Notifier for Hanging {
-        async fn publish(&self, _: &Publication) -> Result<String, AwsError> {
-            std::future::pending().await
-        }
+    /// A notifier whose publishes take a moment: long enough for a racing invocation to reach the
+    /// outbox; failing the first `fail`.
+    fn outbox(fail: usize) -> RecordingNotifier {
+        RecordingNotifier::failing_first(fail).with_latency(Duration::from_millis(3))
     }
 
-    /// Records publications; fails the first `fail` calls.
-    #[derive(Default)]
-    struct Outbox {
-        sent: Mutex<Vec<Publication>>,
-        fail: AtomicUsize,
-    }
-
-    impl Notifier for Outbox {
-        async fn publish(&self, p: &Publication) -> Result<String, AwsError> {
-            if self
-                .fail
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-            {
-                return Err(transient("sns", "Publish"));
-            }
-            // A publish takes a moment: long enough for a racing invocation to reach the outbox.
-            std::thread::sleep(std::time::Duration::from_millis(3));
-            let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-            sent.push(p.clone());
-            Ok(format!("msg-{}", sent.len()))
-        }
-    }
-
-    #[derive(Default)]
-    struct Ecs {
-        calls: Mutex<Vec<String>>,
-    }
-
-    impl EcsControl for Ecs {
-        async fn set_desired_count(&self, _: &str, service: &str, count: i32) -> Result<(), AwsError> {
-            self.calls
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(format!("desired {service} {count}"));
-            Ok(())
-        }
-        async fn force_new_deployment(&self, _: &str, service: &str) -> Result<(), AwsError> {
-            self.calls
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(format!("deploy {service}"));
-            Ok(())
-        }
-        async fn stop_task(&self, _: &str, task: &str, _: &str) -> Result<(), AwsError> {
-            self.calls
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(format!("stop {task}"));
-            Ok(())
-        }
-        async fn run_task(&self, _: &str, spec: &RunSpec) -> Result<String, AwsError> {
-            self.calls
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(format!("run {}", spec.task_definition));
-            Ok("arn:task/new".into())
-        }
-        async fn describe_task(&self, _: &str, _: &str) -> Result<Option<TaskView>, AwsError> {
-            Ok(None)
-        }
-        async fn list_tasks_of_service(&self, _: &str, _: &str, _: &str) -> Result<Vec<TaskView>, AwsError> {
-            Ok(Vec::new())
-        }
-    }
-
-    struct Snapshots;
-
-    impl SnapshotRequester for Snapshots {
-        async fn request_snapshot(&self, _: &str, _: &str) -> Result<(), AwsError> {
-            Ok(())
-        }
-    }
-
-    /// A store whose first `n` saves lose a race: another writer saves just before them.
-    struct Racing {
-        inner: MemoryStore,
-        races: AtomicUsize,
-    }
-
-    impl StateStore for Racing {
-        async fn load<T: DeserializeOwned>(&self, gateway: &str) -> Result<Option<Versioned<T>>, StoreError> {
-            self.inner.load(gateway).await
-        }
-        async fn save<T: Serialize + Sync>(&self, request: SaveRequest<'_, T>) -> Result<u64, StoreError> {
-            if self
-                .races
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-            {
-                // The other writer stores the same state one revision ahead (a reconciler tick, say).
-                let current = self.inner.load::<GatewayState>(request.gateway).await?;
-                let state = current.as_ref().map(|v| v.state.clone()).unwrap_or_default();
-                self.inner
-                    .save(SaveRequest {
-                        gateway: request.gateway,
-                        state: &state,
-                        phase: "unknown",
-                        expected_rev: current.map(|v| v.rev),
-                        seen_marker: None,
-                        incident: None,
-                    })
-                    .await?;
-            }
-            self.inner.save(request).await
-        }
-        async fn incidents(&self, gateway: &str, since: i64) -> Result<Vec<serde_json::Value>, StoreError> {
-            self.inner.incidents(gateway, since).await
-        }
-        async fn seen(&self, gateway: &str, key: &str) -> Result<bool, StoreError> {
-            self.inner.seen(gateway, key).await
-        }
-        async fn list_states<T: DeserializeOwned>(&self) -> Result<Vec<(String, Versioned<T>)>, StoreError> {
-            self.inner.list_states().await
-        }
-    }
-
-    /// The engine's ports over the test fakes (no snapshot function needed).
-    fn ports<'a, S, N>(store: &'a S, notifier: &'a N, ecs: &'a Ecs) -> Ports<'a, S, N, Ecs, Snapshots> {
+    /// The engine's ports over the test fakes.
+    fn ports<'a, S, N>(
+        store: &'a S,
+        notifier: &'a N,
+        ecs: &'a Ecs,
+        snapshots: &'a Snapshots,
+    ) -> Ports<'a, S, N, Ecs, Snapshots> {
         Ports {
             store,
             notifier,
             ecs,
-            snapshots: &Snapshots,
+            snapshots,
         }
     }
 
@@ -673,16 +548,6 @@ mod tests {
             Moment::within(now, now + 60),
         )
         .await
-    }
-
-    fn transient(service: &'static str, operation: &'static str) -> AwsError {
-        AwsError {
-            service,
-            operation,
-            code: Some("ServiceUnavailable".into()),
-            retry: Retry::Transient,
-            message: "injected".into(),
-        }
     }
 
     fn config() -> Config {
@@ -714,26 +579,18 @@ mod tests {
         }
     }
 
-    fn sent(outbox: &Outbox) -> Vec<String> {
-        outbox
-            .sent
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|p| p.kind.clone())
-            .collect()
+    fn sent(outbox: &RecordingNotifier) -> Vec<String> {
+        outbox.sent().into_iter().map(|p| p.kind).collect()
     }
 
     #[tokio::test]
     async fn a_lost_race_is_planned_again_and_takes_effect_once() {
         let config = config();
         let (input, now) = crash_signal(&config);
-        let store = Racing {
-            inner: MemoryStore::new(),
-            races: AtomicUsize::new(2),
-        };
-        let (notifier, ecs) = (Outbox::default(), Ecs::default());
-        let ports = ports(&store, &notifier, &ecs);
+        let store = RacingStore::losing_first(2);
+        let (notifier, ecs) = (outbox(0), Ecs::default());
+        let snapshots = Snapshots::default();
+        let ports = ports(&store, &notifier, &ecs, &snapshots);
         let outcome = run(&ports, &config, &input, now).await.expect("handled");
         assert_eq!(outcome.phase, "down");
         assert_eq!(sent(&notifier), ["gateway_down"]);
@@ -752,12 +609,10 @@ mod tests {
     async fn endless_contention_fails_retryably() {
         let config = config();
         let (input, now) = crash_signal(&config);
-        let store = Racing {
-            inner: MemoryStore::new(),
-            races: AtomicUsize::new(usize::MAX),
-        };
-        let (notifier, ecs) = (Outbox::default(), Ecs::default());
-        let ports = ports(&store, &notifier, &ecs);
+        let store = RacingStore::losing_first(usize::MAX);
+        let (notifier, ecs) = (outbox(0), Ecs::default());
+        let snapshots = Snapshots::default();
+        let ports = ports(&store, &notifier, &ecs, &snapshots);
         let err = run(&ports, &config, &input, now).await.expect_err("contention");
         assert!(matches!(err, EngineError::Contention { .. }), "{err}");
         assert!(err.is_transient());
@@ -769,12 +624,9 @@ mod tests {
         let config = config();
         let (input, now) = crash_signal(&config);
         let store = MemoryStore::new();
-        let notifier = Outbox {
-            fail: AtomicUsize::new(1),
-            ..Default::default()
-        };
-        let ecs = Ecs::default();
-        let ports = ports(&store, &notifier, &ecs);
+        let (notifier, ecs) = (outbox(1), Ecs::default());
+        let snapshots = Snapshots::default();
+        let ports = ports(&store, &notifier, &ecs, &snapshots);
         let err = run(&ports, &config, &input, now).await.expect_err("publish failed");
         assert!(err.is_transient(), "{err}");
         let stored = store
@@ -800,8 +652,9 @@ mod tests {
     async fn a_duplicate_keyed_event_plans_nothing() {
         let config = config();
         let store = MemoryStore::new();
-        let (notifier, ecs) = (Outbox::default(), Ecs::default());
-        let ports = ports(&store, &notifier, &ecs);
+        let (notifier, ecs) = (outbox(0), Ecs::default());
+        let snapshots = Snapshots::default();
+        let ports = ports(&store, &notifier, &ecs, &snapshots);
         let text = include_str!("../../../tests/fixtures/events/deployment-failed.json");
         let event: serde_json::Value = serde_json::from_str(text).expect("fixture");
         let Ok(Parsed::Signal { signal, dedupe, .. }) = parse_ecs_event(&event, &config.gateways) else {
@@ -840,8 +693,9 @@ mod tests {
     fn two_invocations_racing_on_one_gateway_both_take_effect_exactly_once() {
         let config = config();
         let store = MemoryStore::new();
-        let (notifier, ecs) = (Outbox::default(), Ecs::default());
-        let ports = ports(&store, &notifier, &ecs);
+        let (notifier, ecs) = (outbox(0), Ecs::default());
+        let snapshots = Snapshots::default();
+        let ports = ports(&store, &notifier, &ecs, &snapshots);
         let (crash, now) = crash_signal(&config);
         let gateway = &config.gateways[0];
         let run = |input: &Input, at: i64| {
@@ -889,13 +743,8 @@ mod tests {
         let config = config();
         let gateway = &config.gateways[0];
         let (input, now) = crash_signal(&config);
-        let (store, ecs) = (MemoryStore::new(), Ecs::default());
-        let hanging = Ports {
-            store: &store,
-            notifier: &Hanging,
-            ecs: &ecs,
-            snapshots: &Snapshots,
-        };
+        let (store, ecs, snapshots) = (MemoryStore::new(), Ecs::default(), Snapshots::default());
+        let hanging = ports(&store, &HangingNotifier, &ecs, &snapshots);
         let first = Moment::within(now, now + 60);
         // Killed after the state (with its outbox and lease) was written, while publishing.
         let killed = tokio::time::timeout(
@@ -912,13 +761,8 @@ mod tests {
             Some(first.lease_until)
         );
 
-        let outbox = Outbox::default();
-        let ports = Ports {
-            store: &store,
-            notifier: &outbox,
-            ecs: &ecs,
-            snapshots: &Snapshots,
-        };
+        let outbox = outbox(0);
+        let ports = ports(&store, &outbox, &ecs, &snapshots);
         // A retry while the dead holder's invocation could still be running leaves it to the holder.
         let early = Moment::within(now + 30, now + 90);
         handle(&ports, gateway, &config.policy, &input, None, early)

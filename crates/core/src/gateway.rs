@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::ecs::TaskGroup;
 
 /// How the gateway runs on ECS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "name")]
 pub enum GatewayTarget {
     /// An ECS service (the recommended shape: desired count 1).
@@ -44,6 +46,14 @@ impl Gateway {
         match &self.target {
             GatewayTarget::Service(name) => format!("service:{name}"),
             GatewayTarget::Standalone { family } => format!("family:{family}"),
+        }
+    }
+
+    /// Which ECS tasks are this gateway's.
+    pub fn tasks(&self) -> TaskGroup {
+        match &self.target {
+            GatewayTarget::Service(name) => TaskGroup::Service(name.clone()),
+            GatewayTarget::Standalone { family } => TaskGroup::Family(family.clone()),
         }
     }
 

@@ -2,43 +2,23 @@
 //! gateway token, and the age of the newest snapshot, turned into one [`Observation`] per gateway
 //! for the pure policy.
 //!
-//! Capabilities are small traits ([`TaskObserver`], [`TokenSource`]) with SDK adapters in
-//! [`crate::aws`]; the probe client ([`probe::Prober`]) speaks HTTP itself, on the hyper stack the
-//! SDK already builds on.
+//! ECS and the token come through the core's ports ([`EcsRead`], [`TokenSource`]); the probe
+//! client itself lives in `clawkeeper-openclaw`.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::aws_error::AwsError;
-use crate::ecs::{Ecs, Missing};
+use crate::ecs::Missing;
 use crate::gateway::{Gateway, GatewayTarget};
+use crate::ports::{EcsRead, TokenSource};
 use crate::watch::health::ProbeMode;
-use crate::watch::{EcsObservation, GatewayState, ObservedTask, ProbeReport};
+use crate::watch::{EcsObservation, GatewayState, ProbeReport};
 
 /// OpenClaw's gateway port: probes go to the task's private IP on it when no `probe_url` is set
 /// and the reconciler runs in the gateway's VPC.
 pub const GATEWAY_PORT: u16 = 18789;
-
-/// Task reads with what the reconciler needs beyond [`crate::ecs::TaskView`].
-pub trait TaskObserver {
-    /// Tasks of `group` (`service:<name>` or `family:<name>`) with the desired status, each with its
-    /// last status.
-    fn tasks_of_group(
-        &self,
-        cluster: &str,
-        group: &str,
-        desired_status: &str,
-    ) -> impl Future<Output = Result<Vec<(String, ObservedTask)>, AwsError>> + Send;
-
-    /// One task with its last status; `None` when ECS does not know it (any more).
-    fn task(
-        &self,
-        cluster: &str,
-        task_arn: &str,
-    ) -> impl Future<Output = Result<Option<(String, ObservedTask)>, AwsError>> + Send;
-}
 
 /// The gateway token and the secret version it came from.
 #[derive(Clone, PartialEq, Eq)]
@@ -70,12 +50,6 @@ impl std::fmt::Debug for GatewayToken {
             .field("version", &self.version)
             .finish_non_exhaustive()
     }
-}
-
-/// Where the gateway token comes from.
-pub trait TokenSource {
-    /// Reads the current token from the secret.
-    fn token(&self, secret_arn: &str) -> impl Future<Output = Result<GatewayToken, AwsError>> + Send;
 }
 
 /// Gateway tokens read from their secret at most once per `ttl` in a warm process (a minute's
@@ -136,7 +110,7 @@ pub async fn observe_ecs<E>(
     state: &GatewayState,
 ) -> Result<Option<EcsObservation>, AwsError>
 where
-    E: Ecs + TaskObserver + Sync,
+    E: EcsRead + Sync,
 {
     let mut view = EcsObservation::default();
     if let GatewayTarget::Service(service) = &gateway.target {
@@ -151,13 +125,11 @@ where
             }
         }
     }
-    let tasks = ecs
-        .tasks_of_group(&gateway.cluster, &gateway.task_group(), "RUNNING")
-        .await?;
+    let tasks = ecs.tasks(&gateway.cluster, &gateway.tasks(), "RUNNING").await?;
     let mut starting = 0;
-    for (status, task) in tasks {
-        if status == "RUNNING" {
-            view.running.push(task);
+    for task in tasks {
+        if task.status() == "RUNNING" {
+            view.running.push(task.observed());
         } else {
             starting += 1;
         }
@@ -167,12 +139,31 @@ where
     view.pending = starting;
     if let Some(running) = &state.running
         && !view.running.iter().any(|t| t.task_arn == running.task_arn)
-        && let Some((status, task)) = ecs.task(&gateway.cluster, &running.task_arn).await?
-        && status == "STOPPED"
+        && let Some(task) = ecs.task(&gateway.cluster, &running.task_arn).await?
+        && task.status() == "STOPPED"
     {
-        view.stopped.push(task);
+        view.stopped.push(task.observed());
     }
     Ok(Some(view))
+}
+
+/// How many of the gateway's tasks ECS reports RUNNING: its service's running count, or its
+/// family's tasks whose last status is RUNNING. `Ok(None)` when ECS does not know the service.
+pub async fn running_tasks<E: EcsRead + Sync>(ecs: &E, gateway: &Gateway) -> Result<Option<usize>, AwsError> {
+    match &gateway.target {
+        GatewayTarget::Service(service) => Ok(ecs
+            .describe_service(&gateway.cluster, service)
+            .await?
+            .ok()
+            .map(|view| usize::try_from(view.running).unwrap_or(0))),
+        GatewayTarget::Standalone { .. } => Ok(Some(
+            ecs.tasks(&gateway.cluster, &gateway.tasks(), "RUNNING")
+                .await?
+                .iter()
+                .filter(|t| t.status() == "RUNNING")
+                .count(),
+        )),
+    }
 }
 
 /// Why there is no task-IP probe outside the VPC, in the words `status` shows.
@@ -228,17 +219,16 @@ pub fn probe_plan(gateway: &Gateway, ecs: Option<&EcsObservation>, task_ip_reach
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::watch::ObservedTask;
 
     fn gateway(probe_url: Option<&str>) -> Gateway {
         Gateway {
-            id: "home".into(),
-            cluster: "openclaw".into(),
-            target: GatewayTarget::Service("openclaw-gateway".into()),
             probe_url: probe_url.map(str::to_owned),
-            token_secret_arn: None,
-            log_group: None,
-            state_root: "/mnt/openclaw".into(),
-            state_dir: ".openclaw".into(),
+            ..crate::watch::plan::fixtures::gateway(
+                "home",
+                "openclaw",
+                GatewayTarget::Service("openclaw-gateway".into()),
+            )
         }
     }
 

@@ -3,10 +3,6 @@
 //!
 //! The SNS adapter lives in [`crate::aws::sns`].
 
-use std::future::Future;
-
-use crate::aws_error::AwsError;
-
 /// One notification, already rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publication {
@@ -20,12 +16,6 @@ pub struct Publication {
     pub kind: String,
     /// `info`, `warning` or `critical` (message attribute `severity`).
     pub severity: String,
-}
-
-/// Sends notifications to the owner.
-pub trait Notifier {
-    /// Publishes one notification and returns the message id.
-    fn publish(&self, publication: &Publication) -> impl Future<Output = Result<String, AwsError>> + Send;
 }
 
 /// Longest subject SNS accepts, in characters ("less than 100").

@@ -1,13 +1,14 @@
 //! The actions that change a gateway (pause, resume, silence, restart, snapshot) and the incident
 //! history. Each change goes through the watchdog engine as an owner request with who asked.
 
-use clawkeeper_shared::engine::{Moment, Outcome};
-use clawkeeper_shared::snapshot::{SnapshotAnswer, SnapshotOutcome};
-use clawkeeper_shared::store::StateStore;
-use clawkeeper_shared::watch::GatewayState;
-use clawkeeper_shared::watch::plan::owner::OwnerAction;
-use clawkeeper_shared::watch::time::format_utc;
-use clawkeeper_shared::{FunctionError, Gateway};
+use clawkeeper_aws::FunctionError;
+use clawkeeper_core::Gateway;
+use clawkeeper_core::engine::{Moment, Outcome};
+use clawkeeper_core::ports::StateStore;
+use clawkeeper_core::watch::GatewayState;
+use clawkeeper_core::watch::plan::owner::OwnerAction;
+use clawkeeper_core::watch::time::format_utc;
+use clawkeeper_snapshot::{SnapshotAnswer, SnapshotOutcome};
 use serde_json::{Value, json};
 
 use crate::app::App;

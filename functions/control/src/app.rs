@@ -1,11 +1,12 @@
 //! What every control action works with, and the one way an action changes a gateway: an owner
 //! request through the watchdog engine.
 
-use clawkeeper_shared::aws::Adapters;
-use clawkeeper_shared::engine::{self, EngineError, Moment, Outcome};
-use clawkeeper_shared::watch::Input;
-use clawkeeper_shared::watch::plan::owner::{OwnerAction, OwnerInput};
-use clawkeeper_shared::{Config, FunctionError, Gateway};
+use clawkeeper_aws::Adapters;
+use clawkeeper_aws::FunctionError;
+use clawkeeper_core::engine::{self, EngineError, Moment, Outcome};
+use clawkeeper_core::watch::Input;
+use clawkeeper_core::watch::plan::owner::{OwnerAction, OwnerInput};
+use clawkeeper_core::{Config, Gateway};
 
 use crate::functions::LambdaFunctions;
 

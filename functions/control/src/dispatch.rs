@@ -1,7 +1,7 @@
 //! One owner request: parsed strictly, attributed to its caller, dispatched to its action.
 
-use clawkeeper_shared::FunctionError;
-use clawkeeper_shared::lambda::{deadline_secs, moment};
+use clawkeeper_aws::FunctionError;
+use clawkeeper_aws::lambda::{deadline_secs, moment};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use clawkeeper_shared::AwsError;
-use clawkeeper_shared::aws::FromSdk;
+use clawkeeper_aws::FromSdk;
+use clawkeeper_core::AwsError;
 use serde_json::Value;
 
 /// Why an invoke did not answer.

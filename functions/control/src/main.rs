@@ -17,7 +17,7 @@ mod status;
 use std::time::Duration;
 
 use app::App;
-use clawkeeper_shared::lambda::start;
+use clawkeeper_aws::lambda::start;
 use functions::LambdaFunctions;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;

@@ -1,29 +1,13 @@
 //! The `control` request: JSON in, parsed strictly so a typo is an error naming it.
 
+use clawkeeper_aws::FunctionError;
+use clawkeeper_core::Config;
+
+pub use clawkeeper_core::control::{
+    ACTIONS, DEFAULT_HISTORY_DAYS, DEFAULT_SNAPSHOT_LIMIT, MAX_HISTORY_DAYS, MAX_SILENCE_MINUTES,
+};
 use serde_json::Value;
 
-use clawkeeper_shared::{Config, FunctionError};
-
-/// Actions `control` knows.
-pub const ACTIONS: &[&str] = &[
-    "status",
-    "restart",
-    "pause",
-    "resume",
-    "silence",
-    "history",
-    "snapshot",
-    "snapshots",
-    "restore",
-];
-
-/// Default and longest `history` window, in days (incident records are kept 90 days).
-pub const DEFAULT_HISTORY_DAYS: u32 = 7;
-const MAX_HISTORY_DAYS: u32 = 90;
-/// Longest silence: a week; longer would hide a gateway that needs its owner.
-const MAX_SILENCE_MINUTES: u32 = 7 * 24 * 60;
-/// Default number of snapshots listed.
-pub const DEFAULT_SNAPSHOT_LIMIT: usize = 20;
 /// Default bounded waits of a restore, in seconds (the function's timeout must exceed their sum).
 pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 180;
 pub const DEFAULT_HEALTH_TIMEOUT_SECS: u64 = 180;

@@ -9,15 +9,17 @@
 
 use std::time::Instant;
 
-use clawkeeper_shared::ecs::{Ecs, EcsControl, TaskView};
-use clawkeeper_shared::watch::plan::owner::OwnerAction;
-use clawkeeper_shared::{AwsError, FunctionError, Gateway, GatewayTarget};
+use clawkeeper_aws::FunctionError;
+use clawkeeper_core::ecs::TaskView;
+use clawkeeper_core::engine::Moment;
+use clawkeeper_core::health;
+use clawkeeper_core::ports::EcsRead;
+use clawkeeper_core::watch::plan::owner::OwnerAction;
+use clawkeeper_core::watch::time::now_secs;
+use clawkeeper_core::{AwsError, Gateway};
+use clawkeeper_snapshot::restore::RestoreReport;
 use serde::Serialize;
 use serde_json::{Value, json};
-
-use clawkeeper_shared::engine::Moment;
-use clawkeeper_shared::snapshot::restore::RestoreReport;
-use clawkeeper_shared::watch::time::now_secs;
 
 use crate::app::App;
 use crate::functions::Functions;
@@ -243,21 +245,12 @@ impl App {
     async fn live_tasks(&self, gateway: &Gateway) -> Result<Vec<TaskView>, AwsError> {
         let mut tasks = Vec::new();
         for desired in ["RUNNING", "STOPPED"] {
-            let found = match &gateway.target {
-                GatewayTarget::Service(service) => {
-                    self.adapters
-                        .ecs
-                        .list_tasks_of_service(&gateway.cluster, service, desired)
-                        .await?
-                }
-                GatewayTarget::Standalone { family } => {
-                    self.adapters
-                        .ecs
-                        .family_tasks(&gateway.cluster, family, desired)
-                        .await?
-                }
-            };
-            tasks.extend(found);
+            tasks.extend(
+                self.adapters
+                    .ecs
+                    .tasks(&gateway.cluster, &gateway.tasks(), desired)
+                    .await?,
+            );
         }
         tasks.retain(|t| t.last_status.as_deref() != Some("STOPPED"));
         Ok(tasks)
@@ -279,22 +272,7 @@ impl App {
     }
 
     async fn running_count(&self, gateway: &Gateway) -> Result<usize, AwsError> {
-        match &gateway.target {
-            GatewayTarget::Service(service) => Ok(
-                match self.adapters.ecs.describe_service(&gateway.cluster, service).await? {
-                    Ok(view) => usize::try_from(view.running).unwrap_or(0),
-                    Err(_) => 0,
-                },
-            ),
-            GatewayTarget::Standalone { family } => Ok(self
-                .adapters
-                .ecs
-                .family_tasks(&gateway.cluster, family, "RUNNING")
-                .await?
-                .iter()
-                .filter(|t| t.last_status.as_deref() == Some("RUNNING"))
-                .count()),
-        }
+        Ok(health::running_tasks(&self.adapters.ecs, gateway).await?.unwrap_or(0))
     }
 }
 

@@ -1,10 +1,12 @@
 //! Snapshots as owners see them: the sidecars under `<gateway>/snapshots/` (a snapshot exists
 //! only when its sidecar does, ARCHITECTURE.md section 6), newest first, and finding one by name.
 
-use clawkeeper_shared::snapshot::catalog;
-use clawkeeper_shared::snapshot::layout::Consistency;
-use clawkeeper_shared::snapshot::{ObjectStore, Sidecar};
-use clawkeeper_shared::{AwsError, FunctionError};
+use clawkeeper_aws::FunctionError;
+use clawkeeper_core::AwsError;
+use clawkeeper_core::ports::ObjectStore;
+use clawkeeper_snapshot::Sidecar;
+use clawkeeper_snapshot::catalog::{self, Unresolved};
+use clawkeeper_snapshot::layout::Consistency;
 use serde::Serialize;
 
 /// One snapshot in a listing.
@@ -66,23 +68,9 @@ pub async fn list<O: ObjectStore>(objects: &O, gateway: &str, limit: usize) -> R
     Ok(out)
 }
 
-/// Finds a snapshot by name (`<stamp>-<trigger>`), archive or sidecar key, or `latest`.
+/// Finds a snapshot the way the restore function will ([`catalog::resolve`]), with its sidecar.
 pub async fn resolve<O: ObjectStore>(objects: &O, gateway: &str, wanted: &str) -> Result<SnapshotEntry, FunctionError> {
-    let listed = catalog::newest_first(objects, gateway)
-        .await
-        .map_err(FunctionError::from)?;
-    let base = wanted.rsplit('/').next().unwrap_or(wanted);
-    let base = base
-        .strip_suffix(".tar.gz")
-        .or_else(|| base.strip_suffix(".json"))
-        .unwrap_or(base);
-    let found = if wanted == "latest" {
-        listed.first()
-    } else {
-        listed.iter().find(|l| l.name == base)
-    };
-    let unknown = || {
-        let newest: Vec<&str> = listed.iter().take(5).map(|l| l.name.as_str()).collect();
+    let unknown = |newest: &[String]| {
         FunctionError::new(
             "UnknownSnapshot",
             if newest.is_empty() {
@@ -97,15 +85,33 @@ pub async fn resolve<O: ObjectStore>(objects: &O, gateway: &str, wanted: &str) -
             },
         )
     };
-    let Some(found) = found else {
-        return Err(unknown());
+    let found = match catalog::resolve(objects, gateway, wanted).await {
+        Ok(found) => found,
+        Err(e @ Unresolved::Refused { .. }) => return Err(FunctionError::new("InvalidRequest", e.to_string())),
+        Err(Unresolved::Unknown { newest, .. }) => return Err(unknown(&newest)),
+        Err(Unresolved::Store(e)) => return Err(e.into()),
     };
-    match read_sidecar(objects, &found.sidecar_key)
-        .await
-        .map_err(FunctionError::from)?
-    {
-        Some(sidecar) => Ok(SnapshotEntry::from_sidecar(found.name.clone(), sidecar)),
-        None => Err(unknown()),
+    let Some(listed) = found.listed else {
+        // The restore function takes such an archive when invoked directly; the owner's restore
+        // restores what the listing shows.
+        return Err(FunctionError::new(
+            "UnknownSnapshot",
+            format!(
+                "{wanted:?} is an archive without a clawkeeper sidecar; restore it by invoking the restore \
+                 function directly, or pick one of `clawkeeper snapshots {gateway}`"
+            ),
+        ));
+    };
+    match read_sidecar(objects, &listed.sidecar_key).await? {
+        Some(sidecar) => Ok(SnapshotEntry::from_sidecar(listed.name.clone(), sidecar)),
+        // Listed a moment ago, gone or unreadable now: it cannot be restored as it is.
+        None => Err(FunctionError::new(
+            "UnknownSnapshot",
+            format!(
+                "snapshot {} of gateway {gateway} has no readable sidecar (see `clawkeeper snapshots {gateway}`)",
+                listed.name
+            ),
+        )),
     }
 }
 

@@ -1,14 +1,15 @@
 //! One CloudWatch Logs delivery through the watchdog: decode it, classify each line, run each
 //! channel signal through the engine under the log event's id as its dedupe key.
 
-use clawkeeper_shared::aws::Adapters;
-use clawkeeper_shared::channel_log::{classify_line, decode_subscription};
-use clawkeeper_shared::ecs::Ecs;
-use clawkeeper_shared::engine::{self, Moment};
-use clawkeeper_shared::lambda::deadline_secs;
-use clawkeeper_shared::watch::time::now_secs;
-use clawkeeper_shared::watch::{ChannelEvent, ChannelSignal, Input};
-use clawkeeper_shared::{Config, FunctionError, Gateway, GatewayTarget};
+use clawkeeper_aws::Adapters;
+use clawkeeper_aws::FunctionError;
+use clawkeeper_aws::lambda::deadline_secs;
+use clawkeeper_core::engine::{self, Moment};
+use clawkeeper_core::health;
+use clawkeeper_core::watch::time::now_secs;
+use clawkeeper_core::watch::{ChannelEvent, ChannelSignal, Input};
+use clawkeeper_core::{Config, Gateway};
+use clawkeeper_openclaw::channel_log::{classify_line, decode_subscription};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
@@ -106,27 +107,15 @@ pub async fn handle(app: &App, invocation: LambdaEvent<Value>) -> Result<Value, 
 
 /// RUNNING tasks of the gateway, or `None` when ECS cannot say (the signal is handled anyway).
 async fn running_tasks(app: &App, gateway: &Gateway) -> Option<u32> {
-    let count = match &gateway.target {
-        GatewayTarget::Service(service) => match app.adapters.ecs.describe_service(&gateway.cluster, service).await {
-            Ok(Ok(view)) => Some(view.running),
-            Ok(Err(missing)) => {
-                tracing::warn!(gateway = %gateway.id, reason = %missing.reason, "service not found for the conflict check");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(gateway = %gateway.id, error = %e, "conflict check: ECS not readable");
-                None
-            }
-        },
-        GatewayTarget::Standalone { family } => {
-            match app.adapters.ecs.family_tasks(&gateway.cluster, family, "RUNNING").await {
-                Ok(tasks) => i32::try_from(tasks.len()).ok(),
-                Err(e) => {
-                    tracing::warn!(gateway = %gateway.id, error = %e, "conflict check: ECS not readable");
-                    None
-                }
-            }
+    match health::running_tasks(&app.adapters.ecs, gateway).await {
+        Ok(Some(n)) => u32::try_from(n).ok(),
+        Ok(None) => {
+            tracing::warn!(gateway = %gateway.id, "service not found for the conflict check");
+            None
         }
-    };
-    count.and_then(|n| u32::try_from(n).ok())
+        Err(e) => {
+            tracing::warn!(gateway = %gateway.id, error = %e, "conflict check: ECS not readable");
+            None
+        }
+    }
 }

@@ -8,7 +8,7 @@
 
 mod handler;
 
-use clawkeeper_shared::lambda::start;
+use clawkeeper_aws::lambda::start;
 use handler::App;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;

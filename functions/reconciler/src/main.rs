@@ -16,9 +16,9 @@
 
 mod pass;
 
-use clawkeeper_shared::health::TokenCache;
-use clawkeeper_shared::health::probe::Prober;
-use clawkeeper_shared::lambda::{deadline_secs, start};
+use clawkeeper_aws::lambda::{deadline_secs, start};
+use clawkeeper_core::health::TokenCache;
+use clawkeeper_openclaw::probe::Prober;
 use lambda_runtime::{LambdaEvent, service_fn};
 use pass::{App, PROBE_TIMEOUT, TOKEN_TTL};
 use serde_json::Value;

@@ -1,12 +1,12 @@
 //! One restore request: verify the snapshot, stage it beside the live state, swap it in by rename
 //! and keep the previous state for rollback.
 
-use clawkeeper_shared::FunctionError;
 use std::path::PathBuf;
 
-use clawkeeper_shared::lambda::VolumeApp as App;
-use clawkeeper_shared::snapshot::restore::{RestoreRequest, restore_snapshot};
-use clawkeeper_shared::snapshot::verify::Limits;
+use clawkeeper_aws::FunctionError;
+use clawkeeper_aws::lambda::VolumeApp as App;
+use clawkeeper_snapshot::restore::{RestoreRequest, restore_snapshot};
+use clawkeeper_snapshot::verify::Limits;
 use serde_json::Value;
 
 use crate::request;
@@ -33,7 +33,7 @@ pub async fn handle(app: &App, event: Value) -> Result<Value, FunctionError> {
         Ok(report) => serde_json::to_value(&report).map_err(|e| FunctionError::new("Internal", format!("report: {e}"))),
         Err(e) => {
             tracing::error!(gateway = %request.gateway.id, error_type = e.error_type(), error = %e, "restore failed; the state in place is unchanged unless the error says otherwise");
-            Err(FunctionError::from(e))
+            Err(FunctionError::new(e.error_type(), e.to_string()))
         }
     }
 }

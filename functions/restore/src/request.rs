@@ -1,6 +1,7 @@
 //! The restore function's event, parsed into one request.
 
-use clawkeeper_shared::{Config, FunctionError, Gateway};
+use clawkeeper_aws::FunctionError;
+use clawkeeper_core::{Config, Gateway};
 use serde_json::Value;
 
 /// What to restore.

@@ -1,13 +1,13 @@
 //! One snapshot request: each gateway it names is captured, archived, uploaded, verified and
 //! retention-pruned; a failure is recorded in S3 for the reconciler to tell the owner.
 
-use clawkeeper_shared::FunctionError;
 use std::path::PathBuf;
 
-use clawkeeper_shared::lambda::VolumeApp as App;
-use clawkeeper_shared::snapshot::job::apply_retention;
-use clawkeeper_shared::snapshot::retention::RetentionPolicy;
-use clawkeeper_shared::snapshot::{
+use clawkeeper_aws::FunctionError;
+use clawkeeper_aws::lambda::VolumeApp as App;
+use clawkeeper_snapshot::job::apply_retention;
+use clawkeeper_snapshot::retention::RetentionPolicy;
+use clawkeeper_snapshot::{
     CaptureOptions, SnapshotAnswer, SnapshotOutcome, SnapshotRequest, SnapshotSummary, clock, status, take_snapshot,
 };
 use serde_json::Value;
@@ -73,7 +73,7 @@ pub async fn handle(app: &App, event: Value) -> Result<Value, FunctionError> {
                     // The failed invocation (and its alarm) remains the owner's signal.
                     tracing::error!(gateway = %gateway.id, error = %record, "could not write the failure record");
                 }
-                let mut failure = FunctionError::from(e);
+                let mut failure = FunctionError::new(e.error_type(), e.to_string());
                 failure.message = format!("{}: {}", gateway.id, failure.message);
                 failures.push(failure);
             }

@@ -15,7 +15,7 @@
 mod handler;
 mod request;
 
-use clawkeeper_shared::lambda::VolumeApp;
+use clawkeeper_aws::lambda::VolumeApp;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 

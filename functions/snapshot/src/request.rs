@@ -1,7 +1,8 @@
 //! The snapshot function's events, parsed into one request.
 
-use clawkeeper_shared::snapshot::layout::valid_trigger;
-use clawkeeper_shared::{Config, FunctionError, Gateway};
+use clawkeeper_aws::FunctionError;
+use clawkeeper_core::{Config, Gateway};
+use clawkeeper_snapshot::layout::valid_trigger;
 use serde_json::Value;
 
 /// What to snapshot.
@@ -69,7 +70,7 @@ pub fn parse<'a>(event: &Value, config: &'a Config) -> Result<Request<'a>, Funct
 
 #[cfg(test)]
 mod tests {
-    use clawkeeper_shared::Config;
+    use clawkeeper_core::Config;
     use serde_json::json;
 
     use super::*;

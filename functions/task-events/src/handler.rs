@@ -1,11 +1,12 @@
 //! One ECS event through the watchdog: parse it, find its gateway, run the engine, answer what
 //! was done.
 
-use clawkeeper_shared::aws::Adapters;
-use clawkeeper_shared::engine::{self, EngineError};
-use clawkeeper_shared::lambda::moment;
-use clawkeeper_shared::watch::{Dedupe, Input, Parsed, parse_ecs_event};
-use clawkeeper_shared::{Config, FunctionError};
+use clawkeeper_aws::Adapters;
+use clawkeeper_aws::FunctionError;
+use clawkeeper_aws::lambda::moment;
+use clawkeeper_core::Config;
+use clawkeeper_core::engine::{self, EngineError};
+use clawkeeper_core::watch::{Dedupe, Input, Parsed, parse_ecs_event};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 

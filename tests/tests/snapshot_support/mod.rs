@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clawkeeper_shared::snapshot::capture::HashingWriter;
+use clawkeeper_snapshot::capture::HashingWriter;
 use clawkeeper_tests::home::{kill_group, openclaw};
 use clawkeeper_tests::stack::StackBuilder;
 use clawkeeper_tests::{Stack, workspace_root};

@@ -445,6 +445,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::watch::plan::fixtures::gateway;
 
     /// Where the sample events live; one place, so vendoring them elsewhere is one change.
     fn fixture_dir() -> std::path::PathBuf {
@@ -455,19 +456,6 @@ mod tests {
         let path = fixture_dir().join(name);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         serde_json::from_str(&text).expect("fixture is JSON")
-    }
-
-    fn gateway(id: &str, cluster: &str, target: GatewayTarget) -> Gateway {
-        Gateway {
-            id: id.into(),
-            cluster: cluster.into(),
-            target,
-            probe_url: None,
-            token_secret_arn: None,
-            log_group: None,
-            state_root: "/mnt/openclaw".into(),
-            state_dir: ".openclaw".into(),
-        }
     }
 
     fn gateways() -> Vec<Gateway> {

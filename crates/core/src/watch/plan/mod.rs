@@ -880,6 +880,6 @@ pub mod owner;
 mod health_rules;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;

@@ -224,20 +224,12 @@ mod tests {
     use super::*;
     use crate::gateway::Gateway;
     use crate::policy_settings::PolicySettings;
+    use crate::watch::plan::fixtures;
     use crate::watch::state::{Backoff, GatewayState, RunningTask};
     use crate::watch::{Input, plan};
 
     fn gateway(target: GatewayTarget) -> Gateway {
-        Gateway {
-            id: "home".into(),
-            cluster: "c".into(),
-            target,
-            probe_url: None,
-            token_secret_arn: None,
-            log_group: None,
-            state_root: "/mnt/openclaw".into(),
-            state_dir: ".openclaw".into(),
-        }
+        fixtures::gateway("home", "c", target)
     }
 
     fn owner(action: OwnerAction) -> Input {

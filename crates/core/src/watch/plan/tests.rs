@@ -2,14 +2,9 @@
 
 use proptest::prelude::*;
 
+use super::fixtures::{Sim, T0, arn, service_gateway as service_gw, standalone_gateway as standalone_gw};
 use super::*;
 use crate::watch::signal::{ContainerExit, TaskNetwork};
-
-use super::fixtures::{T0, service_gateway as service_gw, standalone_gateway as standalone_gw};
-
-fn arn(task: &str) -> String {
-    format!("arn:aws:ecs:us-east-1:123456789012:task/openclaw/{task}")
-}
 
 fn info(task: &str, version: u64, started_at: Option<i64>) -> TaskInfo {
     TaskInfo {
@@ -60,60 +55,6 @@ fn crash(task: &str, started_at: i64, stopped_at: i64) -> Input {
 }
 
 /// Drives the policy like `task-events` and the reconciler would, confirming every action done.
-struct Sim {
-    state: GatewayState,
-    cfg: PolicySettings,
-    gw: Gateway,
-    log: Vec<(i64, Action)>,
-}
-
-impl Sim {
-    fn new(gw: Gateway, cfg: PolicySettings) -> Self {
-        Self {
-            state: GatewayState::default(),
-            cfg,
-            gw,
-            log: Vec::new(),
-        }
-    }
-
-    fn at(&mut self, now: i64, input: Input) -> Vec<Action> {
-        let out = plan(&self.state, &input, now, &self.cfg, &self.gw);
-        assert_eq!(
-            out,
-            plan(&self.state, &input, now, &self.cfg, &self.gw),
-            "deterministic"
-        );
-        for a in &out.actions {
-            assert!(out.state.pending.contains(a), "new actions are in the outbox");
-        }
-        self.state = out.state;
-        for a in &out.actions {
-            assert!(self.state.confirm_done(&a.key));
-            self.log.push((now, a.clone()));
-        }
-        out.actions
-    }
-
-    fn tick(&mut self, now: i64) -> Vec<Action> {
-        self.at(now, Input::Tick)
-    }
-
-    fn notices(&self) -> Vec<&Notice> {
-        self.log
-            .iter()
-            .filter_map(|(_, a)| match &a.kind {
-                ActionKind::Notify(n) => Some(n),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn kinds(&self) -> Vec<NoticeKind> {
-        self.notices().iter().map(|n| n.kind).collect()
-    }
-}
-
 fn notices(actions: &[Action]) -> Vec<&Notice> {
     actions
         .iter()

@@ -12,11 +12,10 @@ use crate::watch::health::{
     ProbeStatus, SnapshotCheck,
 };
 use crate::watch::notice::NoticeKind;
+use crate::watch::plan::fixtures::{Sim, T0, arn, service_gateway, standalone_gateway as standalone};
 use crate::watch::signal::{Signal, TaskInfo};
 use crate::watch::state::GatewayState;
 use crate::watch::{Input, plan};
-
-use crate::watch::plan::fixtures::{T0, service_gateway, standalone_gateway as standalone};
 
 /// The service gateway, with a token for its probes.
 fn gw() -> Gateway {
@@ -35,10 +34,6 @@ fn cfg() -> PolicySettings {
         snapshot_interval_secs: 3600,
         ..PolicySettings::default()
     }
-}
-
-fn arn(task: &str) -> String {
-    format!("arn:aws:ecs:us-east-1:123456789012:task/openclaw/{task}")
 }
 
 fn task(id: &str, started_at: i64) -> ObservedTask {
@@ -112,36 +107,6 @@ fn channel(kind: ChannelEvent, at: i64) -> Input {
     })
 }
 
-struct Sim {
-    state: GatewayState,
-    cfg: PolicySettings,
-    gw: Gateway,
-}
-
-impl Sim {
-    fn new() -> Self {
-        Self {
-            state: GatewayState::default(),
-            cfg: cfg(),
-            gw: gw(),
-        }
-    }
-
-    fn at(&mut self, now: i64, input: Input) -> Vec<Action> {
-        let out = plan(&self.state, &input, now, &self.cfg, &self.gw);
-        assert_eq!(
-            out,
-            plan(&self.state, &input, now, &self.cfg, &self.gw),
-            "deterministic"
-        );
-        self.state = out.state;
-        for a in &out.actions {
-            assert!(self.state.confirm_done(&a.key));
-        }
-        out.actions
-    }
-}
-
 fn kinds(actions: &[Action]) -> Vec<String> {
     actions
         .iter()
@@ -164,7 +129,7 @@ fn notice(actions: &[Action], kind: NoticeKind) -> String {
 
 #[test]
 fn a_service_with_nothing_running_and_no_incident_gets_one() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     let none = ecs(Vec::new());
     assert!(
         kinds(&sim.at(T0, observe(none.clone(), None))).is_empty(),
@@ -188,7 +153,7 @@ fn a_service_with_nothing_running_and_no_incident_gets_one() {
 
 #[test]
 fn starting_paused_or_scaled_down_services_open_nothing() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     let starting = EcsObservation {
         pending: 1,
         ..ecs(Vec::new())
@@ -203,7 +168,7 @@ fn starting_paused_or_scaled_down_services_open_nothing() {
     // A standalone gateway has no desired count: nothing is expected to run.
     let mut solo = Sim {
         gw: standalone(),
-        ..Sim::new()
+        ..Sim::new(gw(), cfg())
     };
     solo.at(
         T0,
@@ -220,7 +185,7 @@ fn starting_paused_or_scaled_down_services_open_nothing() {
 
 #[test]
 fn a_missed_stop_is_taken_from_ecs_with_its_evidence() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     sim.at(T0, observe(ecs(vec![task("a", T0 - 600)]), Some(true)));
     assert_eq!(sim.state.phase.as_str(), "healthy");
     let mut stopped = task("a", T0 - 600);
@@ -247,7 +212,7 @@ fn a_missed_stop_is_taken_from_ecs_with_its_evidence() {
 
 #[test]
 fn a_task_ecs_does_not_know_is_left_to_its_events() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     let info = TaskInfo {
         task_arn: arn("e"),
         version: Some(2),
@@ -265,7 +230,7 @@ fn a_task_ecs_does_not_know_is_left_to_its_events() {
 
 #[test]
 fn a_hung_task_is_stopped_after_the_configured_failures_within_the_budget() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     let mut now = T0;
     let mut stops = Vec::new();
     for (i, id) in ["a", "b", "c"].iter().enumerate() {
@@ -298,7 +263,7 @@ fn a_hung_task_is_stopped_after_the_configured_failures_within_the_budget() {
 
 #[test]
 fn probe_failures_need_ecs_running_a_streak_and_a_started_task() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     // Just started: failures do not count during down_grace.
     let fresh = ecs(vec![task("a", T0 - 10)]);
     for i in 0..5 {
@@ -325,7 +290,7 @@ fn probe_failures_need_ecs_running_a_streak_and_a_started_task() {
     );
     assert_eq!(sim.state.health.probe_failures, 0);
     // Paused by the owner: never stopped.
-    let mut paused = Sim::new();
+    let mut paused = Sim::new(gw(), cfg());
     paused.state.owner_paused = true;
     for i in 0..6 {
         let got = paused.at(T0 + 60 * i, observe(old.clone(), Some(false)));
@@ -337,7 +302,7 @@ fn probe_failures_need_ecs_running_a_streak_and_a_started_task() {
 fn a_hung_standalone_task_is_replaced_once_it_is_gone() {
     let mut sim = Sim {
         gw: standalone(),
-        ..Sim::new()
+        ..Sim::new(gw(), cfg())
     };
     let view = EcsObservation {
         desired: None,
@@ -361,7 +326,7 @@ fn a_hung_standalone_task_is_replaced_once_it_is_gone() {
 
 #[test]
 fn unreachable_probes_are_unknown_they_neither_count_nor_reset_a_streak() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     let view = ecs(vec![task("a", T0 - 600)]);
     let unreachable = || probed(view.clone(), Some(ProbeOutcome::Unreachable));
     sim.at(T0, observe(view.clone(), Some(true)));
@@ -391,7 +356,7 @@ fn unreachable_probes_are_unknown_they_neither_count_nor_reset_a_streak() {
     let got = sim.at(now + 60, observe(view.clone(), Some(false)));
     assert_eq!(kinds(&got), ["stop_task", "notify:hung_restarted"]);
     // Nothing probed in a pass (no single task with an IP) leaves the streak alone as well.
-    let mut quiet = Sim::new();
+    let mut quiet = Sim::new(gw(), cfg());
     quiet.at(T0, observe(view.clone(), Some(false)));
     quiet.at(T0 + 60, probed(view.clone(), None));
     assert_eq!(quiet.state.health.probe_failures, 1);
@@ -399,7 +364,7 @@ fn unreachable_probes_are_unknown_they_neither_count_nor_reset_a_streak() {
 
 #[test]
 fn outside_the_vpc_a_running_task_is_never_stopped_and_status_says_why() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     let view = ecs(vec![task("a", T0 - 600)]);
     for i in 0..30 {
         let got = sim.at(T0 + 60 * i, unavailable(view.clone()));
@@ -418,7 +383,7 @@ fn outside_the_vpc_a_running_task_is_never_stopped_and_status_says_why() {
 
 #[test]
 fn the_probe_status_keeps_the_mode_and_the_last_outcome_and_writes_only_changes() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     let view = ecs(vec![task("a", T0 - 600)]);
     sim.at(T0, observe(view.clone(), Some(true)));
     let live = ProbeStatus {
@@ -464,7 +429,7 @@ fn the_probe_status_keeps_the_mode_and_the_last_outcome_and_writes_only_changes(
 
 #[test]
 fn single_writer_violations_are_notified_once_per_episode() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     let two = ecs(vec![task("a", T0 - 600), task("b", T0 - 30)]);
     let got = sim.at(T0, observe(two.clone(), Some(true)));
     assert_eq!(kinds(&got), ["notify:single_writer_violation"]);
@@ -494,7 +459,7 @@ fn single_writer_violations_are_notified_once_per_episode() {
 
 #[test]
 fn a_logout_asks_for_a_relink_at_once_and_a_reconnect_closes_it() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     sim.at(T0, observe(ecs(vec![task("a", T0 - 600)]), Some(true)));
     let got = sim.at(T0 + 5, channel(ChannelEvent::LoggedOut, T0 + 4));
     assert_eq!(kinds(&got), ["notify:relink_needed"]);
@@ -519,7 +484,7 @@ fn a_logout_asks_for_a_relink_at_once_and_a_reconnect_closes_it() {
 
 #[test]
 fn a_transient_disconnect_waits_for_the_grace_and_heals_silently_within_it() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     assert!(sim.at(T0, channel(ChannelEvent::ReconnectExhausted, T0)).is_empty());
     assert!(sim.at(T0 + 179, Input::Tick).is_empty());
     let got = sim.at(T0 + 180, Input::Tick);
@@ -531,7 +496,7 @@ fn a_transient_disconnect_waits_for_the_grace_and_heals_silently_within_it() {
         ["notify:recovered"]
     );
     // Flapping within the grace: nothing at all.
-    let mut quiet = Sim::new();
+    let mut quiet = Sim::new(gw(), cfg());
     for i in 0..5 {
         let t = T0 + i * 100;
         assert!(quiet.at(t, channel(ChannelEvent::GaveUp, t)).is_empty());
@@ -542,7 +507,7 @@ fn a_transient_disconnect_waits_for_the_grace_and_heals_silently_within_it() {
 
 #[test]
 fn a_conflict_with_two_tasks_also_reports_the_single_writer_violation() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     let got = sim.at(
         T0,
         Input::Channel(ChannelSignal {
@@ -561,7 +526,7 @@ fn a_conflict_with_two_tasks_also_reports_the_single_writer_violation() {
     );
     assert!(sim.state.health.single_writer_since.is_some());
     // With the rate limit, the two fold into one message that lists both.
-    let mut limited = Sim::new();
+    let mut limited = Sim::new(gw(), cfg());
     limited.cfg.min_notify_interval_secs = 60;
     limited.at(T0 - 30, channel(ChannelEvent::GaveUp, T0 - 30));
     assert_eq!(kinds(&limited.at(T0 + 150, Input::Tick)), ["notify:channel_down"]);
@@ -580,7 +545,7 @@ fn a_conflict_with_two_tasks_also_reports_the_single_writer_violation() {
 
 #[test]
 fn readyz_failing_channels_open_episodes_that_a_ready_probe_closes() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     let failing = |ready: bool, failing: Vec<&str>| {
         Input::Observed(Observation {
             ecs: Some(ecs(vec![task("a", T0 - 600)])),
@@ -609,7 +574,7 @@ fn readyz_failing_channels_open_episodes_that_a_ready_probe_closes() {
 
 #[test]
 fn a_rejected_token_is_recorded_and_notified_once_per_version() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     let rejected = |v: &str| {
         Input::Observed(Observation {
             ecs: None,
@@ -632,7 +597,7 @@ fn a_rejected_token_is_recorded_and_notified_once_per_version() {
 
 #[test]
 fn a_stale_snapshot_is_notified_once_per_episode() {
-    let mut sim = Sim::new();
+    let mut sim = Sim::new(gw(), cfg());
     let snap = |check| {
         Input::Observed(Observation {
             ecs: None,
@@ -653,7 +618,7 @@ fn a_stale_snapshot_is_notified_once_per_episode() {
     let got = sim.at(T0 + 7390 + 7201, snap(SnapshotCheck::NewestAt(T0 + 7390)));
     assert_eq!(kinds(&got), ["notify:snapshot_stale"]);
     // Turned off.
-    let mut off = Sim::new();
+    let mut off = Sim::new(gw(), cfg());
     off.cfg.snapshot_interval_secs = 0;
     assert!(off.at(T0 + 100_000, snap(SnapshotCheck::NewestAt(0))).is_empty());
 }

@@ -1,0 +1,173 @@
+//! Every port of the core in one place: the capabilities the engine, the reconciler and the
+//! snapshot engine need from the world, as small traits over domain types. The AWS adapters
+//! (`clawkeeper-aws`) implement them on the SDK; tests of the core use the in-memory fakes of
+//! [`crate::fakes`]. Each trait is a capability a function may hold or not: reads apart from
+//! changes, so a function that only reads cannot act.
+//!
+//! | Port | Adapter | What it is for |
+//! |---|---|---|
+//! | [`StateStore`] | DynamoDB | watchdog state, outbox, incident log, dedupe markers |
+//! | [`Notifier`] | SNS | the owners' notices |
+//! | [`EcsRead`] | ECS | services and tasks as they are |
+//! | [`EcsControl`] | ECS | desired count, restarts, task stops and starts |
+//! | [`SnapshotRequester`] | Lambda (async invoke) | asking the snapshot function for a run |
+//! | [`TokenSource`] | Secrets Manager | the gateway token for authenticated probes |
+//! | [`ObjectStore`] | S3 | snapshot archives, sidecars and status records |
+
+use std::future::Future;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::aws_error::AwsError;
+use crate::ecs::{Missing, RunSpec, ServiceView, TaskGroup, TaskView};
+use crate::health::GatewayToken;
+use crate::notifier::Publication;
+use crate::objects::{ChunkSink, ObjectInfo, PartSource, PendingUpload, UploadError, Uploaded};
+use crate::store::{SaveRequest, StoreError, Versioned};
+
+/// Where the watchdog keeps its state. Saves are conditional on the revision the caller loaded.
+pub trait StateStore {
+    /// Loads the state of `gateway`; `None` when it was never saved.
+    fn load<T: DeserializeOwned>(
+        &self,
+        gateway: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<T>>, StoreError>> + Send;
+
+    /// Writes the state, the dedupe marker and the incident record in one transaction and returns the
+    /// new revision. Nothing is written when it fails.
+    fn save<T: Serialize + Sync>(
+        &self,
+        request: SaveRequest<'_, T>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Incident records of `gateway` opened at or after `since` (epoch seconds), oldest first.
+    fn incidents(
+        &self,
+        gateway: &str,
+        since: i64,
+    ) -> impl Future<Output = Result<Vec<serde_json::Value>, StoreError>> + Send;
+
+    /// True when the dedupe marker `key` of `gateway` exists.
+    fn seen(&self, gateway: &str, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every stored gateway state, as `(gateway, state)`, in no particular order (for the reconciler).
+    fn list_states<T: DeserializeOwned>(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, Versioned<T>)>, StoreError>> + Send;
+}
+
+/// Sends notifications to the owner.
+pub trait Notifier {
+    /// Publishes one notification and returns the message id.
+    fn publish(&self, publication: &Publication) -> impl Future<Output = Result<String, AwsError>> + Send;
+}
+
+/// What clawkeeper reads from ECS: one service, the tasks of a gateway's group, one task. The
+/// read-only half of ECS, apart from [`EcsControl`] so a function that only reads cannot act.
+/// Cluster arguments accept a name or an ARN.
+pub trait EcsRead {
+    /// Describes one service; `Ok(Err(_))` when ECS answers that it does not know it (or its
+    /// cluster).
+    fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> impl Future<Output = Result<Result<ServiceView, Missing>, AwsError>> + Send;
+
+    /// Tasks of `group` with the desired status (`RUNNING` or `STOPPED`), at most 100: a
+    /// single-writer gateway has one task, two during a bad deployment.
+    fn tasks(
+        &self,
+        cluster: &str,
+        group: &TaskGroup,
+        desired_status: &str,
+    ) -> impl Future<Output = Result<Vec<TaskView>, AwsError>> + Send;
+
+    /// One task; `None` when ECS does not know it (any more: stopped tasks expire after about an
+    /// hour).
+    fn task(&self, cluster: &str, task_arn: &str) -> impl Future<Output = Result<Option<TaskView>, AwsError>> + Send;
+}
+
+/// The ECS operations that change things, separate from the read-only [`EcsRead`] so a function that only
+/// reads cannot act. Cluster arguments accept a name or an ARN.
+pub trait EcsControl {
+    /// Sets the service's desired count (0 pauses the gateway, 1 resumes it).
+    fn set_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        count: i32,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Starts a new deployment of the service with its current task definition (a restart).
+    fn force_new_deployment(&self, cluster: &str, service: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Stops one task; `reason` (cut to ECS's 255 characters) shows in the task's stopped reason.
+    fn stop_task(
+        &self,
+        cluster: &str,
+        task_arn: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Starts one standalone Fargate task and returns its ARN.
+    fn run_task(&self, cluster: &str, spec: &RunSpec) -> impl Future<Output = Result<String, AwsError>> + Send;
+}
+
+/// Hands a snapshot request to the snapshot function (an asynchronous invoke).
+pub trait SnapshotRequester {
+    /// Asks for a snapshot of `gateway` with this trigger word; returns once the request is queued.
+    fn request_snapshot(&self, gateway: &str, trigger: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// Where the gateway token comes from.
+pub trait TokenSource {
+    /// Reads the current token from the secret.
+    fn token(&self, secret_arn: &str) -> impl Future<Output = Result<GatewayToken, AwsError>> + Send;
+}
+
+/// The object store operations of snapshots and restores.
+pub trait ObjectStore: Send + Sync {
+    /// Minimum size of every part but the last (5 MiB on S3).
+    fn min_part_size(&self) -> usize;
+
+    /// Writes `key` from a stream of parts; completes on [`crate::objects::Part::Finish`], aborts
+    /// otherwise.
+    fn put_stream(
+        &self,
+        key: &str,
+        content_type: &str,
+        parts: impl PartSource,
+    ) -> impl Future<Output = Result<Uploaded, UploadError>> + Send;
+
+    /// Writes a small object in one request.
+    fn put_bytes(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Reads a small object; `None` when it does not exist.
+    fn get_bytes(&self, key: &str) -> impl Future<Output = Result<Option<Vec<u8>>, AwsError>> + Send;
+
+    /// Every object under `prefix`.
+    fn list(&self, prefix: &str) -> impl Future<Output = Result<Vec<ObjectInfo>, AwsError>> + Send;
+
+    /// Deletes `keys` (missing ones are not an error).
+    fn delete(&self, keys: &[String]) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// Streams an object into a local file; `false` when it does not exist.
+    fn download(&self, key: &str, to: &std::path::Path) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
+    /// Streams an object into `chunks`, in order; `false` when it does not exist. Stops early
+    /// without error when the receiver goes away (the reader has its own answer then).
+    fn read_stream(&self, key: &str, chunks: impl ChunkSink) -> impl Future<Output = Result<bool, AwsError>> + Send;
+
+    /// Multipart uploads in progress under `prefix`.
+    fn pending_uploads(&self, prefix: &str) -> impl Future<Output = Result<Vec<PendingUpload>, AwsError>> + Send;
+
+    /// Aborts one multipart upload (its parts are freed; the key is never written).
+    fn abort_upload(&self, key: &str, upload_id: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+}

@@ -1,0 +1,422 @@
+//! The gateway probes: `GET /healthz` must answer OpenClaw's JSON contract (`{"ok":true,...}`); the
+//! Control UI answers unknown paths with an HTML 200, so a status alone proves nothing. `GET /readyz`
+//! (with the gateway token as a bearer when there is one) says whether channels and agents are ready
+//! and which are failing. Plain HTTP to a task's private IP, HTTPS to an ALB `probe_url`.
+//!
+//! A probe that never reached the gateway is [`ProbeOutcome::Unreachable`], not a failure: the
+//! connector below records the moment a connection (TCP, plus TLS for HTTPS) is established, and
+//! only what happens after it can be held against the gateway. Connecting is bounded by one
+//! timeout; once connected, the gateway gets the same timeout again to answer (headers and body).
+//! A dead `/healthz` skips `/readyz`, so one gateway costs at most a few timeouts. A 401 to the
+//! token is reported, never retried: OpenClaw locks a client out after 10 failures a minute.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use clawkeeper_core::health::GatewayToken;
+use clawkeeper_core::watch::health::ProbeOutcome;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
+use hyper::{Request, StatusCode, Uri};
+use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// Probe answers are small JSON objects; anything larger is not one.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The probe client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// TLS set-up failed.
+    #[error("TLS configuration for HTTPS probes: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// What one gateway's probes found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probed {
+    /// What `/healthz` found: live, reached but wrong, or never reached.
+    pub outcome: ProbeOutcome,
+    /// Why not live, in words (never the body).
+    pub detail: Option<String>,
+    /// `/readyz`'s `ready`, when it answered JSON.
+    pub ready: Option<bool>,
+    /// `/readyz`'s `failing` entries.
+    pub failing: Vec<String>,
+    /// `/readyz` answered 401 to the token.
+    pub token_rejected: bool,
+    /// Wall time of both probes.
+    pub elapsed: Duration,
+}
+
+impl Probed {
+    /// `/healthz` answered the JSON contract.
+    pub fn is_live(&self) -> bool {
+        self.outcome == ProbeOutcome::Live
+    }
+
+    fn new(outcome: ProbeOutcome, detail: Option<String>) -> Self {
+        Self {
+            outcome,
+            detail,
+            ready: None,
+            failing: Vec::new(),
+            token_rejected: false,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+type Https = HttpsConnector<HttpConnector>;
+
+/// An HTTP(S) client for gateway probes, built once per process.
+#[derive(Clone)]
+pub struct Prober {
+    connector: Https,
+    timeout: Duration,
+}
+
+impl Prober {
+    /// A client that waits at most `timeout` to connect, and `timeout` again for the answer.
+    pub fn new(timeout: Duration) -> Result<Self, ProbeError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
+        let tls = match builder.clone().with_native_roots() {
+            Ok(b) => b.with_no_client_auth(),
+            Err(e) => {
+                // Plain-HTTP probes (the common case: a private IP) still work without roots.
+                tracing::warn!(error = %e, "no system CA certificates: HTTPS probe URLs will fail");
+                builder
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth()
+            }
+        };
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeout));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(Self { connector, timeout })
+    }
+
+    /// Probes the gateway at `base` (`http://10.0.1.23:18789`, `https://gw.example.com`).
+    pub async fn probe(&self, base: &str, token: Option<&GatewayToken>) -> Probed {
+        let started = Instant::now();
+        let base = base.trim_end_matches('/');
+        let mut out = match self.get(&format!("{base}/healthz"), None).await {
+            Ok(answer) => match live_verdict(&answer) {
+                Ok(()) => Probed::new(ProbeOutcome::Live, None),
+                Err(why) => Probed::new(ProbeOutcome::Failed, Some(why)),
+            },
+            Err(miss) => {
+                // Nothing answers: /readyz would only wait for the same timeout again.
+                let mut out = Probed::new(miss.outcome(), Some(miss.why));
+                out.elapsed = started.elapsed();
+                return out;
+            }
+        };
+        match self.get(&format!("{base}/readyz"), token).await {
+            Ok(answer) if answer.status == StatusCode::UNAUTHORIZED && token.is_some() => out.token_rejected = true,
+            Ok(answer) => {
+                if let Some((ready, failing)) = ready_verdict(&answer) {
+                    out.ready = Some(ready);
+                    out.failing = failing;
+                }
+            }
+            Err(miss) => tracing::debug!(error = %miss.why, "readyz probe failed"),
+        }
+        out.elapsed = started.elapsed();
+        out
+    }
+
+    async fn get(&self, url: &str, token: Option<&GatewayToken>) -> Result<Answer, Miss> {
+        // A client per request (no pooling: one probe per gateway per minute) so the connector can
+        // tell this request, and only this one, when its connection was established.
+        let connected = Arc::new(OnceLock::new());
+        let client: Client<Traced, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(Traced {
+                inner: self.connector.clone(),
+                connected: Arc::clone(&connected),
+            });
+        // `*/*` like a generic checker: asking for JSON makes OpenClaw answer unknown paths with a
+        // plain 404/503 instead of the Control UI's HTML 200, which is the trap this probe must catch.
+        let mut request = Request::get(url)
+            .header(USER_AGENT, "clawkeeper-reconciler")
+            .header(ACCEPT, "*/*");
+        if let Some(token) = token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.value()))
+                .map_err(|_| Miss::unreached("the gateway token is not a valid header value"))?;
+            value.set_sensitive(true);
+            request = request.header(AUTHORIZATION, value);
+        }
+        let request = request
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| Miss::unreached(format!("bad probe URL {url}: {e}")))?;
+        let exchange = async {
+            let response = client.request(request).await.map_err(|e| error_chain(&e))?;
+            let status = response.status();
+            let html = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("html"));
+            let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
+                .collect()
+                .await
+                .map_err(|e| format!("answer body unreadable: {e}"))?
+                .to_bytes();
+            Ok::<_, String>(Answer { status, html, body })
+        };
+        let mut exchange = std::pin::pin!(exchange);
+        let ms = self.timeout.as_millis();
+        let mut deadline = Instant::now() + self.timeout;
+        loop {
+            let waited = tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), &mut exchange).await;
+            let reached = connected.get().copied();
+            match (waited, reached) {
+                (Ok(Ok(answer)), _) => return Ok(answer),
+                (Ok(Err(why)), Some(_)) => return Err(Miss::reached(format!("connected, then {why}"))),
+                (Ok(Err(why)), None) => return Err(Miss::unreached(why)),
+                // Connected late in the connect budget: the answer still gets its full timeout.
+                (Err(_), Some(at)) if at + self.timeout > deadline => deadline = at + self.timeout,
+                (Err(_), Some(_)) => return Err(Miss::reached(format!("connected, but no answer within {ms} ms"))),
+                (Err(_), None) => return Err(Miss::unreached(format!("no connection within {ms} ms"))),
+            }
+        }
+    }
+}
+
+/// A request that got no answer, and whether the gateway's HTTP server was reached before that.
+///
+/// The decision the watchdog rests on: only `reached` misses count against the gateway. Not
+/// reached covers no route, DNS, a connect timeout (a security group or a dead link drops the
+/// SYN), a TLS handshake failure (the ALB's certificate or our CA roots, not the gateway), and a
+/// refused connection. Refused is the one that could be read as "the gateway is dead", and it is
+/// unknown on purpose: while ECS says RUNNING the container's process runs, and a refusal only
+/// means nothing listens on that port *yet* or *there*. OpenClaw binds its port some 10-25 s after
+/// start and again after an in-process restart; a gateway bound to loopback refuses every outside
+/// probe while it serves its channels perfectly. A process that dies ends the essential container
+/// and ECS stops and replaces the task itself; one that stops serving is the container health
+/// check's to catch (the template's gateway task has one). Stopping on a refusal would add nothing
+/// but false restarts and crash loops of gateways that work.
+#[derive(Debug)]
+struct Miss {
+    reached: bool,
+    why: String,
+}
+
+impl Miss {
+    fn reached(why: String) -> Self {
+        Self { reached: true, why }
+    }
+
+    fn unreached(why: impl std::fmt::Display) -> Self {
+        Self {
+            reached: false,
+            why: format!("could not reach the gateway: {why}"),
+        }
+    }
+
+    fn outcome(&self) -> ProbeOutcome {
+        if self.reached {
+            ProbeOutcome::Failed
+        } else {
+            ProbeOutcome::Unreachable
+        }
+    }
+}
+
+/// The HTTPS-or-HTTP connector, noting when it handed over an established connection.
+#[derive(Clone)]
+struct Traced {
+    inner: Https,
+    connected: Arc<OnceLock<Instant>>,
+}
+
+impl tower_service::Service<Uri> for Traced {
+    type Response = <Https as tower_service::Service<Uri>>::Response;
+    type Error = <Https as tower_service::Service<Uri>>::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let connected = Arc::clone(&self.connected);
+        Box::pin(async move {
+            let connection = connecting.await?;
+            // First connection only: with pooling off there is one per request anyway.
+            let _ = connected.set(Instant::now());
+            Ok(connection)
+        })
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    html: bool,
+    body: Bytes,
+}
+
+fn json_object(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
+    match serde_json::from_slice(body).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// `/healthz` is live only with a 200 and a JSON object whose `ok` is `true`.
+fn live_verdict(answer: &Answer) -> Result<(), String> {
+    let looks_html = answer.html || answer.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<');
+    if looks_html {
+        return Err(format!(
+            "/healthz answered an HTML page (HTTP {}), not the JSON probe contract",
+            answer.status.as_u16()
+        ));
+    }
+    if answer.status != StatusCode::OK {
+        return Err(format!("/healthz answered HTTP {}", answer.status.as_u16()));
+    }
+    match json_object(&answer.body) {
+        Some(map) if map.get("ok") == Some(&Value::Bool(true)) => Ok(()),
+        Some(_) => Err("/healthz answered JSON without \"ok\": true".into()),
+        None => Err("/healthz answered something other than JSON".into()),
+    }
+}
+
+/// `/readyz`: `{"ready":bool,"failing":[...]}` with 200 or 503.
+fn ready_verdict(answer: &Answer) -> Option<(bool, Vec<String>)> {
+    if answer.status != StatusCode::OK && answer.status != StatusCode::SERVICE_UNAVAILABLE {
+        return None;
+    }
+    let map = json_object(&answer.body)?;
+    let ready = map.get("ready")?.as_bool()?;
+    let failing = map
+        .get("failing")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| match item {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Object(o) => ["id", "name", "channel"]
+                        .iter()
+                        .find_map(|k| o.get(*k).and_then(Value::as_str))
+                        .map(str::to_owned),
+                    _ => None,
+                })
+                .take(32)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((ready, failing))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, html: bool, body: &str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).expect("status"),
+            html,
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn only_the_json_contract_is_live() {
+        assert!(live_verdict(&answer(200, false, r#"{"ok":true,"status":"live"}"#)).is_ok());
+        for (a, fragment) in [
+            (answer(200, true, "<!doctype html><html></html>"), "HTML"),
+            (answer(200, false, "  <html>"), "HTML"),
+            (answer(200, false, r#"{"ok":false}"#), "without"),
+            (answer(200, false, "ok"), "other than JSON"),
+            (answer(503, false, r#"{"ok":true}"#), "HTTP 503"),
+        ] {
+            let why = live_verdict(&a).expect_err("not live");
+            assert!(why.contains(fragment), "{why}");
+        }
+    }
+
+    #[test]
+    fn readiness_reads_ready_and_failing() {
+        assert_eq!(
+            ready_verdict(&answer(
+                503,
+                false,
+                r#"{"ready":false,"failing":["channel:whatsapp:default",{"id":"x"}]}"#
+            )),
+            Some((false, vec!["channel:whatsapp:default".to_string(), "x".to_string()]))
+        );
+        assert_eq!(
+            ready_verdict(&answer(200, false, r#"{"ready":true}"#)),
+            Some((true, vec![]))
+        );
+        assert_eq!(ready_verdict(&answer(200, true, "<html>")), None);
+        assert_eq!(ready_verdict(&answer(404, false, r#"{"ready":true}"#)), None);
+    }
+
+    /// Loopback only: a port nothing listens on refuses; a listener that never accepts still
+    /// completes the TCP handshake (the kernel's backlog) and then answers nothing.
+    #[tokio::test]
+    async fn refused_is_unreachable_and_connected_but_silent_is_failed() {
+        let prober = Prober::new(Duration::from_millis(300)).expect("prober");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let refused = prober.probe(&format!("http://127.0.0.1:{port}"), None).await;
+        assert_eq!(refused.outcome, ProbeOutcome::Unreachable, "{refused:?}");
+        let why = refused.detail.clone().unwrap_or_default();
+        assert!(why.starts_with("could not reach the gateway"), "{why}");
+        assert!(
+            refused.elapsed < Duration::from_millis(300),
+            "refused at once: {refused:?}"
+        );
+
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", silent.local_addr().expect("addr"));
+        let hung = prober.probe(&base, None).await;
+        assert_eq!(hung.outcome, ProbeOutcome::Failed, "{hung:?}");
+        assert_eq!(
+            hung.detail.as_deref(),
+            Some("connected, but no answer within 300 ms"),
+            "{hung:?}"
+        );
+        assert!(hung.elapsed >= Duration::from_millis(300), "{hung:?}");
+        assert!(!hung.is_live() && hung.ready.is_none(), "/readyz skipped: {hung:?}");
+        drop(silent);
+    }
+
+    #[test]
+    fn a_token_never_shows_in_debug_output() {
+        let token = GatewayToken::new("s3cr3t-token-value", "v1");
+        let text = format!("{token:?}");
+        assert!(!text.contains("s3cr3t") && text.contains("v1"), "{text}");
+    }
+}

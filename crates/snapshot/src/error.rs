@@ -1,0 +1,113 @@
+//! The one error type of snapshot capture, upload, verification and restore. Each variant maps
+//! to a stable `error_type` for Lambda callers, and says whether a retry may help.
+
+use std::path::PathBuf;
+
+use clawkeeper_core::aws_error::AwsError;
+
+/// What went wrong with a snapshot or a restore.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// A root the snapshot needs (the state dir) is missing or not a directory.
+    #[error("state directory {path} is missing or not a directory; is the volume mounted?")]
+    StateMissing {
+        /// The path that was expected.
+        path: PathBuf,
+    },
+    /// Reading the live state failed.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file or directory being read.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A SQLite database could not be captured consistently.
+    #[error("SQLite database {path}: {problem}")]
+    Sqlite {
+        /// The live database.
+        path: PathBuf,
+        /// What failed (busy past the deadline, integrity check, VACUUM...).
+        problem: String,
+    },
+    /// Writing the archive stream (or the private scratch copies) failed.
+    #[error("writing the archive: {0}")]
+    Write(#[source] std::io::Error),
+    /// The object store failed.
+    #[error(transparent)]
+    Store(#[from] AwsError),
+    /// The archive uploader stopped before the archive was complete.
+    #[error("the archive upload was aborted: {0}")]
+    UploadAborted(String),
+    /// An archive failed verification: it is not safe or not complete.
+    #[error("archive rejected: {0}")]
+    InvalidArchive(String),
+    /// A sidecar or manifest could not be (de)serialized.
+    #[error("{what}: {source}")]
+    Json {
+        /// Which document.
+        what: &'static str,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A request or precondition is not met (restore target not empty, unknown snapshot...).
+    #[error("{0}")]
+    Refused(String),
+    /// A blocking worker failed to run to completion.
+    #[error("internal: {0}")]
+    Internal(String),
+    /// A restore was asked for without the caller's word that no gateway task runs.
+    #[error(
+        "restore refused: the caller did not confirm that the gateway is stopped (`confirm_stopped: true`, sent by \
+         `control` after ECS reports no task); restore never writes under a running gateway"
+    )]
+    NotConfirmedStopped,
+    /// The state dir shows a live writer (a gateway lock with fresh writes, or files changing).
+    #[error("restore refused: the state looks in use by a running gateway: {0}")]
+    LiveWriter(String),
+    /// The requested snapshot does not exist.
+    #[error("{0}")]
+    UnknownSnapshot(String),
+    /// Swapping the restored state into place failed; what was rolled back is said.
+    #[error("swapping the restored state into place failed: {0}")]
+    Swap(String),
+}
+
+impl SnapshotError {
+    /// A stable name for Lambda's `errorType`, alarms and callers.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            SnapshotError::StateMissing { .. } => "StateMissing",
+            SnapshotError::Read { .. } => "StateReadFailed",
+            SnapshotError::Sqlite { .. } => "SqliteCaptureFailed",
+            SnapshotError::Write(_) => "ArchiveWriteFailed",
+            SnapshotError::Store(e) if e.is_transient() => "AwsTransient",
+            SnapshotError::Store(_) => "AwsRequestFailed",
+            SnapshotError::UploadAborted(_) => "UploadAborted",
+            SnapshotError::InvalidArchive(_) => "InvalidArchive",
+            SnapshotError::Json { .. } => "InvalidDocument",
+            SnapshotError::Refused(_) => "Refused",
+            SnapshotError::Internal(_) => "Internal",
+            SnapshotError::NotConfirmedStopped => "NotConfirmedStopped",
+            SnapshotError::LiveWriter(_) => "GatewayRunning",
+            SnapshotError::UnknownSnapshot(_) => "UnknownSnapshot",
+            SnapshotError::Swap(_) => "RestoreSwapFailed",
+        }
+    }
+
+    pub(crate) fn read(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        SnapshotError::Read {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn sqlite(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        SnapshotError::Sqlite {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The snapshot function's failure record: how a failed snapshot reaches the owner from a VPC
+//! without NAT. The function runs beside the EFS volume with only the S3 and DynamoDB gateway
+//! endpoints, so it cannot publish to SNS; it writes `<gateway>/snapshots/_status/last-failure.json`
+//! to S3 instead (reachable through the free gateway endpoint) and deletes it on the next
+//! success. The reconciler, which can reach SNS, reads it with [`read_failure`] and turns it
+//! into a `snapshot_failed` notice with [`failure_notice`], deduplicated by
+//! [`FailureRecord::notice_key`].
+//!
+//! The record holds the error type and message of a [`SnapshotError`](crate::SnapshotError):
+//! paths, SQLite and AWS error text, never file contents (no error carries any).
+
+use clawkeeper_core::aws_error::AwsError;
+use clawkeeper_core::ports::ObjectStore;
+use clawkeeper_core::watch::notice::{Draft, Notice, NoticeKind, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::layout::snapshots_prefix;
+
+/// Longest message kept in a record (messages are for a person, not a dump).
+pub const MAX_MESSAGE_CHARS: usize = 600;
+
+/// `<gateway>/snapshots/_status/last-failure.json`: under the snapshots prefix the snapshot
+/// function may already write, and never parsed as a snapshot (its name has no stamp).
+pub fn failure_key(gateway: &str) -> String {
+    format!("{}_status/last-failure.json", snapshots_prefix(gateway))
+}
+
+/// The last failed snapshot run of a gateway, while no run has succeeded since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    /// Gateway id.
+    pub gateway: String,
+    /// When this failure happened (RFC 3339).
+    pub failed_at: String,
+    /// Same, in milliseconds since the epoch.
+    pub failed_at_millis: i64,
+    /// When the current run of failures began (the first failure since the last success).
+    pub first_failed_at_millis: i64,
+    /// Failed runs in a row.
+    pub consecutive_failures: u32,
+    /// The trigger of the failed run (`scheduled`, `task-stopped`, ...).
+    pub trigger: String,
+    /// Stable error type (`SqliteCaptureFailed`, `StateMissing`, `AwsTransient`...).
+    pub error_type: String,
+    /// What went wrong, for a person (no secrets, cut to [`MAX_MESSAGE_CHARS`]).
+    pub message: String,
+}
+
+impl FailureRecord {
+    /// The record of a failure at `now_millis`, continuing the run of failures in `previous`.
+    pub fn next(
+        previous: Option<&FailureRecord>,
+        gateway: &str,
+        trigger: &str,
+        error_type: &str,
+        message: &str,
+        now_millis: i64,
+    ) -> Self {
+        let message: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+        Self {
+            gateway: gateway.to_string(),
+            failed_at: clock::rfc3339(now_millis),
+            failed_at_millis: now_millis,
+            first_failed_at_millis: previous.map_or(now_millis, |p| p.first_failed_at_millis.min(now_millis)),
+            consecutive_failures: previous.map_or(1, |p| p.consecutive_failures.saturating_add(1)),
+            trigger: trigger.to_string(),
+            error_type: error_type.to_string(),
+            message,
+        }
+    }
+
+    /// Dedupe key of the notice: one notice per run of failures (a new one only after a
+    /// success cleared the record and a new failure began another run).
+    pub fn notice_key(&self) -> String {
+        format!("{}/snapshot-failed/{}", self.gateway, self.first_failed_at_millis)
+    }
+}
+
+/// Reads a gateway's failure record; `None` when the last run succeeded (or none failed). An
+/// unreadable record is reported as a failure of its own, so it is never silently dropped.
+pub async fn read_failure<S: ObjectStore>(store: &S, gateway: &str) -> Result<Option<FailureRecord>, AwsError> {
+    let Some(body) = store.get_bytes(&failure_key(gateway)).await? else {
+        return Ok(None);
+    };
+    Ok(Some(serde_json::from_slice(&body).unwrap_or_else(|e| {
+        tracing::warn!(gateway, error = %e, "unreadable snapshot failure record");
+        FailureRecord::next(
+            None,
+            gateway,
+            "unknown",
+            "InvalidDocument",
+            "the snapshot failure record could not be read",
+            0,
+        )
+    })))
+}
+
+/// Writes the record of a failed run, counting on from the previous record. Best effort by
+/// design of the caller: a failure to write it is logged there, the run fails either way.
+pub async fn record_failure<S: ObjectStore>(
+    store: &S,
+    gateway: &str,
+    trigger: &str,
+    error_type: &str,
+    message: &str,
+    now_millis: i64,
+) -> Result<FailureRecord, AwsError> {
+    let previous = read_failure(store, gateway).await.ok().flatten();
+    let record = FailureRecord::next(previous.as_ref(), gateway, trigger, error_type, message, now_millis);
+    let body = serde_json::to_vec_pretty(&record).map_err(|e| AwsError {
+        service: "s3",
+        operation: "PutObject",
+        code: None,
+        retry: clawkeeper_core::aws_error::Retry::Permanent,
+        message: format!("failure record: {e}"),
+    })?;
+    store.put_bytes(&failure_key(gateway), "application/json", body).await?;
+    Ok(record)
+}
+
+/// Removes the failure record after a successful run (missing is fine).
+pub async fn clear_failure<S: ObjectStore>(store: &S, gateway: &str) -> Result<(), AwsError> {
+    store.delete(&[failure_key(gateway)]).await
+}
+
+/// The `snapshot_failed` notice of a failure record, and its dedupe key. Pure.
+pub fn failure_notice(record: &FailureRecord) -> (String, Notice) {
+    let id = &record.gateway;
+    let runs = if record.consecutive_failures == 1 {
+        "The last snapshot run failed".to_string()
+    } else {
+        format!("The last {} snapshot runs failed", record.consecutive_failures)
+    };
+    let draft = Draft {
+        happened: format!(
+            "{runs} for gateway {id}: {} ({}). The newest good snapshot is older than planned.",
+            record.error_type, record.trigger
+        ),
+        since: Some(record.first_failed_at_millis.div_euclid(1000)),
+        evidence: vec![
+            format!("Last failure: {}", record.failed_at),
+            format!("Error: {}: {}", record.error_type, record.message),
+        ],
+        done: vec!["Nothing yet: the next scheduled run tries again.".into()],
+        next: vec![
+            format!("Try one now: clawkeeper snapshot {id}"),
+            format!("List snapshots: clawkeeper snapshots {id}"),
+            "Look at the snapshot function's logs: aws logs tail /aws/lambda/<snapshot function> --since 3h".into(),
+        ],
+    };
+    let notice = Notice::render(
+        NoticeKind::SnapshotFailed,
+        Severity::Warning,
+        id,
+        "snapshot failed",
+        draft,
+    );
+    (record.notice_key(), notice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_count_a_run_of_failures_and_dedupe_by_its_start() {
+        let first = FailureRecord::next(None, "home", "scheduled", "StateMissing", "no volume", 1_000_000);
+        assert_eq!(first.consecutive_failures, 1);
+        let second = FailureRecord::next(Some(&first), "home", "task-stopped", "AwsTransient", "slow", 4_600_000);
+        assert_eq!(second.consecutive_failures, 2);
+        assert_eq!(second.first_failed_at_millis, 1_000_000);
+        assert_eq!(
+            first.notice_key(),
+            second.notice_key(),
+            "one notice per run of failures"
+        );
+        let (key, notice) = failure_notice(&second);
+        assert_eq!(key, "home/snapshot-failed/1000000");
+        assert_eq!(notice.kind, NoticeKind::SnapshotFailed);
+        assert!(
+            notice.subject.len() < 100 && !notice.subject.contains('\n'),
+            "{}",
+            notice.subject
+        );
+        assert!(notice.message.contains("AwsTransient") && notice.message.contains("2 snapshot runs"));
+        let long = "x".repeat(5000);
+        let cut = FailureRecord::next(None, "home", "scheduled", "Internal", &long, 0);
+        assert_eq!(cut.message.chars().count(), MAX_MESSAGE_CHARS);
+        assert_eq!(failure_key("home"), "home/snapshots/_status/last-failure.json");
+        assert_eq!(crate::layout::parse_snapshot_key(&failure_key("home")), None);
+    }
+}
