@@ -11,7 +11,7 @@ IAM_CALLS := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/iam-calls
 
 export CLAWKEEPER_VENV := $(VENV)
 
-.PHONY: test demo tools venv openclaw iam-sim fmt-check clippy build unit-and-e2e iam-coverage template-lint template-scan sam-build bench clean
+.PHONY: test demo tools venv openclaw iam-sim fmt-check clippy build unit-and-e2e iam-coverage template-lint template-scan sam-build deploy package bench clean
 
 ## make test: every lint and test (CI runs it, then `make sam-build`).
 test: tools fmt-check clippy build unit-and-e2e iam-coverage template-lint template-scan
@@ -59,6 +59,8 @@ iam-coverage: venv iam-sim
 template-lint: venv
 	$(VENV)/bin/cfn-lint $${CLAWKEEPER_TEMPLATE:-template.yaml}
 	$(VENV)/bin/python tests/template/check_template.py
+	$(VENV)/bin/python tests/template/check_parameters.py
+	$(VENV)/bin/python tests/template/check_deploy.py
 	$(VENV)/bin/python tests/template/check_modes.py
 
 ## Security scan: checkov on template.yaml and on every mode's resolved template; every skipped
@@ -77,6 +79,21 @@ sam-build:
 		test -x .aws-sam/build/$${f}Function/bootstrap || { echo "sam build made no $${f}Function/bootstrap" >&2; exit 1; }; \
 	done
 	@file .aws-sam/build/TaskEventsFunction/bootstrap | grep -q aarch64 || { echo "not an arm64 binary" >&2; exit 1; }
+
+## make deploy MODE=watch|snapshots|create-gateway [ARCH=arm64|x86_64] [CONFIG=samconfig.toml] [DRY_RUN=1]:
+## sam build and sam deploy with deploy/samconfig.MODE.toml, checked first (stack name, capabilities,
+## the same architecture for build and deploy); DRY_RUN=1 checks and prints the commands only.
+MODE ?= watch
+ARCH ?= arm64
+deploy:
+	@if [ -z "$(DRY_RUN)" ]; then scripts/python-env.sh package >/dev/null; fi
+	python3 scripts/deploy.py deploy $(MODE) $(ARCH)
+
+## make package BUCKET=<s3 bucket> [ARCH=arm64]: the built functions and packaged.yaml, which deploys
+## without a Rust toolchain (sam deploy --template-file packaged.yaml) or is published with sam publish.
+package:
+	@if [ -z "$(DRY_RUN)" ]; then scripts/python-env.sh package >/dev/null; fi
+	python3 scripts/deploy.py package $(ARCH) $(BUCKET)
 
 bench:
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "no bench harness yet" >&2; exit 1; fi

@@ -68,6 +68,11 @@ pub struct Global {
     /// The stack whose output ControlFunctionName names the control function
     #[arg(long, global = true, value_name = "NAME", default_value = DEFAULT_STACK)]
     pub stack: String,
+    /// The stack's AWS region [default: AWS_REGION, AWS_PROFILE's region...]
+    // Notices write it on every command they suggest, so a command pastes right whatever the
+    // owner's default region is.
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
     /// Print the answer as JSON, for scripts (errors too, on stderr)
     #[arg(long, global = true)]
     pub json: bool,
@@ -121,6 +126,12 @@ pub enum Action {
         after_help = "Examples:\n  clawkeeper restore latest\n  clawkeeper restore home 20261125T221610Z-manual"
     )]
     Restore(Restore),
+    /// Send a test notice and check the deployment: subscriptions, alarms, heartbeat, dead letters, snapshots, probes
+    #[command(after_help = "\
+Exit code 1 when a check fails; each failed check prints its fix.
+
+Example: clawkeeper doctor")]
+    Doctor(Target),
 }
 
 // The gateway an action is about.
@@ -270,6 +281,26 @@ mod tests {
     }
 
     #[test]
+    fn every_command_the_notices_suggest_parses() {
+        // docs/NOTICES.md is generated from the policy's real notices (clawkeeper-core's catalog
+        // test keeps it current); its clawkeeper lines must be what this parser takes.
+        let doc = include_str!("../../docs/NOTICES.md");
+        let lines: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("    "))
+            .filter(|l| l.starts_with("clawkeeper "))
+            .collect();
+        assert!(lines.len() >= 5, "the notices suggest clawkeeper commands: {lines:?}");
+        for line in lines {
+            assert!(!line.contains(['\'', '"', '$']), "no quoting to undo: {line}");
+            let (global, command) = parse(line.split_whitespace()).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert!(matches!(command, Command::Remote(_)), "{line}");
+            assert_eq!(global.region.as_deref(), Some("us-east-1"), "{line}");
+            assert_eq!(global.stack, "home-claw", "{line}");
+        }
+    }
+
+    #[test]
     fn the_declaration_is_consistent() {
         // clap's own checks (conflicting names, positional order...) run here, not at a user's
         // first `--help`.
@@ -287,6 +318,7 @@ mod tests {
             let expected = Global {
                 function: Some("f".into()),
                 stack: "s".into(),
+                region: None,
                 json: true,
             };
             assert_eq!(global, expected, "{line}");
@@ -295,6 +327,7 @@ mod tests {
         let expected = Global {
             function: None,
             stack: DEFAULT_STACK.into(),
+            region: None,
             json: false,
         };
         assert_eq!(global, expected);

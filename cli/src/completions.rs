@@ -42,8 +42,13 @@ mod tests {
     /// The local subcommands; with the control function's actions, what every script must offer.
     const LOCAL: &[&str] = &["explain", "completions"];
 
+    /// Each action is the subcommand of the same name, except `test`, which `doctor` asks for.
     fn subcommands() -> Vec<&'static str> {
-        clawkeeper_core::control::ACTIONS.iter().chain(LOCAL).copied().collect()
+        clawkeeper_core::control::ACTIONS
+            .iter()
+            .map(|a| if *a == "test" { "doctor" } else { a })
+            .chain(LOCAL.iter().copied())
+            .collect()
     }
 
     #[test]

@@ -111,13 +111,18 @@ async fn run(global: &Global, command: Command) -> Result<(), CliError> {
         }
         Command::Remote(request) => {
             let action = request["action"].as_str().unwrap_or("").to_string();
-            let sdk = remote::sdk().await;
+            let sdk = remote::sdk(global).await;
             let function = remote::function_name(&sdk, global).await?;
             let answer = remote::invoke(&sdk, &function, &request, action == "restore").await?;
             if global.json {
                 println!("{}", pretty(&answer));
             } else {
                 println!("{}", render::answer(&action, &answer));
+            }
+            if action == "test" && answer["ok"] != true {
+                return Err(CliError::Failed(
+                    "a check failed; each FAIL line says how to fix it".into(),
+                ));
             }
             if action == "restore" && answer["ok"] != true {
                 return Err(CliError::Failed(format!(

@@ -18,9 +18,14 @@ const STACK_OUTPUT: &str = "ControlFunctionName";
 /// Longest wait for `control` (Lambda's limit is 15 minutes; a restore can take a while).
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(905);
 
-/// Loads the SDK configuration the usual way (profile, region, `AWS_ENDPOINT_URL`...).
-pub async fn sdk() -> SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// Loads the SDK configuration the usual way (profile, region, `AWS_ENDPOINT_URL`...); `--region`
+/// wins over the region found there.
+pub async fn sdk(global: &Global) -> SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = &global.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    loader
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))

@@ -1,6 +1,7 @@
 //! Human-readable output: short tables and lines a person reads in a terminal. `--json` skips
 //! all of this and prints the control function's answer as it came.
 
+use clawkeeper_core::control::doctor::{DoctorReport, Verdict};
 use clawkeeper_core::control::status::{EcsState, GatewayStatus, ProbeView, StatusReport, Watchdog, WatchdogView};
 use clawkeeper_core::watch::health::{ProbeMode, ProbeOutcome};
 use clawkeeper_core::watch::time::format_utc;
@@ -64,8 +65,39 @@ pub fn answer(action: &str, v: &Value) -> String {
         "snapshots" => snapshots(v),
         "restore" => restore(v),
         "snapshot" => snapshot(v),
+        "test" => doctor(v),
         _ => changed(action, v),
     }
+}
+
+/// The `test` report: one line per check, and under a check that is not ok its fix.
+fn doctor(v: &Value) -> String {
+    let Ok(report) = serde_json::from_value::<DoctorReport>(v.clone()) else {
+        return v.to_string();
+    };
+    let mut out = Vec::new();
+    for check in &report.checks {
+        let mark = match check.verdict {
+            Verdict::Ok => "ok  ",
+            Verdict::Warn => "WARN",
+            Verdict::Fail => "FAIL",
+            Verdict::Skipped => "--  ",
+        };
+        let name = match &check.gateway {
+            Some(g) => format!("{} ({g})", check.name),
+            None => check.name.clone(),
+        };
+        out.push(format!("{mark}  {name:<22} {}", check.detail));
+        if let Some(fix) = check.fix.as_deref().filter(|_| check.verdict != Verdict::Ok) {
+            out.push(format!("      fix: {fix}"));
+        }
+    }
+    out.push(if report.ok {
+        "All checks passed.".to_string()
+    } else {
+        "Something is wrong: see the FAIL lines.".to_string()
+    });
+    out.join("\n")
 }
 
 fn ecs_words(ecs: &EcsState) -> String {

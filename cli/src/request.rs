@@ -11,9 +11,11 @@ use crate::args::{Action, Target};
 pub fn build(action: &Action) -> Value {
     let request = Request::new(action.name());
     let request = match action {
-        Action::Status(target) | Action::Pause(target) | Action::Resume(target) | Action::Snapshot(target) => {
-            request.gateway(target)
-        }
+        Action::Status(target)
+        | Action::Pause(target)
+        | Action::Resume(target)
+        | Action::Snapshot(target)
+        | Action::Doctor(target) => request.gateway(target),
         // `force` only when true: the same request as a plain restart otherwise.
         Action::Restart(restart) => request
             .gateway(&restart.target)
@@ -33,7 +35,7 @@ pub fn build(action: &Action) -> Value {
 
 impl Action {
     /// The control function's name for the action; the same word as the subcommand (a test
-    /// holds them together).
+    /// holds them together), except `doctor`, which asks for the `test` action.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Status(_) => "status",
@@ -45,6 +47,7 @@ impl Action {
             Self::Snapshot(_) => "snapshot",
             Self::Snapshots(_) => "snapshots",
             Self::Restore(_) => "restore",
+            Self::Doctor(_) => "test",
         }
     }
 }
@@ -132,6 +135,8 @@ mod tests {
         ),
         (&["snapshots", "--limit", "1"], r#"{"action":"snapshots","limit":1}"#),
         (&["restore", "latest"], r#"{"action":"restore","snapshot":"latest"}"#),
+        (&["doctor"], r#"{"action":"test"}"#),
+        (&["doctor", "home"], r#"{"action":"test","gateway":"home"}"#),
         (
             &["restore", "home", "20261125T221610Z-manual"],
             r#"{"action":"restore","gateway":"home","snapshot":"20261125T221610Z-manual"}"#,
@@ -183,9 +188,11 @@ mod tests {
                 _ => vec![name],
             };
             let request: serde_json::Value = serde_json::from_str(&sent(&line)).expect("JSON");
-            assert_eq!(request["action"], name);
+            // `doctor` is the one subcommand named for what it does for a person, not the action.
+            let action = if name == "doctor" { "test" } else { name };
+            assert_eq!(request["action"], action);
             assert!(
-                clawkeeper_core::control::ACTIONS.contains(&name),
+                clawkeeper_core::control::ACTIONS.contains(&action),
                 "{name} is not an action the control function knows"
             );
         }

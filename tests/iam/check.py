@@ -174,7 +174,10 @@ class Run:
             self.requests[key] = {
                 "id": str(len(self.requests)), "principal": fn.role_arn, "action": need.action,
                 "resource": need.resource, "account": d.account,
-                "context": {k: list(v) if isinstance(v, tuple) else v for k, v in need.context},
+                # AWS sets aws:PrincipalArn on every request: the caller's role, which resource
+                # policies (the snapshot bucket's archive rule) name.
+                "context": {"aws:PrincipalArn": fn.role_arn,
+                            **{k: list(v) if isinstance(v, tuple) else v for k, v in need.context}},
                 "identity": list(identity), "resource_policy": rp_key,
             }
         return key

@@ -188,6 +188,8 @@ def names_and_params(env: dict[str, str], gateway: dict | None) -> tuple[dict, d
                          ("RestoreFunction", "CLAWKEEPER_RESTORE_FUNCTION")):
         if env.get(var):
             names[logical] = env[var].rsplit(":", 1)[-1] if var.endswith("_FUNCTION") else env[var]
+    if env.get("CLAWKEEPER_DEAD_LETTER_QUEUE_URL"):
+        names["EventDeadLetterQueue"] = env["CLAWKEEPER_DEAD_LETTER_QUEUE_URL"].rstrip("/").rsplit("/", 1)[-1]
     params = {}
     if gateway:
         params["GatewayId"] = gateway["id"]

@@ -363,6 +363,8 @@ def _delete_keys(call) -> list[tuple[str, str | None]]:
 def _sns(call, env: Env) -> Mapped:
     form = _form_body(call)
     op = form.get("Action")
+    if op == "ListSubscriptionsByTopic":
+        return Mapped(op, [Need("sns:ListSubscriptionsByTopic", form["TopicArn"])])
     if op != "Publish":
         raise MappingError(f"{call.where}: SNS {op} is not mapped to IAM yet (tests/iam/mapping.py)")
     topic = form.get("TopicArn") or form.get("TargetArn")
@@ -418,6 +420,30 @@ def _secretsmanager(call, env: Env) -> Mapped:
     return Mapped(op, [Need("secretsmanager:GetSecretValue", secret, (), gateway, "gateway:token_secret_arn")])
 
 
+# ----------------------------------------------------------------------------- CloudWatch and SQS
+def _cloudwatch(call, env: Env) -> Mapped:
+    """CloudWatch over its JSON 1.0 protocol (control's `test` action). DescribeAlarms by name is
+    authorized on each alarm's ARN; GetMetricStatistics has no resource type (only "*")."""
+    op = _json_target(call, "GraniteServiceVersion20100801.")
+    body = _json_body(call)
+    if op == "DescribeAlarms":
+        names = body.get("AlarmNames") or []
+        if not names:
+            raise MappingError(f"{call.where}: DescribeAlarms without AlarmNames is not mapped (names only)")
+        return Mapped(op, [Need("cloudwatch:DescribeAlarms", env.arn("cloudwatch", f"alarm:{n}")) for n in names])
+    if op == "GetMetricStatistics":
+        return Mapped(op, [Need("cloudwatch:GetMetricStatistics", "*")])
+    raise MappingError(f"{call.where}: CloudWatch {op} is not mapped to IAM yet (tests/iam/mapping.py)")
+
+
+def _sqs(call, env: Env) -> Mapped:
+    op = _json_target(call, "AmazonSQS.")
+    if op != "GetQueueAttributes":
+        raise MappingError(f"{call.where}: SQS {op} is not mapped to IAM yet (tests/iam/mapping.py)")
+    name = _json_body(call)["QueueUrl"].rstrip("/").rsplit("/", 1)[-1]
+    return Mapped(op, [Need("sqs:GetQueueAttributes", env.arn("sqs", name))])
+
+
 # ----------------------------------------------------------------------------- dispatch
 def map_call(call, env: Env, table_hash_key: str) -> Mapped:
     """The authorizations of one recorded request. Raises MappingError for anything unknown."""
@@ -433,6 +459,10 @@ def map_call(call, env: Env, table_hash_key: str) -> Mapped:
         return _lambda(call, env)
     if call.service == "secretsmanager":
         return _secretsmanager(call, env)
+    if call.service == "monitoring":
+        return _cloudwatch(call, env)
+    if call.service == "sqs":
+        return _sqs(call, env)
     raise MappingError(f"{call.where}: service {call.service} ({call.method} {call.target}) is not mapped to IAM yet "
                        "(tests/iam/mapping.py)")
 

@@ -116,6 +116,28 @@ class S3(unittest.TestCase):
             mapping.map_call(call("s3", "GET", "/b/k?x-id=PutObject"), ENV, "pk")
 
 
+class SelfCheck(unittest.TestCase):
+    """The `test` action's reads: subscriptions, dead letters, alarms by name, the heartbeat."""
+
+    def test_each_read_is_authorized_on_what_it_reads(self):
+        pairs = lambda c: [(n[0], n[1]) for n in needs(c)]
+        topic = f"arn:aws:sns:us-east-1:{ACCOUNT}:alerts"
+        subs = call("sns", body=f"Action=ListSubscriptionsByTopic&TopicArn={topic}")
+        self.assertEqual(pairs(subs), [("sns:ListSubscriptionsByTopic", topic)])
+        queue = call("sqs", body={"QueueUrl": f"http://localhost/{ACCOUNT}/dlq"},
+                     **{"x-amz-target": "AmazonSQS.GetQueueAttributes"})
+        self.assertEqual(pairs(queue), [("sqs:GetQueueAttributes", f"arn:aws:sqs:us-east-1:{ACCOUNT}:dlq")])
+        cw = lambda op, body: call("monitoring", body=body, **{"x-amz-target": f"GraniteServiceVersion20100801.{op}"})
+        self.assertEqual(pairs(cw("DescribeAlarms", {"AlarmNames": ["s-a", "s-b"]})), [
+            ("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:s-a"),
+            ("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:s-b")])
+        self.assertEqual(pairs(cw("GetMetricStatistics", {})), [("cloudwatch:GetMetricStatistics", "*")])
+        with self.assertRaises(mapping.MappingError):
+            mapping.map_call(cw("DescribeAlarms", {}), ENV, "pk")
+        with self.assertRaises(mapping.MappingError):
+            mapping.map_call(cw("PutMetricAlarm", {}), ENV, "pk")
+
+
 class Others(unittest.TestCase):
     def test_publish_names_the_topic_and_the_gateway_attribute(self):
         body = ("Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3At&Message=m"
@@ -137,8 +159,8 @@ class Others(unittest.TestCase):
         self.assertEqual(got, [("secretsmanager:GetSecretValue", secret, {}, "lab", "gateway:token_secret_arn")])
 
     def test_an_unknown_service_is_refused_by_name(self):
-        with self.assertRaisesRegex(mapping.MappingError, "service sqs"):
-            mapping.map_call(call("sqs", body="Action=SendMessage"), ENV, "pk")
+        with self.assertRaisesRegex(mapping.MappingError, "service sts"):
+            mapping.map_call(call("sts", body="Action=GetCallerIdentity"), ENV, "pk")
 
 
 class Recordings(unittest.TestCase):

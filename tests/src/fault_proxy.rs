@@ -2,6 +2,10 @@
 //! operation (`X-Amz-Target` of JSON protocols, `Action=` of query protocols, or `METHOD /path`
 //! for S3) and injects a fault a given number of times: a throttling error, a 5xx answer, an
 //! answer slower than the client's timeout, or a dropped connection. Everything else is forwarded.
+//!
+//! It also kills the calling process (SIGKILL) at its n-th request, before the request reaches
+//! moto or after moto answered it (the answer never returns): the crash tests' fault, a Lambda
+//! timeout or host failure at any instant of an invocation.
 
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -38,11 +42,42 @@ pub struct Injected {
     pub fault: Fault,
 }
 
+/// Whether the request a process was killed at reached AWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// Killed before the request left: AWS never saw it.
+    Lost,
+    /// Killed after AWS carried the request out, before the answer came back.
+    Delivered,
+}
+
+impl Delivery {
+    /// `lost` or `delivered`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lost => "lost",
+            Self::Delivered => "delivered",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Kill {
+    /// 1-based index among every request the proxy saw.
+    call: usize,
+    delivery: Delivery,
+    pid: u32,
+}
+
 #[derive(Default)]
 struct Shared {
     rules: Vec<Rule>,
     injected: Vec<Injected>,
     forwarded: Vec<String>,
+    /// Every request seen, in order (forwarded, faulted or killed at).
+    seen: Vec<String>,
+    kill: Option<Kill>,
+    killed: Option<String>,
 }
 
 /// The proxy; stops accepting when dropped with the test.
@@ -98,6 +133,25 @@ impl FaultProxy {
         self.lock().forwarded.clone()
     }
 
+    /// Every request seen so far, in order (what a kill point's index counts).
+    pub fn seen(&self) -> Vec<String> {
+        self.lock().seen.clone()
+    }
+
+    /// Kills process `pid` with SIGKILL at the `call`-th request from now on (1-based, counted over
+    /// every request the proxy sees), before forwarding it or after moto answered it.
+    pub fn kill_at(&self, call: usize, delivery: Delivery, pid: u32) {
+        let mut shared = self.lock();
+        let call = shared.seen.len() + call;
+        shared.kill = Some(Kill { call, delivery, pid });
+        shared.killed = None;
+    }
+
+    /// The operation the process was killed at, once it was.
+    pub fn killed(&self) -> Option<String> {
+        self.lock().killed.clone()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -121,6 +175,27 @@ fn serve(stream: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
     let mut reader = BufReader::new(stream);
     while let Ok(Some(request)) = read_message(&mut reader) {
         let op = operation(&request);
+        let kill = {
+            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            s.seen.push(op.clone());
+            let n = s.seen.len();
+            let kill = s.kill.filter(|k| k.call == n);
+            if kill.is_some() {
+                s.kill = None;
+                s.killed = Some(op.clone());
+                if kill.is_some_and(|k| k.delivery == Delivery::Delivered) {
+                    s.forwarded.push(op.clone());
+                }
+            }
+            kill
+        };
+        if let Some(kill) = kill {
+            if kill.delivery == Delivery::Delivered {
+                let _ = forward(&request, upstream);
+            }
+            sigkill(kill.pid);
+            return;
+        }
         let fault = {
             let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
             let fault = s
@@ -155,6 +230,12 @@ fn serve(stream: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
             return;
         }
     }
+}
+
+fn sigkill(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
+    // SAFETY: kill(2) with the pid of a process the test started and still holds (not reaped).
+    unsafe { libc::kill(pid, libc::SIGKILL) };
 }
 
 fn forward(request: &Message, upstream: &str) -> Option<Vec<u8>> {

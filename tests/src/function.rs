@@ -155,9 +155,21 @@ impl FunctionProcess {
         timeout: Duration,
     ) -> Invocation {
         let id = self.api.enqueue_with_context(event, client_context);
+        self.wait_for(&id, timeout)
+    }
+
+    /// Invokes the function with `event` under request id `id` (Lambda's retry of a failed
+    /// invocation keeps its request id), with a Lambda deadline `runs_for` from now, and waits up
+    /// to `timeout`: the answer, or the process's exit when it died meanwhile.
+    pub fn invoke_as(&mut self, id: &str, event: &Value, runs_for: Duration, timeout: Duration) -> Invocation {
+        self.api.enqueue_as(id, event, None, runs_for);
+        self.wait_for(id, timeout)
+    }
+
+    fn wait_for(&mut self, id: &str, timeout: Duration) -> Invocation {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(result) = self.api.wait_result(&id, Duration::from_millis(50)) {
+            if let Some(result) = self.api.wait_result(id, Duration::from_millis(50)) {
                 return match result {
                     Ok(v) => Invocation::Ok(v),
                     Err(f) => Invocation::Failed(f),

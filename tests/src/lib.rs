@@ -5,6 +5,7 @@
 
 pub mod aws_setup;
 pub mod consts;
+pub mod crash;
 pub mod ec2;
 pub mod events;
 pub mod fault_proxy;

@@ -36,6 +36,7 @@ const RECORDED_ENV: &[&str] = &[
     "CLAWKEEPER_GATEWAYS",
     "CLAWKEEPER_SNAPSHOT_FUNCTION",
     "CLAWKEEPER_RESTORE_FUNCTION",
+    "CLAWKEEPER_DEAD_LETTER_QUEUE_URL",
 ];
 
 /// The request headers kept: what decides the IAM action and its condition keys.

@@ -34,15 +34,33 @@ impl FunctionFailure {
     }
 }
 
+/// One queued invocation.
+struct Queued {
+    id: String,
+    event: Vec<u8>,
+    client_context: Option<String>,
+    /// How long the invocation may run (Lambda's deadline, from when it is handed out).
+    runs_for: Duration,
+}
+
+/// How long an invocation runs unless a test says otherwise.
+const DEFAULT_RUNS_FOR: Duration = Duration::from_secs(300);
+
 #[derive(Default)]
 struct State {
-    /// (request id, event, client context JSON).
-    queue: VecDeque<(String, Vec<u8>, Option<String>)>,
+    queue: VecDeque<Queued>,
     results: HashMap<String, Result<Value, FunctionFailure>>,
     init_error: Option<FunctionFailure>,
     first_poll: Option<Instant>,
     polls: u64,
-    next_id: u64,
+}
+
+/// Request ids unique in the whole test run, as Lambda's are: a new invocation in another
+/// process never shares one with an earlier invocation (only Lambda's retry of it does).
+fn next_request_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("req-{}-{n:04}", std::process::id())
 }
 
 struct Shared {
@@ -98,16 +116,22 @@ impl RuntimeApi {
     /// Queues an event with a client context (the JSON Lambda hands the runtime in
     /// `Lambda-Runtime-Client-Context`) and returns its request id.
     pub fn enqueue_with_context(&self, event: &Value, client_context: Option<String>) -> String {
-        let mut state = self.lock();
-        state.next_id += 1;
-        let id = format!("req-{:04}", state.next_id);
-        state.queue.push_back((
-            id.clone(),
-            serde_json::to_vec(event).expect("event serializes"),
-            client_context,
-        ));
-        self.shared.changed.notify_all();
+        let id = next_request_id();
+        self.enqueue_as(&id, event, client_context, DEFAULT_RUNS_FOR);
         id
+    }
+
+    /// Queues an event under request id `id` (Lambda's retry of an invocation keeps its id) with a
+    /// deadline `runs_for` after it is handed out.
+    pub fn enqueue_as(&self, id: &str, event: &Value, client_context: Option<String>, runs_for: Duration) {
+        let mut state = self.lock();
+        state.queue.push_back(Queued {
+            id: id.to_string(),
+            event: serde_json::to_vec(event).expect("event serializes"),
+            client_context,
+            runs_for,
+        });
+        self.shared.changed.notify_all();
     }
 
     /// Waits up to `timeout` for the outcome of a request; `None` on timeout.
@@ -169,12 +193,18 @@ fn next_invocation(shared: &Shared) -> Answer {
     state.polls += 1;
     state.first_poll.get_or_insert_with(Instant::now);
     loop {
-        if let Some((id, body, client_context)) = state.queue.pop_front() {
+        if let Some(Queued {
+            id,
+            event: body,
+            client_context,
+            runs_for,
+        }) = state.queue.pop_front()
+        {
             let deadline_ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis())
                 .unwrap_or(0)
-                + 300_000;
+                + runs_for.as_millis();
             let mut headers = vec![
                 ("Lambda-Runtime-Aws-Request-Id", id),
                 ("Lambda-Runtime-Deadline-Ms", deadline_ms.to_string()),

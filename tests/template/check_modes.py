@@ -68,6 +68,12 @@ def function_named(t: dict, binary: str) -> tuple[str, dict]:
     return logical, props
 
 
+def role_arn_of(t: dict, ids: dict, fn_props: dict) -> str:
+    """The ARN of a function's role."""
+    [arn] = [ids[k]["Arn"] for k in of_type(t, "AWS::IAM::Role") if ids[k]["Arn"] == fn_props["Role"]]
+    return arn
+
+
 def role_of(t: dict, ids: dict, fn_props: dict) -> dict:
     [role] = [r["Properties"] for k, r in of_type(t, "AWS::IAM::Role").items() if ids[k]["Arn"] == fn_props["Role"]]
     return role
@@ -302,16 +308,64 @@ class EveryMode(unittest.TestCase):
                                 "snapshot writes <gateway>/snapshots/_status/last-check.json (crates/snapshot/src/layout.rs)")
                 self.assertFalse(allows(snap_role, "s3:PutObject", f"{bucket}/{gw}/other.json"),
                                  "nothing else outside snapshots/")
-                key = p["SnapshotKmsKeyArn"]
+                # A customer managed key always: the owner's, else the stack's own (rotated, kept).
+                key = p["SnapshotKmsKeyArn"] or ids["SnapshotBucketKey"]["Arn"]
+                [bucket_props] = [b["Properties"] for b in of_type(t, "AWS::S3::Bucket").values()
+                                  if "BucketEncryption" in b["Properties"] and "VersioningConfiguration" in b["Properties"]]
+                [rule] = bucket_props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                self.assertEqual(rule["ServerSideEncryptionByDefault"],
+                                 {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key})
+                own_keys = [k for k in of_type(t, "AWS::KMS::Key").values() if "snapshots" in str(k["Properties"]["Description"])]
+                self.assertEqual(len(own_keys), 0 if p["SnapshotKmsKeyArn"] else 1)
+                for k in own_keys:
+                    self.assertTrue(k["Properties"]["EnableKeyRotation"])
+                    self.assertEqual(k["DeletionPolicy"], "RetainExceptOnCreate", "kept with the bucket")
                 wants = {"snapshot": ["kms:GenerateDataKey", "kms:Decrypt"], "restore": ["kms:Decrypt"],
                          "control": ["kms:Decrypt"], "reconciler": ["kms:Decrypt"]}
                 for binary, actions in wants.items():
                     role = role_of(t, ids, function_named(t, binary)[1])
                     for action in actions:
-                        if key:
-                            self.assertTrue(allows(role, action, key), f"{binary}: {action} on {key}")
-                        else:
-                            self.assertFalse(allows(role, action, modes.KMS_KEY), f"{binary}: no key, no grant")
+                        self.assertTrue(allows(role, action, key), f"{binary}: {action} on {key}")
+
+    def test_archives_are_readable_only_by_the_roles_that_need_them(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, ids, p = self.get(mode)
+                bucket = ids["SnapshotBucket"]["Arn"]
+                [policy] = [b["Properties"]["PolicyDocument"] for b in of_type(t, "AWS::S3::BucketPolicy").values()]
+                [deny] = [s for s in policy["Statement"] if s["Effect"] == "Deny" and "s3:GetObject" in _listed(s["Action"])]
+                self.assertEqual(deny["Principal"], "*")
+                self.assertEqual(deny["Resource"], f"{bucket}/*.tar.gz")
+                self.assertIn("s3:GetObjectVersion", deny["Action"], "versioned bucket: old versions too")
+                exempt = set(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
+                role_arn = {b: role_arn_of(t, ids, function_named(t, b)[1])
+                            for b in ["snapshot", "restore", "control", "reconciler"]}
+                self.assertIn(role_arn["snapshot"], exempt)
+                self.assertIn(role_arn["restore"], exempt)
+                self.assertNotIn(role_arn["control"], exempt, "control reads sidecars only")
+                self.assertNotIn(role_arn["reconciler"], exempt)
+                self.assertEqual(modes.OPERATOR_ROLE in exempt, bool(p.get("OperatorRoleArn")))
+                self.assertEqual(len(exempt), 3 if p.get("OperatorRoleArn") else 2)
+
+    def test_the_state_volume_mounts_only_over_tls_through_the_access_point_and_never_as_root(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, _ids, _p = self.get(mode)
+                for fs in of_type(t, "AWS::EFS::FileSystem").values():
+                    statements = fs["Properties"]["FileSystemPolicy"]["Statement"]
+                    self.assertTrue(all(s["Effect"] == "Deny" for s in statements), "grants stay in the roles")
+                    by_sid = {s["Sid"]: s for s in statements}
+                    self.assertEqual(by_sid["DenyInsecureTransport"]["Condition"], {"Bool": {"aws:SecureTransport": "false"}})
+                    beside = by_sid["DenyMountsBesideTheAccessPoint"]
+                    self.assertEqual(beside["Condition"], {"Null": {"elasticfilesystem:AccessPointArn": "true"}})
+                    self.assertIn("elasticfilesystem:ClientMount", beside["Action"])
+                    self.assertEqual(by_sid["DenyRootAccess"]["Action"], "elasticfilesystem:ClientRootAccess")
+                for td in of_type(t, "AWS::ECS::TaskDefinition").values():
+                    for volume in td["Properties"].get("Volumes", []):
+                        efs = volume.get("EFSVolumeConfiguration")
+                        if efs:
+                            self.assertEqual(efs["TransitEncryption"], "ENABLED")
+                            self.assertEqual(efs["AuthorizationConfig"]["IAM"], "ENABLED")
 
     # ------------------------------------------------------------------ 7. schedules and async invokes
     def test_the_snapshot_schedule_says_what_it_asks_for(self):
@@ -342,10 +396,12 @@ class EveryMode(unittest.TestCase):
                         # one without the name would drop a request another invocation planned.
                         self.assertEqual(env.get("CLAWKEEPER_SNAPSHOT_FUNCTION"), ids[snap_fn]["Ref"],
                                          f"{fn} runs the engine and must be able to request snapshots")
-                    if p["PolicyOverrides"] == "":
-                        interval = json.loads(env["CLAWKEEPER_POLICY"])["snapshot_interval_secs"]
-                        self.assertEqual(interval, int(p["SnapshotIntervalSeconds"]) if has_efs else 0,
-                                         f"{fn}: the freshness check is off without snapshots")
+                    # The stack's interval is set apart from the owner's overrides, which are laid over it.
+                    self.assertEqual(int(env["CLAWKEEPER_SNAPSHOT_INTERVAL_SECS"]),
+                                     int(p["SnapshotIntervalSeconds"]) if has_efs else 0,
+                                     f"{fn}: the freshness check is off without snapshots")
+                    self.assertEqual(env.get("CLAWKEEPER_POLICY"), p["PolicyOverrides"] or None,
+                                     f"{fn}: the owner's overrides pass as given, or not at all")
 
     def test_async_invocations_retry_and_keep_failures_as_intended(self):
         for mode in modes.MODES:

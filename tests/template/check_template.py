@@ -102,7 +102,8 @@ class Template(unittest.TestCase):
         self.assertEqual(glob["Handler"], "bootstrap")
         self.assertEqual(glob["LoggingConfig"]["LogFormat"], "JSON")
         env = glob["Environment"]["Variables"]
-        for var in ["CLAWKEEPER_TABLE", "CLAWKEEPER_TOPIC_ARN", "CLAWKEEPER_BUCKET", "CLAWKEEPER_GATEWAYS", "CLAWKEEPER_POLICY"]:
+        for var in ["CLAWKEEPER_TABLE", "CLAWKEEPER_TOPIC_ARN", "CLAWKEEPER_BUCKET", "CLAWKEEPER_GATEWAYS", "CLAWKEEPER_POLICY",
+                    "CLAWKEEPER_SNAPSHOT_INTERVAL_SECS"]:
             self.assertIn(var, env)
 
     def test_only_snapshot_restore_and_optionally_reconciler_join_the_vpc(self):

@@ -56,6 +56,7 @@ LOAD_BALANCER_SG = "sg-0fedcba9876543210"
 ROUTE_TABLES = ["rtb-0a1b2c3d4e5f60001", "rtb-0a1b2c3d4e5f60002"]
 ACCESS_POINT = f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:access-point/fsap-0123456789abcdef0"
 KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+OPERATOR_ROLE = f"arn:aws:iam::{ACCOUNT}:role/openclaw-operators"
 LOG_GROUP = "/ecs/openclaw/openclaw-gateway"
 
 _EXISTING_NETWORK = {"SubnetIds": ",".join(SUBNETS[:2]), "SecurityGroupId": SECURITY_GROUP}
@@ -91,6 +92,7 @@ MODES: dict[str, dict[str, str]] = {
     "create-gateway-lb-kms": {
         "CreateGateway": "true", "VpcId": VPC, "SubnetIds": ",".join(SUBNETS),
         "LoadBalancerSecurityGroupId": LOAD_BALANCER_SG, "SnapshotKmsKeyArn": KMS_KEY,
+        "OperatorRoleArn": OPERATOR_ROLE,
         "OwnerEmail": "owner@example.com", "VpcEgress": "endpoints", "RouteTableIds": ",".join(ROUTE_TABLES),
     },
     # Created gateway, reconciler in the VPC too (reads the created token from Secrets Manager).
@@ -102,6 +104,10 @@ MODES: dict[str, dict[str, str]] = {
         "CreateGateway": "true", "ProbeInVpc": "true", "VpcId": VPC, "SubnetIds": ",".join(SUBNETS[:2]), **_NAT,
     },
 }
+
+# The template requires OwnerEmail (an address, or `none` said explicitly): modes without one say none.
+for _values in MODES.values():
+    _values.setdefault("OwnerEmail", "none")
 
 
 def template_path() -> pathlib.Path:

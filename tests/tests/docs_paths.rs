@@ -10,6 +10,7 @@ const DOCS: &[&str] = &[
     "docs/ARCHITECTURE.md",
     "docs/RELIABILITY.md",
     "docs/BENCHMARKS.md",
+    "docs/NOTICES.md",
 ];
 /// Extensions of the files docs cite.
 const EXTENSIONS: &[&str] = &[".rs", ".py", ".mjs", ".sh", ".yaml", ".md", ".toml", ".json"];

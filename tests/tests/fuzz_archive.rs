@@ -428,3 +428,64 @@ fn an_entry_stored_beneath_a_file_is_refused_by_verification() {
     assert!(e.to_string().contains("beneath a file"), "{e}");
     check(&bytes).expect("contract holds");
 }
+
+/// A directory entry of `path`.
+fn dir_entry(path: String) -> RawEntry {
+    RawEntry {
+        path,
+        kind: b'5',
+        link: String::new(),
+        data: Vec::new(),
+        mode: 0o700,
+        mtime: 0,
+    }
+}
+
+/// A symbolic link at `path` to `link`.
+fn link_entry(path: String, link: &str) -> RawEntry {
+    RawEntry {
+        path,
+        kind: b'2',
+        link: link.into(),
+        data: Vec::new(),
+        mode: 0o777,
+        mtime: 0,
+    }
+}
+
+#[test]
+fn a_link_chain_that_escapes_through_another_link_is_refused_and_nothing_is_written() {
+    // Each link stays inside on its own (`up` goes to the asset root, `evil` walks `..` back up
+    // lexically), but `evil` resolves through `up`, which already sits at the root, and so lands
+    // three levels above it: outside the state dir.
+    let state = "ROOT/payload/posix/mnt/openclaw/.openclaw";
+    let chains = [
+        ("a/b/c/evil", "../up/../../../etc/passwd"),
+        ("a/b/c/evil", "../up/x"),
+        ("a/b/c/evil", "./../up/../up/y"),
+    ];
+    for (link, target) in chains {
+        let entries = vec![
+            dir_entry(state.into()),
+            dir_entry(format!("{state}/a")),
+            dir_entry(format!("{state}/a/b")),
+            dir_entry(format!("{state}/a/b/c")),
+            link_entry(format!("{state}/a/b/up"), "../.."),
+            link_entry(format!("{state}/{link}"), target),
+        ];
+        let bytes = raw_archive(&entries, true);
+        let e = verify_archive(bytes.as_slice(), limits()).expect_err("a chain through a link");
+        assert_eq!(e.error_type(), "InvalidArchive", "{target}: {e}");
+        assert!(e.to_string().contains("through another link"), "{target}: {e}");
+        check(&bytes).expect("nothing written outside staging");
+    }
+    // A link to a link (the last component) resolves where that link does, which is checked on
+    // its own: accepted.
+    let entries = vec![
+        dir_entry(state.into()),
+        dir_entry(format!("{state}/a")),
+        link_entry(format!("{state}/a/up"), ".."),
+        link_entry(format!("{state}/a/alias"), "up"),
+    ];
+    verify_archive(raw_archive(&entries, true).as_slice(), limits()).expect("a link to a link");
+}

@@ -232,7 +232,7 @@ async fn a_snapshot_killed_mid_upload_leaves_nothing_visible_and_the_next_run_cl
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() {
-    use clawkeeper_snapshot::status::{FailureRecord, failure_key, failure_notice};
+    use clawkeeper_snapshot::status::{FailureRecord, failure_key, failure_observation};
     let stack = snapshot_stack().start().await;
     let s3 = stack.s3();
     let root = stack.state_root();
@@ -252,13 +252,15 @@ async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() 
         assert!(record.message.contains(".openclaw"), "{record:?}");
     }
     let record: FailureRecord = serde_json::from_slice(&get(&s3, &record_key).await).expect("record");
-    let (dedupe, notice) = failure_notice(&record);
+    let failure = failure_observation(&record);
     assert_eq!(
-        dedupe,
+        failure.key,
         format!("home/snapshot-failed/{}", record.first_failed_at_millis)
     );
-    assert_eq!(notice.kind.as_str(), "snapshot_failed");
-    assert!(notice.message.contains("StateMissing"), "{}", notice.message);
+    assert_eq!(
+        (failure.consecutive_failures, failure.error_type.as_str()),
+        (2, "StateMissing")
+    );
 
     // The reader behind the trait, as the reconciler would call it.
     let store = clawkeeper_aws::s3::S3Store::new(&stack.sdk, BUCKET);

@@ -64,6 +64,7 @@ pub fn deadline_secs(context: &lambda_runtime::Context) -> i64 {
 /// Now, inside this invocation: what the engine needs to take an outbox lease that ends with it.
 pub fn moment(context: &lambda_runtime::Context) -> clawkeeper_core::engine::Moment {
     clawkeeper_core::engine::Moment::within(clawkeeper_core::watch::time::now_secs(), deadline_secs(context))
+        .of_invocation(&context.request_id)
 }
 
 /// Posts an init error to the Runtime API (`/runtime/init/error`). Best effort: when no

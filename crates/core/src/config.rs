@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::gateway::{Gateway, GatewayTarget};
 use crate::policy_settings::PolicySettings;
+use crate::watch::notice::NoticeContext;
 
 /// Names of the variables of the contract, in one place so messages and docs agree.
 pub mod vars {
@@ -22,6 +23,9 @@ pub mod vars {
     pub const BUCKET: &str = "CLAWKEEPER_BUCKET";
     pub const GATEWAYS: &str = "CLAWKEEPER_GATEWAYS";
     pub const POLICY: &str = "CLAWKEEPER_POLICY";
+    pub const SNAPSHOT_INTERVAL_SECS: &str = "CLAWKEEPER_SNAPSHOT_INTERVAL_SECS";
+    pub const DEAD_LETTER_QUEUE_URL: &str = "CLAWKEEPER_DEAD_LETTER_QUEUE_URL";
+    pub const ALARM_NAMES: &str = "CLAWKEEPER_ALARM_NAMES";
     pub const SNAPSHOT_FUNCTION: &str = "CLAWKEEPER_SNAPSHOT_FUNCTION";
     pub const RESTORE_FUNCTION: &str = "CLAWKEEPER_RESTORE_FUNCTION";
     pub const PROBE_TASK_IP: &str = "CLAWKEEPER_PROBE_TASK_IP";
@@ -30,6 +34,9 @@ pub mod vars {
     pub const RESTORE_QUIET_SECS: &str = "CLAWKEEPER_RESTORE_QUIET_SECS";
     pub const RESTORE_SETTLE_SECS: &str = "CLAWKEEPER_RESTORE_SETTLE_SECS";
     pub const AWS_ATTEMPT_TIMEOUT_MS: &str = "CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS";
+    pub const STACK: &str = "CLAWKEEPER_STACK";
+    /// Set by Lambda; read for the `--region` of the commands in notices.
+    pub const REGION: &str = "AWS_REGION";
 }
 
 /// Timings with defaults that suit Lambda, overridable for tests and unusual volumes. Each is an
@@ -99,8 +106,15 @@ pub struct Config {
     pub bucket: String,
     /// The gateways this deployment watches, in configuration order.
     pub gateways: Vec<Gateway>,
-    /// Watchdog policy: the defaults of ARCHITECTURE.md section 4 with `CLAWKEEPER_POLICY` applied.
+    /// Watchdog policy: the defaults of ARCHITECTURE.md section 4, then the stack's
+    /// `CLAWKEEPER_SNAPSHOT_INTERVAL_SECS`, then the owner's `CLAWKEEPER_POLICY` laid over both.
     pub policy: PolicySettings,
+    /// Optional: the stack's dead-letter queue (`CLAWKEEPER_DEAD_LETTER_QUEUE_URL`), whose depth the
+    /// `test` action reports.
+    pub dead_letter_queue_url: Option<String>,
+    /// The stack's alarms (`CLAWKEEPER_ALARM_NAMES`, comma-separated), whose actions the `test`
+    /// action checks.
+    pub alarm_names: Vec<String>,
     /// Optional: the snapshot function the watchdog and `control` invoke (`CLAWKEEPER_SNAPSHOT_FUNCTION`).
     pub snapshot_function: Option<String>,
     /// Optional: the restore function `control` invokes (`CLAWKEEPER_RESTORE_FUNCTION`).
@@ -128,12 +142,27 @@ impl Config {
         let bucket = required(&lookup, vars::BUCKET)?;
         check_bucket_name(&bucket)?;
         let gateways = parse_gateways(&required(&lookup, vars::GATEWAYS)?)?;
+        // Layered, so that an override of one key keeps the stack's snapshot interval.
+        let mut base = PolicySettings::default();
+        if let Some(secs) = optional_count(&lookup, vars::SNAPSHOT_INTERVAL_SECS, "seconds")? {
+            base.snapshot_interval_secs = secs;
+        }
         let policy = match lookup(vars::POLICY).filter(|v| !v.trim().is_empty()) {
-            Some(json) => {
-                PolicySettings::from_json(&json).map_err(|problem| ConfigError::new(vars::POLICY, problem))?
-            }
-            None => PolicySettings::default(),
+            Some(json) => base
+                .overlaid_with(&json)
+                .map_err(|problem| ConfigError::new(vars::POLICY, problem))?,
+            None => base,
         };
+        let dead_letter_queue_url = lookup(vars::DEAD_LETTER_QUEUE_URL)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        let alarm_names = lookup(vars::ALARM_NAMES)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_string)
+            .collect();
         let snapshot_function = lookup(vars::SNAPSHOT_FUNCTION)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty());
@@ -141,6 +170,17 @@ impl Config {
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty());
         let probe_task_ip = parse_probe_task_ip(lookup(vars::PROBE_TASK_IP))?;
+        let mut policy = policy;
+        policy.notices = NoticeContext {
+            region: optional_name(&lookup, vars::REGION, is_region, "an AWS region like us-east-1")?,
+            stack: optional_name(
+                &lookup,
+                vars::STACK,
+                is_stack_name,
+                "a CloudFormation stack name (a letter, then up to 127 letters, digits or '-')",
+            )?,
+            snapshot_function: snapshot_function.clone(),
+        };
         let defaults = Timings::default();
         let timings = Timings {
             poll: optional_count(&lookup, vars::POLL_MS, "milliseconds")?.map_or(defaults.poll, Duration::from_millis),
@@ -167,6 +207,8 @@ impl Config {
             bucket,
             gateways,
             policy,
+            dead_letter_queue_url,
+            alarm_names,
             snapshot_function,
             restore_function,
             probe_task_ip,
@@ -201,6 +243,40 @@ fn optional_count(
         .parse::<u64>()
         .map(Some)
         .map_err(|_| ConfigError::new(var, format!("{value:?} is not a whole number of {unit}")))
+}
+
+/// An optional name that `valid` accepts; unset or empty is `None`, anything else names the variable.
+fn optional_name(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    valid: fn(&str) -> bool,
+    what: &str,
+) -> Result<Option<String>, ConfigError> {
+    let Some(value) = lookup(var).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if valid(&value) {
+        Ok(Some(value))
+    } else {
+        Err(ConfigError::new(var, format!("{value:?} is not {what}")))
+    }
+}
+
+/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`: lowercase words joined by '-', ending in a number.
+fn is_region(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
+/// CloudFormation: a letter, then up to 127 letters, digits or hyphens.
+fn is_stack_name(value: &str) -> bool {
+    value.len() <= 128
+        && value.starts_with(|c: char| c.is_ascii_alphabetic())
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// `true` or `false` (any case); unset or empty is `false`, like the other optional variables.
@@ -565,6 +641,38 @@ mod tests {
     }
 
     #[test]
+    fn the_notice_context_comes_from_the_region_stack_and_snapshot_function() {
+        let config = env(&[]).expect("valid");
+        assert_eq!(config.policy.notices, NoticeContext::default());
+        let config = env(&[
+            (vars::REGION, Some("eu-central-1")),
+            (vars::STACK, Some(" home-claw ")),
+            (vars::SNAPSHOT_FUNCTION, Some("home-claw-Snapshot")),
+        ])
+        .expect("valid");
+        let expected = NoticeContext {
+            region: Some("eu-central-1".into()),
+            stack: Some("home-claw".into()),
+            snapshot_function: Some("home-claw-Snapshot".into()),
+        };
+        assert_eq!(config.policy.notices, expected);
+        for region in ["us-gov-west-1", "ap-southeast-2", "il-central-1"] {
+            assert!(env(&[(vars::REGION, Some(region))]).is_ok(), "{region}");
+        }
+        for (var, bad) in [
+            (vars::REGION, "US-EAST-1"),
+            (vars::REGION, "us-east"),
+            (vars::REGION, "us east 1"),
+            (vars::STACK, "1claw"),
+            (vars::STACK, "my_claw"),
+        ] {
+            let e = error_for(&[(var, Some(bad))]);
+            assert_eq!(e.var, var, "{bad}");
+            assert!(e.problem.contains(&format!("{bad:?} is not")), "{e}");
+        }
+    }
+
+    #[test]
     fn standalone_gateways_and_optional_fields_parse() {
         let json = r#"[{"id":"lab","cluster":"c","task_family":"openclaw","probe_url":"http://127.0.0.1:18789",
             "token_secret_arn":"arn:aws:secretsmanager:us-east-1:123456789012:secret:gw","log_group":"/ecs/openclaw",
@@ -598,6 +706,43 @@ mod tests {
         assert!(e.problem.contains("unknown field `down_grace`"), "{e}");
         let e = error_for(&[(vars::POLICY, Some("[1]"))]);
         assert_eq!(e.var, vars::POLICY);
+    }
+
+    #[test]
+    fn the_stack_interval_stays_under_overrides_of_other_keys() {
+        let interval = Some("900");
+        let config = env(&[(vars::SNAPSHOT_INTERVAL_SECS, interval)]).expect("valid");
+        assert_eq!(config.policy.snapshot_interval_secs, 900);
+        let config = env(&[
+            (vars::SNAPSHOT_INTERVAL_SECS, interval),
+            (vars::POLICY, Some(r#"{"down_grace_secs":120}"#)),
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.policy.snapshot_interval_secs, 900,
+            "an override of another key keeps it"
+        );
+        assert_eq!(config.policy.down_grace_secs, 120);
+        let config = env(&[
+            (vars::SNAPSHOT_INTERVAL_SECS, Some("0")),
+            (vars::POLICY, Some(r#"{"snapshot_interval_secs":7200}"#)),
+        ])
+        .expect("valid");
+        assert_eq!(config.policy.snapshot_interval_secs, 7200, "an override naming it wins");
+        let config = env(&[]).expect("valid");
+        assert_eq!(
+            config.policy.snapshot_interval_secs,
+            PolicySettings::default().snapshot_interval_secs
+        );
+        let e = error_for(&[(vars::SNAPSHOT_INTERVAL_SECS, Some("1h"))]);
+        assert_eq!(e.var, vars::SNAPSHOT_INTERVAL_SECS);
+        // Bad JSON stops init with the variable named, whatever the interval.
+        let e = error_for(&[
+            (vars::SNAPSHOT_INTERVAL_SECS, interval),
+            (vars::POLICY, Some("{down_grace_secs:1}")),
+        ]);
+        assert_eq!(e.var, vars::POLICY);
+        assert!(e.problem.contains("not a JSON object"), "{e}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub const ACTIONS: &[&str] = &[
     "snapshot",
     "snapshots",
     "restore",
+    "test",
 ];
 
 /// Default and longest `history` window, in days (incident records are kept 90 days).
@@ -21,6 +22,82 @@ pub const MAX_HISTORY_DAYS: u32 = 90;
 pub const MAX_SILENCE_MINUTES: u32 = 7 * 24 * 60;
 /// Default number of snapshots listed.
 pub const DEFAULT_SNAPSHOT_LIMIT: usize = 20;
+
+pub mod doctor {
+    //! The answer to `{"action":"test"}`: a test notice through the real topic, then each check of a
+    //! working deployment with what to do when it fails. The CLI's `doctor` renders it and exits
+    //! non-zero when [`DoctorReport::ok`] is false.
+
+    use serde::{Deserialize, Serialize};
+
+    /// How one check came out.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Verdict {
+        Ok,
+        /// Works, but needs a look (a subscription still pending beside a confirmed one, say).
+        Warn,
+        /// Broken: the owner would not be told, or nothing is watching.
+        Fail,
+        /// Not part of this deployment (no snapshots configured, no probe in this mode).
+        Skipped,
+    }
+
+    /// One check: what was looked at, what was found, and the fix when it is not ok.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Check {
+        /// `notice`, `subscriptions`, `alarms`, `heartbeat`, `dead_letters`, `snapshot`, `probe`.
+        pub name: String,
+        /// The gateway a per-gateway check is about.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub gateway: Option<String>,
+        pub verdict: Verdict,
+        pub detail: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub fix: Option<String>,
+    }
+
+    impl Check {
+        /// A check of the whole deployment.
+        pub fn new(name: &str, verdict: Verdict, detail: impl Into<String>) -> Self {
+            Self {
+                name: name.into(),
+                gateway: None,
+                verdict,
+                detail: detail.into(),
+                fix: None,
+            }
+        }
+
+        /// With what to do about it.
+        pub fn fix(mut self, fix: impl Into<String>) -> Self {
+            self.fix = Some(fix.into());
+            self
+        }
+
+        /// About one gateway.
+        pub fn of(mut self, gateway: &str) -> Self {
+            self.gateway = Some(gateway.into());
+            self
+        }
+    }
+
+    /// Every check, in the order they ran; `ok` is false when any failed.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct DoctorReport {
+        pub ok: bool,
+        pub checks: Vec<Check>,
+    }
+
+    impl DoctorReport {
+        pub fn new(checks: Vec<Check>) -> Self {
+            Self {
+                ok: checks.iter().all(|c| c.verdict != Verdict::Fail),
+                checks,
+            }
+        }
+    }
+}
 
 pub mod status {
     //! The answer to `{"action":"status"}`, typed on both sides: the control function builds it

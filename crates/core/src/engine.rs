@@ -33,6 +33,8 @@ pub const INCIDENT_TTL_SECS: i64 = 90 * 24 * 3600;
 /// Conflicting writers are rare (one gateway, a few events a minute); past this many reloads the
 /// invocation fails and Lambda retries it later.
 const MAX_CONFLICT_RETRIES: usize = 8;
+/// Drain rounds of one invocation: new actions planned meanwhile, and renewals of a long drain.
+const MAX_DRAIN_ROUNDS: usize = 8;
 
 /// The adapters the engine drives.
 pub struct Ports<'a, S, N, E, R> {
@@ -93,13 +95,20 @@ impl EngineError {
     }
 }
 
-/// When an input is handled: the wall clock, and until when this invocation may hold the outbox.
+/// When an input is handled: the wall clock, until when this invocation may hold the outbox, and
+/// which Lambda invocation it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Moment {
     /// Epoch seconds now.
     pub now: i64,
     /// Epoch seconds when a lease this invocation takes ends.
     pub lease_until: i64,
+    /// Epoch seconds when Lambda ends this invocation: a lease is renewed up to it, never past.
+    pub deadline: i64,
+    /// A digest of Lambda's request id (0: unknown). Lambda retries a failed asynchronous
+    /// invocation under the same request id, and only once the failed attempt has ended: a lease
+    /// held under this invocation is a dead attempt's, free to take at once.
+    pub invocation: u64,
 }
 
 /// Margin past an invocation's deadline before another may take its lease: clocks of Lambda
@@ -107,6 +116,13 @@ pub struct Moment {
 pub const LEASE_SKEW_SECS: i64 = 5;
 /// The longest a Lambda invocation runs: no lease outlasts it, whatever deadline is claimed.
 pub const MAX_INVOCATION_SECS: i64 = 15 * 60;
+/// The longest one lease lasts. A holder that runs longer (control's restore orchestration, a slow
+/// outbox) renews it as it goes, so one killed in a long invocation holds the outbox up for at
+/// most this long, not until its deadline.
+pub const LEASE_SECS: i64 = 120;
+/// What one action may take at worst: the SDK's operation timeout (30 s) with a margin. An action
+/// is only started while the lease has this long left; otherwise the lease is renewed first.
+pub const ACTION_BUDGET_SECS: i64 = 40;
 
 impl Moment {
     /// `now`, inside an invocation that Lambda ends at `deadline` (epoch seconds). A deadline in
@@ -116,9 +132,43 @@ impl Moment {
         let deadline = deadline.clamp(now.saturating_add(1), now.saturating_add(MAX_INVOCATION_SECS));
         Self {
             now,
-            lease_until: deadline.saturating_add(LEASE_SKEW_SECS),
+            lease_until: lease_end(now, deadline),
+            deadline,
+            invocation: 0,
         }
     }
+
+    /// The same moment, inside the Lambda invocation with this request id.
+    pub fn of_invocation(self, request_id: &str) -> Self {
+        Self {
+            invocation: invocation_digest(request_id),
+            ..self
+        }
+    }
+
+    /// The same invocation at a later `now`, with a lease that would start then.
+    pub fn at(self, now: i64) -> Self {
+        Self {
+            now,
+            lease_until: lease_end(now, self.deadline.max(now.saturating_add(1))),
+            ..self
+        }
+    }
+}
+
+fn lease_end(now: i64, deadline: i64) -> i64 {
+    deadline
+        .min(now.saturating_add(LEASE_SECS))
+        .saturating_add(LEASE_SKEW_SECS)
+}
+
+/// FNV-1a of the request id: stable across processes and builds (the std hasher is not), never 0
+/// for a real id.
+fn invocation_digest(request_id: &str) -> u64 {
+    let hash = request_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash.max(1)
 }
 
 /// Runs one input through the policy for `gateway` and executes what it decided.
@@ -158,11 +208,8 @@ where
         let planned = plan(&current, input, now, settings, gateway);
         let mut next = planned.state;
         // Take the outbox (in the same conditional write) unless another live invocation holds it.
-        if !next.pending.is_empty() && lease_is_free(&next, &me, now) {
-            next.outbox_lease = Some(OutboxLease {
-                owner: me.clone(),
-                until: at.lease_until,
-            });
+        if !next.pending.is_empty() && lease_is_free(&next, &me, at) {
+            next.outbox_lease = Some(lease(&me, at));
         }
         let seen_marker = dedupe_key.map(|key| SeenMarker {
             key: key.to_string(),
@@ -205,13 +252,20 @@ where
     };
 
     let mut executed = Vec::new();
-    // Actions planned by others while we drain are appended to the outbox: drain a few rounds.
-    for _ in 0..3 {
+    let started = std::time::Instant::now();
+    // Actions planned by others while we drain are appended to the outbox, and a drain stops early
+    // when its lease runs short: drain a few rounds, each confirmed with a renewed lease.
+    for _ in 0..MAX_DRAIN_ROUNDS {
         if state.pending.is_empty() || !holds_lease(&state, &me) {
             break;
         }
-        let (done, failure) = drain(ports, gateway, &state).await;
-        (state, rev) = confirm(ports.store, gateway, state, rev, &done, &me, failure.is_some()).await?;
+        let lease_until = state.outbox_lease.as_ref().map_or(at.now, |l| l.until);
+        let elapsed = || i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
+        let (done, failure) = drain(ports, gateway, &state, || may_start(at, lease_until, elapsed())).await;
+        // A failed action gives the lease back (Lambda's retry takes over at once), as does a drain
+        // with no time left for another action.
+        let renew = renewal(at, elapsed(), failure.is_some()).map(|renewed| lease(&me, renewed));
+        (state, rev) = confirm(ports.store, gateway, state, rev, &done, &me, renew).await?;
         executed.extend(done);
         if let Some(f) = failure {
             return Err(EngineError::Action {
@@ -247,11 +301,36 @@ fn lease_token(now: i64) -> String {
     format!("{}-{now}-{nanos}-{n}", std::process::id())
 }
 
-fn lease_is_free(state: &GatewayState, me: &str, now: i64) -> bool {
-    state
-        .outbox_lease
-        .as_ref()
-        .is_none_or(|lease| lease.owner == me || lease.until <= now)
+/// Whether an action may start `elapsed` seconds into a drain whose lease ends at `lease_until`:
+/// always when the lease reaches past the invocation's deadline (the holder cannot outlive it),
+/// else only with an action's worst case left on it.
+fn may_start(at: Moment, lease_until: i64, elapsed: i64) -> bool {
+    lease_until >= at.deadline.saturating_add(LEASE_SKEW_SECS)
+        || at.now.saturating_add(elapsed).saturating_add(ACTION_BUDGET_SECS) <= lease_until
+}
+
+/// The moment a drain's lease is renewed from, `elapsed` seconds in; `None` (give it back) after a
+/// failed action or when the invocation has no time for another action.
+fn renewal(at: Moment, elapsed: i64, failed: bool) -> Option<Moment> {
+    let now = at.now.saturating_add(elapsed);
+    (!failed && now.saturating_add(ACTION_BUDGET_SECS) < at.deadline).then(|| at.at(now))
+}
+
+/// The lease `me` takes at `at`.
+fn lease(me: &str, at: Moment) -> OutboxLease {
+    OutboxLease {
+        owner: me.to_string(),
+        until: at.lease_until,
+        invocation: at.invocation,
+    }
+}
+
+/// Free: nobody holds it, `me` does, it lapsed, or it is held under this very Lambda invocation
+/// (a retry of an attempt that died holding it).
+fn lease_is_free(state: &GatewayState, me: &str, at: Moment) -> bool {
+    state.outbox_lease.as_ref().is_none_or(|lease| {
+        lease.owner == me || lease.until <= at.now || (at.invocation != 0 && lease.invocation == at.invocation)
+    })
 }
 
 fn holds_lease(state: &GatewayState, me: &str) -> bool {
@@ -268,13 +347,10 @@ async fn claim_leftovers<S: StateStore + Sync>(
     me: &str,
     at: Moment,
 ) -> Result<Option<(GatewayState, u64)>, EngineError> {
-    if state.pending.is_empty() || !lease_is_free(&state, me, at.now) {
+    if state.pending.is_empty() || !lease_is_free(&state, me, at) {
         return Ok(Some((state, rev.unwrap_or(0))));
     }
-    state.outbox_lease = Some(OutboxLease {
-        owner: me.to_string(),
-        until: at.lease_until,
-    });
+    state.outbox_lease = Some(lease(me, at));
     let request = SaveRequest {
         gateway: &gateway.id,
         state: &state,
@@ -299,11 +375,13 @@ struct Failure {
     source: AwsError,
 }
 
-/// Executes the outbox in order; stops at the first failure (later steps may depend on it).
+/// Executes the outbox in order while `in_time()` says the lease has room for one more action;
+/// stops at the first failure (later steps may depend on it).
 async fn drain<S, N, E, R>(
     ports: &Ports<'_, S, N, E, R>,
     gateway: &Gateway,
     state: &GatewayState,
+    in_time: impl Fn() -> bool,
 ) -> (Vec<String>, Option<Failure>)
 where
     N: Notifier + Sync,
@@ -312,6 +390,10 @@ where
 {
     let mut done = Vec::new();
     for action in &state.pending {
+        if !in_time() {
+            tracing::info!(gateway = %gateway.id, left = state.pending.len() - done.len(), "lease running short; renewing before the next action");
+            break;
+        }
         match execute(ports, gateway, action).await {
             Ok(()) => {
                 tracing::info!(gateway = %gateway.id, key = %action.key, action = action.kind.name(), "executed");
@@ -401,8 +483,9 @@ fn client_token(key: &str) -> String {
         .collect()
 }
 
-/// Removes executed actions from the stored outbox, reloading on conflict, and gives the lease back
-/// when the outbox is empty or an action failed (so Lambda's retry can take over at once). A failed
+/// Removes executed actions from the stored outbox, reloading on conflict, renews the lease to
+/// `renew` while actions are left, and gives it back when the outbox is empty or there is no
+/// renewal (an action failed, or no time is left). A failed
 /// action stays in the outbox, even a permanent failure (a deleted topic, a missing permission):
 /// the invocation fails, alarms fire, and once the owner fixes the cause the next invocation
 /// delivers it.
@@ -413,7 +496,7 @@ async fn confirm<S: StateStore + Sync>(
     mut rev: u64,
     executed: &[String],
     me: &str,
-    failed: bool,
+    renew: Option<OutboxLease>,
 ) -> Result<(GatewayState, u64), EngineError> {
     let store_err = |source| EngineError::Store {
         gateway: gateway.id.clone(),
@@ -423,8 +506,8 @@ async fn confirm<S: StateStore + Sync>(
         for key in executed {
             state.confirm_done(key);
         }
-        if (failed || state.pending.is_empty()) && holds_lease(&state, me) {
-            state.outbox_lease = None;
+        if holds_lease(&state, me) {
+            state.outbox_lease = renew.clone().filter(|_| !state.pending.is_empty());
         }
         let request = SaveRequest {
             gateway: &gateway.id,
@@ -789,6 +872,80 @@ mod tests {
         assert_eq!(sent(&outbox), ["gateway_down"], "exactly once after the takeover");
     }
 
+    #[tokio::test]
+    async fn a_retry_of_the_same_invocation_takes_its_dead_attempts_lease_at_once() {
+        let config = config();
+        let gateway = &config.gateways[0];
+        let (input, now) = crash_signal(&config);
+        let (store, ecs, snapshots) = (MemoryStore::new(), Ecs::default(), Snapshots::default());
+        let first = Moment::within(now, now + 60).of_invocation("req-7");
+        let killed = tokio::time::timeout(
+            Duration::from_millis(200),
+            handle(
+                &ports(&store, &HangingNotifier, &ecs, &snapshots),
+                gateway,
+                &config.policy,
+                &input,
+                None,
+                first,
+            ),
+        )
+        .await;
+        assert!(killed.is_err(), "killed while publishing, holding the lease");
+        let outbox = outbox(0);
+        let ports = ports(&store, &outbox, &ecs, &snapshots);
+        // Another invocation (a reconciler tick, say) while the lease runs leaves it alone...
+        let other = Moment::within(now + 1, now + 61).of_invocation("req-8");
+        handle(&ports, gateway, &config.policy, &Input::Tick, None, other)
+            .await
+            .expect("tick");
+        assert!(sent(&outbox).is_empty(), "{:?}", sent(&outbox));
+        // ...but Lambda's retry of the killed invocation (same request id) delivers at once.
+        let retry = Moment::within(now + 2, now + 62).of_invocation("req-7");
+        handle(&ports, gateway, &config.policy, &input, None, retry)
+            .await
+            .expect("retry");
+        assert_eq!(sent(&outbox), ["gateway_down"]);
+    }
+
+    #[test]
+    fn a_long_drain_starts_an_action_only_with_time_on_its_lease_and_renews_it() {
+        // A short invocation: its lease covers its deadline, every action may start.
+        let short = Moment::within(1000, 1030);
+        assert!(may_start(short, short.lease_until, 29));
+        // A long one (control's 900 s): a lease of 120 s, actions while 40 s are left on it...
+        let long = Moment::within(1000, 1900);
+        assert_eq!(long.lease_until, 1000 + LEASE_SECS + LEASE_SKEW_SECS);
+        assert!(may_start(long, long.lease_until, 85));
+        assert!(!may_start(long, long.lease_until, 86), "renew first");
+        // ...renewed from where the drain got to, up to the deadline, never after a failure.
+        let renewed = renewal(long, 86, false).expect("renewed");
+        assert_eq!(
+            (renewed.now, renewed.lease_until),
+            (1086, 1086 + LEASE_SECS + LEASE_SKEW_SECS)
+        );
+        assert_eq!(renewal(long, 86, true), None, "a failed action gives the lease back");
+        assert_eq!(renewal(long, 861, false), None, "no time for another action");
+        assert_eq!(
+            renewal(long, 859, false).map(|m| m.lease_until),
+            Some(1900 + LEASE_SKEW_SECS)
+        );
+    }
+
+    #[test]
+    fn a_lease_is_capped_and_a_request_id_always_has_a_nonzero_digest() {
+        assert_eq!(
+            Moment::within(100, 1000).lease_until,
+            100 + LEASE_SECS + LEASE_SKEW_SECS
+        );
+        let renewed = Moment::within(100, 1000).at(900);
+        assert_eq!((renewed.now, renewed.lease_until), (900, 1000 + LEASE_SKEW_SECS));
+        assert_eq!(Moment::within(1, 2).invocation, 0);
+        let a = Moment::within(1, 2).of_invocation("a").invocation;
+        assert!(a != 0 && a != Moment::within(1, 2).of_invocation("b").invocation);
+        assert_eq!(a, Moment::within(5, 9).of_invocation("a").invocation, "stable");
+    }
+
     #[test]
     fn a_lease_lasts_into_the_next_second_and_never_past_the_longest_invocation() {
         assert_eq!(Moment::within(100, 160).lease_until, 160 + LEASE_SKEW_SECS);
@@ -798,8 +955,8 @@ mod tests {
             "a deadline in the past"
         );
         assert_eq!(
-            Moment::within(100, i64::MAX).lease_until,
-            100 + MAX_INVOCATION_SECS + LEASE_SKEW_SECS,
+            Moment::within(100, i64::MAX).deadline,
+            100 + MAX_INVOCATION_SECS,
             "a deadline past Lambda's longest run"
         );
     }

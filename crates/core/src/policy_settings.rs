@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::watch::notice::{NoticeContext, is_known_zone};
+
 /// Tunables of the watchdog policy. All durations are in seconds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,6 +35,13 @@ pub struct PolicySettings {
     pub min_notify_interval_secs: u64,
     /// The snapshot schedule: the newest snapshot older than twice this is stale; 0 turns the check off.
     pub snapshot_interval_secs: u64,
+    /// The owner's IANA time zone (`Europe/Berlin`): notices give their times in it beside UTC.
+    pub owner_timezone: Option<String>,
+    /// Not a policy key: where the commands in notices point (region, stack, functions), filled
+    /// from the environment by [`crate::config::Config`]. Skipped by serde, so `CLAWKEEPER_POLICY`
+    /// cannot set it (the key is unknown there, an error).
+    #[serde(skip)]
+    pub notices: NoticeContext,
 }
 
 impl Default for PolicySettings {
@@ -51,25 +60,41 @@ impl Default for PolicySettings {
             reminder_secs: vec![3600, 6 * 3600, 24 * 3600, 48 * 3600],
             min_notify_interval_secs: 60,
             snapshot_interval_secs: 3600,
+            owner_timezone: None,
+            notices: NoticeContext::default(),
         }
     }
 }
 
 impl PolicySettings {
-    /// Parses a `CLAWKEEPER_POLICY` value and checks that the settings make sense together.
+    /// Parses a `CLAWKEEPER_POLICY` value over the defaults and checks that the settings make
+    /// sense together.
     pub fn from_json(json: &str) -> Result<Self, String> {
+        Self::default().overlaid_with(json)
+    }
+
+    /// These settings with the keys of a `CLAWKEEPER_POLICY` value laid over them: a key the JSON
+    /// does not name keeps its value here (the stack's snapshot interval, say), not the default.
+    pub fn overlaid_with(&self, json: &str) -> Result<Self, String> {
         let not_settings = |e: String| {
             format!(
                 "is not a JSON object of policy settings: {e} (known keys: {})",
                 KNOWN_KEYS.join(", ")
             )
         };
-        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| not_settings(e.to_string()))?;
-        // serde would also read a struct from an array of its fields in order: refuse that.
-        if !value.is_object() {
+        let overrides: serde_json::Value = serde_json::from_str(json).map_err(|e| not_settings(e.to_string()))?;
+        let serde_json::Value::Object(overrides) = overrides else {
             return Err(not_settings("expected an object".into()));
+        };
+        // serde would also read a struct from an array of its fields in order: only an object is
+        // laid over the settings, key by key.
+        let mut merged = serde_json::to_value(self).map_err(|e| not_settings(e.to_string()))?;
+        if let Some(fields) = merged.as_object_mut() {
+            fields.extend(overrides);
         }
-        let settings: Self = serde_json::from_value(value).map_err(|e| not_settings(e.to_string()))?;
+        let mut settings: Self = serde_json::from_value(merged).map_err(|e| not_settings(e.to_string()))?;
+        // Not a policy key (serde skips it): the JSON round trip must not drop it.
+        settings.notices = self.notices.clone();
         settings.check()?;
         Ok(settings)
     }
@@ -93,6 +118,13 @@ impl PolicySettings {
         if self.reminder_secs.contains(&0) || !self.reminder_secs.is_sorted_by(|a, b| a < b) {
             return Err("`reminder_secs` must be positive and strictly increasing".into());
         }
+        if let Some(zone) = &self.owner_timezone
+            && !is_known_zone(zone)
+        {
+            return Err(format!(
+                "`owner_timezone` {zone:?} is not an IANA time zone name (like \"Europe/Berlin\" or \"America/New_York\")"
+            ));
+        }
         Ok(())
     }
 }
@@ -111,6 +143,7 @@ const KNOWN_KEYS: &[&str] = &[
     "reminder_secs",
     "min_notify_interval_secs",
     "snapshot_interval_secs",
+    "owner_timezone",
 ];
 
 #[cfg(test)]
@@ -128,6 +161,12 @@ mod tests {
     }
 
     #[test]
+    fn an_owner_timezone_is_an_iana_name() {
+        let settings = PolicySettings::from_json(r#"{"owner_timezone":"Europe/Berlin"}"#).expect("valid");
+        assert_eq!(settings.owner_timezone.as_deref(), Some("Europe/Berlin"));
+    }
+
+    #[test]
     fn inconsistent_settings_are_refused() {
         for (json, expected) in [
             (r#"{"crash_loop_stops":1}"#, "crash_loop_stops"),
@@ -135,6 +174,12 @@ mod tests {
             (r#"{"backoff_initial_secs":0}"#, "backoff_initial_secs"),
             (r#"{"hung_probe_failures":0}"#, "hung_probe_failures"),
             (r#"{"reminder_secs":[60,30]}"#, "strictly increasing"),
+            (
+                r#"{"owner_timezone":"Europe/Berln"}"#,
+                "`owner_timezone` \"Europe/Berln\" is not an IANA",
+            ),
+            (r#"{"owner_timezone":""}"#, "`owner_timezone`"),
+            (r#"{"notices":{}}"#, "unknown field `notices`"),
             (r#"{"down_grace_secs":-1}"#, "invalid value"),
             ("[90, 3]", "expected an object"),
         ] {

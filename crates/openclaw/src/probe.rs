@@ -126,6 +126,17 @@ impl Prober {
                 return out;
             }
         };
+        // The token is a bearer secret: never over plain HTTP beyond the gateway's private network.
+        let token = match token {
+            Some(_) if !token_may_go_to(base) => {
+                tracing::warn!(
+                    base,
+                    "gateway token withheld: plain http:// to an address that is not private; use https"
+                );
+                None
+            }
+            token => token,
+        };
         match self.get(&format!("{base}/readyz"), token).await {
             Ok(answer) if answer.status == StatusCode::UNAUTHORIZED && token.is_some() => out.token_rejected = true,
             Ok(answer) => {
@@ -272,6 +283,31 @@ struct Answer {
     body: Bytes,
 }
 
+/// Whether the gateway token may be sent to `base`: over HTTPS anywhere; over plain HTTP only to
+/// an IP address of a private network (a task's address in its VPC: RFC 1918, the shared range
+/// VPCs may add, IPv6 unique local) or of this host. A name is never trusted over plain HTTP: it
+/// could resolve anywhere.
+pub fn token_may_go_to(base: &str) -> bool {
+    let Ok(uri) = base.parse::<Uri>() else {
+        return false;
+    };
+    match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => {
+            let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+            match host.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(ip)) => {
+                    let [a, b, ..] = ip.octets();
+                    ip.is_private() || ip.is_loopback() || (a == 100 && (64..128).contains(&b))
+                }
+                Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00,
+                Err(_) => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 fn json_object(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
     match serde_json::from_slice(body).ok()? {
         Value::Object(map) => Some(map),
@@ -411,6 +447,75 @@ mod tests {
         assert!(hung.elapsed >= Duration::from_millis(300), "{hung:?}");
         assert!(!hung.is_live() && hung.ready.is_none(), "/readyz skipped: {hung:?}");
         drop(silent);
+    }
+
+    #[test]
+    fn the_token_goes_over_plain_http_only_to_a_private_address() {
+        for allowed in [
+            "https://gw.example.com",
+            "http://10.0.1.23:18789",
+            "http://172.31.255.1:18789",
+            "http://192.168.1.5",
+            "http://100.64.0.9:18789",
+            "http://127.0.0.1:18789",
+            "http://[fd12::1]:18789",
+        ] {
+            assert!(token_may_go_to(allowed), "{allowed}");
+        }
+        for refused in [
+            "http://gw.example.com",
+            "http://localhost:18789",
+            "http://54.1.2.3:18789",
+            "http://172.32.0.1",
+            "http://[2001:db8::1]",
+            "ftp://10.0.0.1",
+            "not a url",
+        ] {
+            assert!(!token_may_go_to(refused), "{refused}");
+        }
+    }
+
+    /// A gateway on loopback that answers every request live and records what it was sent.
+    fn recording_gateway() -> (u16, std::sync::mpsc::Receiver<String>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten().take(4) {
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let body = r#"{"ok":true,"ready":true}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (port, rx)
+    }
+
+    #[tokio::test]
+    async fn the_token_is_sent_to_a_private_address_and_withheld_from_a_name_over_http() {
+        let prober = Prober::new(Duration::from_millis(2000)).expect("prober");
+        let token = GatewayToken::new("s3cr3t-token-value", "v1");
+        for (host, sent) in [("127.0.0.1", true), ("localhost", false)] {
+            let (port, requests) = recording_gateway();
+            let probed = prober.probe(&format!("http://{host}:{port}"), Some(&token)).await;
+            assert!(probed.is_live(), "{host}: {probed:?}");
+            let seen: Vec<String> = requests.try_iter().collect();
+            let readyz = seen
+                .iter()
+                .find(|r| r.starts_with("GET /readyz"))
+                .expect("readyz asked");
+            assert_eq!(readyz.contains("s3cr3t-token-value"), sent, "{host}: {readyz}");
+            assert!(
+                seen.iter()
+                    .all(|r| !r.starts_with("GET /healthz") || !r.contains("s3cr3t"))
+            );
+        }
     }
 
     #[test]

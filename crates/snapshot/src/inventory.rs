@@ -151,6 +151,7 @@ pub fn take_inventory(assets: &[Asset]) -> Result<Inventory, SnapshotError> {
             .push(entry(index, PathBuf::new(), EntryKind::Dir, &meta));
         walk_dir(&mut inventory, index, asset, Path::new(""))?;
     }
+    drop_link_chains(&mut inventory);
     Ok(inventory)
 }
 
@@ -300,6 +301,59 @@ pub fn link_stays_inside(rel: &Path, target: &Path) -> bool {
     !target.as_os_str().is_empty()
 }
 
+/// True when resolving `target` from a link at `rel` passes through `is_link` paths (symbolic
+/// links of the same asset, relative to its root) before its last component. Such a chain
+/// (`a/b/up -> ../..`, then `a/b/c/evil -> ../up/../../../etc/passwd`) can leave the asset although
+/// every link on its own stays inside lexically, so it is refused whatever the links say now.
+pub fn link_passes_through_a_link(rel: &Path, target: &Path, is_link: impl Fn(&Path) -> bool) -> bool {
+    let mut at: PathBuf = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+    let components: Vec<Component<'_>> = target.components().collect();
+    for (i, component) in components.iter().enumerate() {
+        match component {
+            Component::Normal(part) => {
+                at.push(part);
+                if i + 1 < components.len() && is_link(&at) {
+                    return true;
+                }
+            }
+            Component::ParentDir => {
+                at.pop();
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Leaves out of `inventory` every symbolic link whose target passes through another link of its
+/// asset ([`link_passes_through_a_link`]), with a warning: the archive never holds such a chain.
+fn drop_link_chains(inventory: &mut Inventory) {
+    let links: std::collections::HashSet<(usize, PathBuf)> = inventory
+        .entries
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::Symlink { .. }))
+        .map(|e| (e.asset, e.rel.clone()))
+        .collect();
+    let mut dropped = Vec::new();
+    inventory.entries.retain(|e| match &e.kind {
+        EntryKind::Symlink { target } => {
+            let chained = link_passes_through_a_link(&e.rel, target, |p| links.contains(&(e.asset, p.to_path_buf())));
+            if chained {
+                dropped.push(e.rel.clone());
+            }
+            !chained
+        }
+        _ => true,
+    });
+    for rel in dropped {
+        inventory.excluded += 1;
+        inventory.warnings.push(format!(
+            "left out symbolic link {} (its target passes through another link; links are never followed)",
+            rel.display()
+        ));
+    }
+}
+
 impl Inventory {
     /// A digest of everything that decides the content of a snapshot: each kept path with its
     /// kind, size and modification time, link targets, SQLite change counters, and the
@@ -370,6 +424,48 @@ mod tests {
         assert!(!link_stays_inside(Path::new("link"), Path::new("../x")));
         assert!(!link_stays_inside(Path::new("link"), Path::new("/etc/passwd")));
         assert!(!link_stays_inside(Path::new("link"), Path::new("")));
+    }
+
+    #[test]
+    fn a_link_whose_target_passes_through_another_link_is_left_out_of_a_capture() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join(".openclaw");
+        fs::create_dir_all(state.join("a/b/c")).expect("mkdir");
+        fs::write(state.join("openclaw.json"), b"{}").expect("write");
+        symlink("../..", state.join("a/b/up")).expect("symlink");
+        symlink("../up/../../../etc/passwd", state.join("a/b/c/evil")).expect("symlink");
+        symlink("up", state.join("a/b/alias")).expect("symlink");
+        let assets = gateway_assets(dir.path(), ".openclaw").expect("assets");
+        let inventory = take_inventory(&assets).expect("inventory");
+        let links: Vec<String> = inventory
+            .entries
+            .iter()
+            .filter(|e| matches!(e.kind, EntryKind::Symlink { .. }))
+            .map(|e| e.rel.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            links,
+            ["a/b/alias", "a/b/up"],
+            "the chain is left out, a link to a link kept"
+        );
+        assert!(
+            inventory
+                .warnings
+                .iter()
+                .any(|w| w.contains("a/b/c/evil") && w.contains("another link")),
+            "{:?}",
+            inventory.warnings
+        );
+        assert!(link_passes_through_a_link(
+            Path::new("a/b/c/evil"),
+            Path::new("../up/x"),
+            |p| p == Path::new("a/b/up")
+        ));
+        assert!(!link_passes_through_a_link(
+            Path::new("a/alias"),
+            Path::new("up"),
+            |p| p == Path::new("a/up")
+        ));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! endpoints, so it cannot publish to SNS; it writes `<gateway>/snapshots/_status/last-failure.json`
 //! to S3 instead (reachable through the free gateway endpoint) and deletes it on the next
 //! success. The reconciler, which can reach SNS, reads it with [`read_failure`] and turns it
-//! into a `snapshot_failed` notice with [`failure_notice`], deduplicated by
+//! into the facts of a `snapshot_failed` notice with [`failure_observation`], deduplicated by
 //! [`FailureRecord::notice_key`].
 //!
 //! The record holds the error type and message of a [`SnapshotError`](crate::SnapshotError):
@@ -11,7 +11,7 @@
 
 use clawkeeper_core::aws_error::AwsError;
 use clawkeeper_core::ports::ObjectStore;
-use clawkeeper_core::watch::notice::{Draft, Notice, NoticeKind, Severity};
+use clawkeeper_core::watch::health::SnapshotFailure;
 use serde::{Deserialize, Serialize};
 
 use crate::clock;
@@ -124,39 +124,18 @@ pub async fn clear_failure<S: ObjectStore>(store: &S, gateway: &str) -> Result<(
     store.delete(&[failure_key(gateway)]).await
 }
 
-/// The `snapshot_failed` notice of a failure record, and its dedupe key. Pure.
-pub fn failure_notice(record: &FailureRecord) -> (String, Notice) {
-    let id = &record.gateway;
-    let runs = if record.consecutive_failures == 1 {
-        "The last snapshot run failed".to_string()
-    } else {
-        format!("The last {} snapshot runs failed", record.consecutive_failures)
-    };
-    let draft = Draft {
-        happened: format!(
-            "{runs} for gateway {id}: {} ({}). The newest good snapshot is older than planned.",
-            record.error_type, record.trigger
-        ),
-        since: Some(record.first_failed_at_millis.div_euclid(1000)),
-        evidence: vec![
-            format!("Last failure: {}", record.failed_at),
-            format!("Error: {}: {}", record.error_type, record.message),
-        ],
-        done: vec!["Nothing yet: the next scheduled run tries again.".into()],
-        next: vec![
-            format!("Try one now: clawkeeper snapshot {id}"),
-            format!("List snapshots: clawkeeper snapshots {id}"),
-            "Look at the snapshot function's logs: aws logs tail /aws/lambda/<snapshot function> --since 3h".into(),
-        ],
-    };
-    let notice = Notice::render(
-        NoticeKind::SnapshotFailed,
-        Severity::Warning,
-        id,
-        "snapshot failed",
-        draft,
-    );
-    (record.notice_key(), notice)
+/// What the reconciler hands the policy about a failure record: the facts and the dedupe key;
+/// the policy renders the `snapshot_failed` notice (with the deployment's commands). Pure.
+pub fn failure_observation(record: &FailureRecord) -> SnapshotFailure {
+    SnapshotFailure {
+        key: record.notice_key(),
+        first_failed_at: record.first_failed_at_millis.div_euclid(1000),
+        failed_at: record.failed_at_millis.div_euclid(1000),
+        consecutive_failures: record.consecutive_failures,
+        trigger: record.trigger.clone(),
+        error_type: record.error_type.clone(),
+        message: record.message.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -175,15 +154,13 @@ mod tests {
             second.notice_key(),
             "one notice per run of failures"
         );
-        let (key, notice) = failure_notice(&second);
-        assert_eq!(key, "home/snapshot-failed/1000000");
-        assert_eq!(notice.kind, NoticeKind::SnapshotFailed);
-        assert!(
-            notice.subject.len() < 100 && !notice.subject.contains('\n'),
-            "{}",
-            notice.subject
+        let failure = failure_observation(&second);
+        assert_eq!(failure.key, "home/snapshot-failed/1000000");
+        assert_eq!((failure.first_failed_at, failure.failed_at), (1000, 4600));
+        assert_eq!(
+            (failure.consecutive_failures, failure.error_type.as_str()),
+            (2, "AwsTransient")
         );
-        assert!(notice.message.contains("AwsTransient") && notice.message.contains("2 snapshot runs"));
         let long = "x".repeat(5000);
         let cut = FailureRecord::next(None, "home", "scheduled", "Internal", &long, 0);
         assert_eq!(cut.message.chars().count(), MAX_MESSAGE_CHARS);

@@ -23,7 +23,7 @@ use tar::EntryType;
 
 use crate::error::SnapshotError;
 use crate::exclude;
-use crate::inventory::link_stays_inside;
+use crate::inventory::{link_passes_through_a_link, link_stays_inside};
 use crate::layout::{MANIFEST_SCHEMA_VERSION, Manifest, payload_path};
 use crate::sqlite;
 
@@ -355,6 +355,17 @@ fn check_listing(manifest: Manifest, root: &str, listed: &[Listed]) -> Result<Ve
                 if !link_stays_inside(Path::new(rel), Path::new(target)) {
                     return Err(bad(format!(
                         "symbolic link {} points outside its asset ({target})",
+                        item.path
+                    )));
+                }
+                let through = |p: &Path| {
+                    p.to_str().is_some_and(|p| {
+                        symlink_paths.contains(format!("{}/{p}", asset.trim_end_matches('/')).as_str())
+                    })
+                };
+                if link_passes_through_a_link(Path::new(rel), Path::new(target), through) {
+                    return Err(bad(format!(
+                        "symbolic link {} resolves through another link of the archive ({target})",
                         item.path
                     )));
                 }

@@ -1,7 +1,7 @@
 //! One owner request: parsed strictly, attributed to its caller, dispatched to its action.
 
 use clawkeeper_aws::FunctionError;
-use clawkeeper_aws::lambda::{deadline_secs, moment};
+use clawkeeper_aws::lambda::moment;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
@@ -30,6 +30,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Funct
         Request::History { gateway, days } => app.history(gateway.as_deref(), days, at).await,
         Request::Snapshot { gateway } => app.snapshot(&gateway, &by, at).await,
         Request::Snapshots { gateway, limit } => app.list_snapshots(gateway.as_deref(), limit).await,
+        Request::Test { gateway } => app.test(gateway.as_deref(), &by, at).await,
         Request::Restore {
             gateway,
             snapshot,
@@ -40,9 +41,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Funct
                 stop_timeout_secs,
                 health_timeout_secs,
             };
-            let report = app
-                .restore(&gateway, &snapshot, waits, &by, deadline_secs(&event.context))
-                .await?;
+            let report = app.restore(&gateway, &snapshot, waits, &by, at).await?;
             serde_json::to_value(report).map_err(|e| FunctionError::new("Internal", format!("restore report: {e}")))
         }
     };

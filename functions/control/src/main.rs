@@ -1,13 +1,14 @@
 //! `control`: owners' requests (`aws lambda invoke` or the `clawkeeper` CLI), JSON in, JSON out.
 //!
 //! Actions: `status`, `restart`, `pause`, `resume`, `silence`, `history`, `snapshot`, `snapshots`,
-//! `restore` (see `request.rs` for each one's fields). Changes go through the watchdog engine as
+//! `restore`, `test` (see `request.rs` for each one's fields). Changes go through the watchdog engine as
 //! owner requests, so the watchdog respects them and the incident log records who asked.
 
 mod actions;
 mod app;
 mod caller;
 mod dispatch;
+mod doctor;
 mod functions;
 mod request;
 mod restore;

@@ -42,6 +42,9 @@ pub enum Request {
         stop_timeout_secs: u64,
         health_timeout_secs: u64,
     },
+    /// Send a test notice and check the deployment: subscriptions, alarms, heartbeat, dead letters,
+    /// and each gateway's (or one's) newest snapshot and probe.
+    Test { gateway: Option<String> },
 }
 
 impl Request {
@@ -57,6 +60,7 @@ impl Request {
             Self::Snapshot { .. } => "snapshot",
             Self::Snapshots { .. } => "snapshots",
             Self::Restore { .. } => "restore",
+            Self::Test { .. } => "test",
         }
     }
 }
@@ -158,6 +162,12 @@ pub fn parse(event: &Value, config: &Config) -> Result<Request, FunctionError> {
                 stop_timeout_secs: number(fields, "stop_timeout_secs", 1, 840)?.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS),
                 health_timeout_secs: number(fields, "health_timeout_secs", 1, 840)?
                     .unwrap_or(DEFAULT_HEALTH_TIMEOUT_SECS),
+            })
+        }
+        "test" => {
+            allow(&["action", "gateway"])?;
+            Ok(Request::Test {
+                gateway: optional_gateway(fields, config)?,
             })
         }
         other => Err(FunctionError::new(
@@ -369,6 +379,10 @@ mod tests {
                 minutes: 60,
                 reason: Some("moving".into())
             })
+        );
+        assert_eq!(
+            parse(&json!({"action":"test"}), &config),
+            Ok(Request::Test { gateway: None })
         );
         assert_eq!(
             parse(&json!({"action":"history"}), &config),

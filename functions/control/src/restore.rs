@@ -71,7 +71,7 @@ impl App {
         wanted: &str,
         waits: Waits,
         by: &str,
-        deadline: i64,
+        at: Moment,
     ) -> Result<RestoreRun, FunctionError> {
         let gateway = self.gateway(id)?;
         let function = self.config.restore_function.clone().ok_or_else(|| {
@@ -84,7 +84,7 @@ impl App {
         // Refusals before anything changes: an unknown snapshot pauses nothing.
         let snapshot = snapshots::resolve(&self.adapters.objects, &gateway.id, wanted).await?;
         let mut run = Run {
-            deadline,
+            started: at,
             report: RestoreRun {
                 gateway: gateway.id.clone(),
                 action: "restore",
@@ -278,15 +278,15 @@ impl App {
 
 struct Run {
     report: RestoreRun,
-    /// When Lambda ends this invocation: every engine call of the run takes its outbox lease
-    /// until then, so a run killed midway leaves nothing held past its own end.
-    deadline: i64,
+    /// The invocation the run is part of: every engine call of the run takes its outbox lease
+    /// within it, so a run killed midway holds nothing past a lease's length.
+    started: Moment,
 }
 
 impl Run {
     /// Now, within this run's invocation.
     fn at(&self) -> Moment {
-        Moment::within(now_secs(), self.deadline)
+        self.started.at(now_secs())
     }
 }
 

@@ -3,8 +3,8 @@
 
 use clawkeeper_aws::Adapters;
 use clawkeeper_aws::FunctionError;
-use clawkeeper_aws::lambda::deadline_secs;
-use clawkeeper_core::engine::{self, Moment};
+use clawkeeper_aws::lambda::moment;
+use clawkeeper_core::engine;
 use clawkeeper_core::health;
 use clawkeeper_core::watch::time::now_secs;
 use clawkeeper_core::watch::{ChannelEvent, ChannelSignal, Input};
@@ -21,7 +21,7 @@ pub struct App {
 
 /// Decodes one delivery and runs each channel line it classifies through the engine, once per log event.
 pub async fn handle(app: &App, invocation: LambdaEvent<Value>) -> Result<Value, FunctionError> {
-    let deadline = deadline_secs(&invocation.context);
+    let start = moment(&invocation.context);
     let event = invocation.payload;
     let data = decode_subscription(&event).map_err(|e| {
         tracing::error!(error = %e, "undecodable log subscription payload; failing so the retry path keeps it");
@@ -76,7 +76,7 @@ pub async fn handle(app: &App, invocation: LambdaEvent<Value>) -> Result<Value, 
             &app.config.policy,
             &Input::Channel(signal),
             Some(&dedupe),
-            Moment::within(now_secs(), deadline),
+            start.at(now_secs()),
         )
         .await
         {

@@ -16,7 +16,7 @@
 
 mod pass;
 
-use clawkeeper_aws::lambda::{deadline_secs, start};
+use clawkeeper_aws::lambda::{moment, start};
 use clawkeeper_core::health::TokenCache;
 use clawkeeper_openclaw::probe::Prober;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -35,7 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Lives as long as the process: gateway passes run as tasks that borrow it.
     let app: &'static App = Box::leak(Box::new(app));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        pass::reconcile_all(app, deadline_secs(&event.context))
+        pass::reconcile_all(app, moment(&event.context))
     }))
     .await
 }

@@ -11,12 +11,11 @@ use clawkeeper_core::engine::{self, Moment};
 use clawkeeper_core::health::{GatewayToken, ProbePlan, TokenCache, observe_ecs, probe_plan};
 use clawkeeper_core::ports::StateStore;
 use clawkeeper_core::watch::health::{ProbeOutcome, SnapshotFailure, snapshot_is_stale};
-use clawkeeper_core::watch::time::now_secs;
 use clawkeeper_core::watch::{GatewayState, Input, Observation, ProbeReport, SnapshotCheck};
 use clawkeeper_core::{Config, Gateway};
 use clawkeeper_openclaw::probe::Prober;
 use clawkeeper_snapshot::catalog;
-use clawkeeper_snapshot::status::{failure_notice, read_failure};
+use clawkeeper_snapshot::status::{failure_observation, read_failure};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -51,8 +50,7 @@ struct Report {
     problems: Vec<String>,
 }
 
-pub async fn reconcile_all(app: &'static App, deadline: i64) -> Result<Value, FunctionError> {
-    let at = Moment::within(now_secs(), deadline);
+pub async fn reconcile_all(app: &'static App, at: Moment) -> Result<Value, FunctionError> {
     let limit = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = JoinSet::new();
     for (index, gateway) in app.config.gateways.iter().enumerate() {
@@ -239,16 +237,13 @@ async fn usable_token(app: &App, gateway: &Gateway, state: &GatewayState) -> Opt
     Some(token)
 }
 
-/// The snapshot function's record of failed runs, as a notice (`None` when the last run succeeded).
+/// The snapshot function's record of failed runs, for the notice (`None` when the last run succeeded).
 async fn snapshot_failure(app: &App, gateway: &Gateway) -> Option<SnapshotFailure> {
     if app.config.policy.snapshot_interval_secs == 0 {
         return None;
     }
     match read_failure(&app.adapters.objects, &gateway.id).await {
-        Ok(record) => record.map(|record| {
-            let (key, notice) = failure_notice(&record);
-            SnapshotFailure { key, notice }
-        }),
+        Ok(record) => record.map(|record| failure_observation(&record)),
         Err(e) => {
             tracing::warn!(gateway = %gateway.id, error = %e, "snapshot failure record unreadable; not checked");
             None

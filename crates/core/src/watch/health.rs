@@ -45,13 +45,24 @@ pub struct Observation {
     pub snapshot_failure: Option<SnapshotFailure>,
 }
 
-/// A failed snapshot run to tell the owner about, once per run of failures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A failed snapshot run to tell the owner about, once per run of failures (the policy renders
+/// the `snapshot_failed` notice, with the deployment's commands).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SnapshotFailure {
     /// Identifies the run of failures (a new key only after a success in between).
     pub key: String,
-    /// The rendered `snapshot_failed` notice.
-    pub notice: super::notice::Notice,
+    /// When the run of failures began (epoch seconds).
+    pub first_failed_at: i64,
+    /// When the last run failed (epoch seconds).
+    pub failed_at: i64,
+    /// Failed runs in a row.
+    pub consecutive_failures: u32,
+    /// The trigger of the failed run (`scheduled`, `task-stopped`, ...).
+    pub trigger: String,
+    /// Stable error type (`SqliteCaptureFailed`, `StateMissing`, `AwsTransient`...).
+    pub error_type: String,
+    /// What went wrong, for a person (no secrets).
+    pub message: String,
 }
 
 /// ECS's view of a gateway.
@@ -291,6 +302,9 @@ pub struct Health {
     pub probe_failures: u32,
     /// The task the streak is about: a new task starts a new streak.
     pub probe_task: Option<String>,
+    /// When the current streak's first failed probe was (epoch seconds): a hung gateway has been
+    /// down since then, not since the last probe.
+    pub probe_failing_since: Option<i64>,
     /// When clawkeeper stopped a hung task (within the crash-loop window): the restart budget.
     pub hung_stops: Vec<i64>,
     /// A standalone task stopped as hung: start a new one once it is gone.

@@ -52,6 +52,10 @@ pub struct OutboxLease {
     pub owner: String,
     /// Epoch seconds after which another invocation may take over (the holder died).
     pub until: i64,
+    /// Digest of the holder's Lambda request id (0: unknown): Lambda's retry of the same
+    /// invocation may take the lease at once ([`crate::engine::Moment::invocation`]).
+    #[serde(default)]
+    pub invocation: u64,
 }
 
 impl Phase {
@@ -156,6 +160,11 @@ pub struct Incident {
     pub reminders_sent: u32,
     /// A `hung_restarted` notice was sent (or held, or muted).
     pub hung_notified: bool,
+    /// Unexpected stops of this incident, the fast stops that made its crash loop included: what
+    /// notices count (the evidence is bounded, the count is not).
+    pub stops: u32,
+    /// Snapshots requested during the incident: a notice claims one only when this is not 0.
+    pub snapshots_requested: u32,
 }
 
 impl Incident {

@@ -1,11 +1,13 @@
 //! Fixtures the policy's test suites share: the clock's origin, the gateways they watch, task
 //! ARNs, and [`Sim`], which drives [`plan`] the way the engine does.
 
+use crate::ecs::DeploymentLimits;
 use crate::gateway::{Gateway, GatewayTarget};
 use crate::policy_settings::PolicySettings;
 use crate::watch::action::{Action, ActionKind};
 use crate::watch::notice::{Notice, NoticeKind};
 use crate::watch::state::GatewayState;
+use crate::watch::{EcsObservation, ObservedTask};
 use crate::watch::{Input, plan};
 
 /// 2026-11-20 08:00:00 UTC.
@@ -47,6 +49,32 @@ pub fn standalone_gateway() -> Gateway {
 /// The ARN of task `task` in cluster `openclaw`.
 pub fn arn(task: &str) -> String {
     format!("arn:aws:ecs:us-east-1:123456789012:task/openclaw/{task}")
+}
+
+/// Task `id` of the gateway's family, RUNNING since `started_at` at 10.0.1.23.
+pub fn observed_task(id: &str, started_at: i64) -> ObservedTask {
+    ObservedTask {
+        task_arn: arn(id),
+        task_definition: Some("arn:aws:ecs:us-east-1:123456789012:task-definition/openclaw-gateway:7".into()),
+        started_at: Some(started_at),
+        private_ip: Some("10.0.1.23".into()),
+        subnet_id: Some("subnet-0a1b2c3d".into()),
+        ..Default::default()
+    }
+}
+
+/// ECS's view of a single-writer service, desired 1, with `running` tasks.
+pub fn ecs_running(running: Vec<ObservedTask>) -> EcsObservation {
+    EcsObservation {
+        desired: Some(1),
+        pending: 0,
+        limits: Some(DeploymentLimits {
+            minimum_healthy_percent: Some(0),
+            maximum_percent: Some(100),
+        }),
+        running,
+        stopped: Vec::new(),
+    }
 }
 
 /// The policy run as the engine runs it: each input planned on the state the last one left, every

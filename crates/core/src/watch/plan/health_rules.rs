@@ -19,18 +19,13 @@
 //! - A token `/readyz` rejected is recorded (never sent again) and notified once.
 
 use super::{Planner, as_i64, crash_loop_holds};
-use crate::gateway::GatewayTarget;
 use crate::watch::health::{
     ChannelEpisode, ChannelEvent, ChannelSignal, EcsObservation, MAX_CHANNEL_EPISODES, Observation, ObservedTask,
     ProbeOutcome, ProbeReport, ProbeStatus, SnapshotCheck, snapshot_is_stale,
 };
-use crate::watch::notice::{Draft, Notice, NoticeKind, Severity};
 use crate::watch::signal::{StopEvidence, TaskInfo, TaskNetwork, TaskStop, classify_stop, short_task_id};
 use crate::watch::state::{MAX_EVIDENCE, StopRecord};
-use crate::watch::time::{format_duration, format_utc};
-
-/// The container of the gateway task definition clawkeeper's template creates (ECS Exec target).
-const GATEWAY_CONTAINER: &str = "openclaw-gateway";
+use crate::watch::time::format_utc;
 
 impl Planner<'_> {
     pub(super) fn observed(&mut self, obs: &Observation) {
@@ -48,7 +43,8 @@ impl Planner<'_> {
             && self.s.health.snapshot_failure_key.as_deref() != Some(failure.key.as_str())
         {
             self.s.health.snapshot_failure_key = Some(failure.key.clone());
-            self.notify(failure.key.clone(), failure.notice.clone());
+            let notice = self.snapshot_failed_text(failure);
+            self.notify(failure.key.clone(), notice);
         }
     }
 
@@ -154,6 +150,7 @@ impl Planner<'_> {
         match (probe.outcome, task) {
             (Some(ProbeOutcome::Live), _) | (Some(ProbeOutcome::Failed), None) => {
                 self.s.health.probe_failures = 0;
+                self.s.health.probe_failing_since = None;
                 self.s.health.probe_task = task.map(|t| t.task_arn.clone());
             }
             // Unknown: nothing probed, or the gateway was never reached. A watchdog must not act on
@@ -172,12 +169,16 @@ impl Planner<'_> {
                     self.s.health.probe_task = Some(task.task_arn.clone());
                     self.s.health.probe_failures = 0;
                 }
+                if self.s.health.probe_failures == 0 {
+                    self.s.health.probe_failing_since = Some(self.now);
+                }
                 self.s.health.probe_failures = self.s.health.probe_failures.saturating_add(1);
                 if self.s.health.probe_failures >= self.cfg.hung_probe_failures {
                     let failures = self.s.health.probe_failures;
+                    let first_failed_at = self.s.health.probe_failing_since.take().unwrap_or(self.now);
                     self.s.health.probe_failures = 0;
                     let detail = probe.detail.clone().unwrap_or_else(|| "no valid answer".into());
-                    self.hung(task, failures, &detail);
+                    self.hung(task, failures, first_failed_at, &detail);
                 }
             }
         }
@@ -208,7 +209,7 @@ impl Planner<'_> {
         self.s.health.probe = Some(status);
     }
 
-    fn hung(&mut self, task: &ObservedTask, failures: u32, detail: &str) {
+    fn hung(&mut self, task: &ObservedTask, failures: u32, first_failed_at: i64, detail: &str) {
         let arn = task.task_arn.clone();
         let id = short_task_id(&arn).to_owned();
         if self.s.owner_paused {
@@ -219,15 +220,31 @@ impl Planner<'_> {
             return;
         }
         let runtime = task.started_at.map(|s| self.now.saturating_sub(s));
+        // No ECS stop code: ECS shows `UserInitiated` with clawkeeper's reason once it stops the task.
         let evidence = StopEvidence {
             task_arn: arn.clone(),
-            stop_code: Some("LivenessProbeFailed".into()),
-            stopped_reason: Some(format!("liveness probe failed {failures} times in a row: {detail}")),
+            stop_code: None,
+            stopped_reason: Some(format!(
+                "stopped by clawkeeper: the liveness probe failed {failures} times in a row since {}: {detail}",
+                format_utc(first_failed_at)
+            )),
             containers: Vec::new(),
             runtime_secs: runtime,
             stopped_at: Some(self.now),
         };
-        self.open_incident(self.now, "hung: the liveness probe kept failing while ECS said RUNNING");
+        let opened = self.s.incident.is_none();
+        // Down since the first failed probe; the "down" notice still waits its grace from now, while
+        // the replacement starts.
+        self.open_incident(
+            first_failed_at,
+            "hung: the liveness probe kept failing while ECS said RUNNING",
+        );
+        if opened && let Some(incident) = self.s.incident.as_mut() {
+            incident.down_due_at = Some(self.now.saturating_add(as_i64(self.cfg.down_grace_secs)));
+        }
+        if let Some(incident) = self.s.incident.as_mut() {
+            incident.stops = incident.stops.saturating_add(1);
+        }
         self.add_evidence(evidence.clone());
         self.note(format!(
             "task {id} is hung: {failures} failed liveness probes ({detail})"
@@ -262,7 +279,7 @@ impl Planner<'_> {
             if self.is_standalone() {
                 self.s.health.restart_after_stop = None;
             }
-            self.declare_crash_loop(Some(&arn));
+            self.declare_crash_loop();
             return;
         }
         self.s.health.hung_stops.push(now);
@@ -271,36 +288,15 @@ impl Planner<'_> {
         } else {
             self.push_stop(&id, &stop);
         }
-        let replaced = if self.is_standalone() {
-            "clawkeeper starts a new task once it is gone (RunTask)."
-        } else {
-            "The ECS service starts a replacement."
+        let hung = Hung {
+            task,
+            failures,
+            first_failed_at,
+            detail,
+            restarts: self.s.health.hung_stops.len(),
+            budget,
         };
-        let draft = Draft {
-            happened: format!(
-                "Gateway {} did not answer its liveness probe {failures} times in a row while ECS said the task \
-                 was RUNNING ({detail}). clawkeeper stopped the task.",
-                self.gw.id
-            ),
-            since: Some(now),
-            evidence: crate::watch::notice::evidence_lines(&evidence),
-            done: vec![
-                format!("Stopped task {id} (StopTask). {replaced}"),
-                format!(
-                    "Hung restarts in the last {}: {} of at most {budget}; after that clawkeeper backs off.",
-                    format_duration(window),
-                    self.s.health.hung_stops.len()
-                ),
-            ],
-            next: self.advice(Some(&arn), false),
-        };
-        let notice = Notice::render(
-            NoticeKind::HungRestarted,
-            Severity::Critical,
-            &self.gw.id,
-            "was hung: task restarted",
-            draft,
-        );
+        let notice = self.hung_text(&hung);
         if let Some(incident) = self.s.incident.as_mut() {
             incident.hung_notified = true;
         }
@@ -320,37 +316,7 @@ impl Planner<'_> {
     }
 
     fn token_rejected(&mut self, version: &str) {
-        let secret = self
-            .gw
-            .token_secret_arn
-            .clone()
-            .unwrap_or_else(|| "(the token secret)".into());
-        let draft = Draft {
-            happened: format!(
-                "Gateway {} answered 401 to the token clawkeeper read from Secrets Manager. clawkeeper stopped \
-                 sending it: OpenClaw locks clients out after 10 failed attempts a minute.",
-                self.gw.id
-            ),
-            since: Some(self.now),
-            evidence: vec![format!("secret {secret}, version {version}")],
-            done: vec![
-                "Probes continue without the token: liveness and readiness still work, channel details do not.".into(),
-            ],
-            next: vec![
-                format!(
-                    "Put the gateway's current token (OPENCLAW_GATEWAY_TOKEN) in the secret: aws secretsmanager \
-                     put-secret-value --secret-id {secret} --secret-string <token>"
-                ),
-                "A new secret version is tried once on the next check.".into(),
-            ],
-        };
-        let notice = Notice::render(
-            NoticeKind::WatchdogError,
-            Severity::Warning,
-            &self.gw.id,
-            "token rejected by the gateway",
-            draft,
-        );
+        let notice = self.token_rejected_text(version);
         let key = format!("{}/token-rejected/{version}", self.gw.id);
         self.notify(key, notice);
     }
@@ -444,27 +410,7 @@ impl Planner<'_> {
         if !(episode.down_notified || episode.relink_notified) {
             return;
         }
-        let draft = Draft {
-            happened: format!(
-                "The {channel} channel (account {account}) of gateway {} is connected again after {}.",
-                self.gw.id,
-                format_duration(self.now.saturating_sub(episode.since))
-            ),
-            since: Some(episode.since),
-            evidence: episode
-                .last
-                .map(|k| vec![format!("last problem: {}", k.describe())])
-                .unwrap_or_default(),
-            done: vec!["Closed the channel's episode.".into()],
-            next: vec![format!("Check: clawkeeper status {}", self.gw.id)],
-        };
-        let notice = Notice::render(
-            NoticeKind::Recovered,
-            Severity::Info,
-            &self.gw.id,
-            &format!("{channel} connected again"),
-            draft,
-        );
+        let notice = self.channel_recovered_text(&episode);
         let key = format!("{}/channel/{channel}/{account}/{}/recovered", self.gw.id, episode.since);
         self.notify(key, notice);
     }
@@ -487,57 +433,7 @@ impl Planner<'_> {
             };
             episode.down_notified = true;
             let episode = episode.clone();
-            let what = episode
-                .last
-                .map(ChannelEvent::describe)
-                .unwrap_or("/readyz reports it failing");
-            let mut next = vec![
-                format!("Check: clawkeeper status {}", self.gw.id),
-                "It may come back on its own; clawkeeper tells you when it is connected again.".into(),
-            ];
-            if matches!(
-                episode.last,
-                Some(ChannelEvent::GaveUp | ChannelEvent::BreakerSuppressed | ChannelEvent::ReconnectExhausted)
-            ) {
-                next.push(format!(
-                    "OpenClaw stopped retrying: restart the gateway with clawkeeper restart {} (or start the \
-                     channel in the Control UI).",
-                    self.gw.id
-                ));
-            }
-            if episode.last == Some(ChannelEvent::TelegramConflict) {
-                next.push(
-                    "Stop the other poller using this bot token (another gateway, a script), or switch the account \
-                     to webhook mode."
-                        .into(),
-                );
-            }
-            if let Some(group) = &self.gw.log_group {
-                next.push(format!(
-                    "Logs: aws logs tail {group} --since 1h --filter-pattern {}",
-                    episode.channel
-                ));
-            }
-            let draft = Draft {
-                happened: format!(
-                    "The {} channel (account {}) of gateway {} has been down for {}: {what}.",
-                    episode.channel,
-                    episode.account,
-                    self.gw.id,
-                    format_duration(self.now.saturating_sub(episode.since))
-                ),
-                since: Some(episode.since),
-                evidence: Vec::new(),
-                done: vec!["Nothing yet: the gateway itself runs.".into()],
-                next,
-            };
-            let notice = Notice::render(
-                NoticeKind::ChannelDown,
-                Severity::Warning,
-                &self.gw.id,
-                &format!("{} channel down", episode.channel),
-                draft,
-            );
+            let notice = self.channel_down_text(&episode);
             let key = format!(
                 "{}/channel/{}/{}/{}/down",
                 self.gw.id, episode.channel, episode.account, episode.since
@@ -552,52 +448,7 @@ impl Planner<'_> {
         {
             e.relink_notified = true;
         }
-        let mut evidence = vec![format!("{channel} ({account}): {}", signal.kind.describe())];
-        if let Some(n) = signal.running_tasks {
-            evidence.push(format!("ECS shows {n} RUNNING task(s) for the gateway"));
-        }
-        let mut next = Vec::new();
-        if matches!(signal.kind, ChannelEvent::Conflict) {
-            next.push(if two_tasks {
-                "Two gateway tasks ran at once: stop the older one first (see the single-writer notice), so only \
-                 one writes the state."
-                    .to_string()
-            } else {
-                "Make sure no other gateway, phone-side web session or copy of this state uses the same WhatsApp \
-                 link (WhatsApp Web > Linked devices)."
-                    .to_string()
-            });
-        }
-        if signal.kind == ChannelEvent::TelegramUnauthorized {
-            next.push(
-                "Get the current bot token from BotFather and put it where the gateway reads it \
-                 (channels.telegram.botToken, tokenFile or TELEGRAM_BOT_TOKEN)."
-                    .into(),
-            );
-            next.push(format!("Then restart the gateway: clawkeeper restart {}", self.gw.id));
-        } else {
-            next.extend(relink_steps(self.gw, channel, account));
-        }
-        next.push(format!("Check: clawkeeper status {}", self.gw.id));
-        let draft = Draft {
-            happened: format!(
-                "The {channel} channel (account {account}) of gateway {} needs you: {}. It will not reconnect by \
-                 itself.",
-                self.gw.id,
-                signal.kind.describe()
-            ),
-            since: Some(since),
-            evidence,
-            done: vec!["Nothing: relinking needs your phone.".into()],
-            next,
-        };
-        let notice = Notice::render(
-            NoticeKind::RelinkNeeded,
-            Severity::Critical,
-            &self.gw.id,
-            &format!("{channel} needs relinking"),
-            draft,
-        );
+        let notice = self.relink_text(channel, account, since, signal, two_tasks);
         let key = format!("{}/channel/{channel}/{account}/{since}/relink", self.gw.id);
         self.notify(key, notice);
     }
@@ -616,73 +467,7 @@ impl Planner<'_> {
         }
         let since = self.now;
         self.s.health.single_writer_since = Some(since);
-        let mut evidence = Vec::new();
-        if running > 1 {
-            evidence.push(format!("{running} tasks RUNNING at once:"));
-            for t in ecs.map(|e| e.running.as_slice()).unwrap_or_default() {
-                evidence.push(format!(
-                    "  task {} started {}",
-                    short_task_id(&t.task_arn),
-                    t.started_at
-                        .map(format_utc)
-                        .unwrap_or_else(|| "at an unknown time".into())
-                ));
-            }
-        }
-        if let Some(l) = ecs.and_then(|e| e.limits).filter(|_| limits_allow_two) {
-            evidence.push(format!(
-                "deployment configuration: minimum healthy {} %, maximum {} % (a deployment starts the new task \
-                 before the old one stops)",
-                l.minimum_healthy_percent
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "?".into()),
-                l.maximum_percent.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
-            ));
-        }
-        let cluster = &self.gw.cluster;
-        let mut next = Vec::new();
-        match &self.gw.target {
-            GatewayTarget::Service(service) => {
-                if limits_allow_two {
-                    next.push(format!(
-                        "Fix the deployment limits: aws ecs update-service --cluster {cluster} --service {service} \
-                         --deployment-configuration minimumHealthyPercent=0,maximumPercent=100"
-                    ));
-                }
-                if running > 1 {
-                    next.push(format!(
-                        "See the tasks: aws ecs list-tasks --cluster {cluster} --service-name {service} \
-                         --desired-status RUNNING"
-                    ));
-                }
-            }
-            GatewayTarget::Standalone { family } => next.push(format!(
-                "See the tasks: aws ecs list-tasks --cluster {cluster} --family {family} --desired-status RUNNING"
-            )),
-        }
-        if running > 1 {
-            next.push(format!(
-                "Stop the older task: aws ecs stop-task --cluster {cluster} --task <task id> --reason single-writer"
-            ));
-        }
-        let draft = Draft {
-            happened: format!(
-                "Gateway {} can run two gateways on the same state at once. WhatsApp then drops one session with \
-                 a 440 conflict and OpenClaw deletes the creds: the channel needs relinking.",
-                self.gw.id
-            ),
-            since: Some(since),
-            evidence,
-            done: vec!["Nothing: clawkeeper does not guess which task to stop.".into()],
-            next,
-        };
-        let notice = Notice::render(
-            NoticeKind::SingleWriterViolation,
-            Severity::Critical,
-            &self.gw.id,
-            "may run two writers at once",
-            draft,
-        );
+        let notice = self.single_writer_text(running, limits_allow_two, ecs);
         let key = format!("{}/single-writer/{since}", self.gw.id);
         self.notify(key, notice);
     }
@@ -697,38 +482,7 @@ impl Planner<'_> {
             (true, None) => {
                 let since = self.now;
                 self.s.health.snapshot_stale_since = Some(since);
-                let newest = match check {
-                    SnapshotCheck::NewestAt(at) => format!(
-                        "The newest snapshot was taken {} ({} ago).",
-                        format_utc(at),
-                        format_duration(self.now.saturating_sub(at))
-                    ),
-                    _ => "There is no snapshot at all.".into(),
-                };
-                let draft = Draft {
-                    happened: format!(
-                        "Gateway {} has no recent snapshot. {newest} Snapshots are due every {}.",
-                        self.gw.id,
-                        format_duration(as_i64(interval))
-                    ),
-                    since: Some(since),
-                    evidence: Vec::new(),
-                    done: vec!["Nothing: the snapshot function runs on its own schedule.".into()],
-                    next: vec![
-                        format!("Take one now: clawkeeper snapshot {}", self.gw.id),
-                        format!("List them: clawkeeper snapshots {}", self.gw.id),
-                        "Look at the snapshot function's errors: aws logs tail /aws/lambda/<snapshot function> \
-                         --since 3h"
-                            .into(),
-                    ],
-                };
-                let notice = Notice::render(
-                    NoticeKind::SnapshotStale,
-                    Severity::Warning,
-                    &self.gw.id,
-                    "has no recent snapshot",
-                    draft,
-                );
+                let notice = self.snapshot_stale_text(check);
                 let key = format!("{}/snapshot-stale/{since}", self.gw.id);
                 self.notify(key, notice);
             }
@@ -746,41 +500,16 @@ struct ActionStop {
     reason: String,
 }
 
-/// The exact relink steps for a Fargate task: ECS Exec into the gateway container and log in.
-fn relink_steps(gw: &crate::gateway::Gateway, channel: &str, account: &str) -> Vec<String> {
-    let cluster = &gw.cluster;
-    let find = match &gw.target {
-        GatewayTarget::Service(service) => format!(
-            "TASK=$(aws ecs list-tasks --cluster {cluster} --service-name {service} --desired-status RUNNING \
-             --query 'taskArns[0]' --output text)"
-        ),
-        GatewayTarget::Standalone { family } => format!(
-            "TASK=$(aws ecs list-tasks --cluster {cluster} --family {family} --desired-status RUNNING --query \
-             'taskArns[0]' --output text)"
-        ),
-    };
-    let exec = |command: String| {
-        format!(
-            "aws ecs execute-command --cluster {cluster} --task $TASK --container {GATEWAY_CONTAINER} --interactive \
-             --command \"{command}\""
-        )
-    };
-    vec![
-        format!("1. Find the running task: {find}"),
-        format!(
-            "2. Clear the dead link (ECS Exec, needs the Session Manager plugin): {}",
-            exec(format!(
-                "openclaw channels logout --channel {channel} --account {account}"
-            ))
-        ),
-        format!(
-            "3. Link again and scan the QR code with the phone (WhatsApp > Linked devices > Link a device): {}",
-            exec(format!(
-                "openclaw channels login --channel {channel} --account {account}"
-            ))
-        ),
-        format!("4. Check the channel: {}", exec("openclaw channels status".into())),
-    ]
+/// What the `hung_restarted` notice tells.
+pub(super) struct Hung<'a> {
+    pub task: &'a ObservedTask,
+    pub failures: u32,
+    pub first_failed_at: i64,
+    pub detail: &'a str,
+    /// Hung restarts within the crash-loop window, this one included.
+    pub restarts: usize,
+    /// At most this many before the crash-loop backoff takes over.
+    pub budget: usize,
 }
 
 /// `channel:whatsapp:work`, `whatsapp:work`, `whatsapp` -> (`whatsapp`, `work`|`default`); other

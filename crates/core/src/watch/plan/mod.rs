@@ -16,13 +16,13 @@
 //! is never planned twice, so replays and duplicated events cannot restart or notify twice.
 
 use super::action::{Action, ActionKind};
-use super::notice::{self, Draft, Notice, NoticeKind, Severity};
+use super::notice::{self, Notice};
 use super::signal::{Signal, StopCause, StopEvidence, TaskInfo, TaskStop, short_task_id};
 use super::state::{
     GatewayState, HeldNotice, Incident, LastTask, MAX_EVIDENCE, MAX_RECENT_KEYS, MAX_RECENT_STOPS, MAX_TIMELINE, Phase,
     RunningTask, StopRecord, TimelineEntry,
 };
-use super::time::{format_duration, format_utc};
+use super::time::format_utc;
 use crate::gateway::{Gateway, GatewayTarget};
 use crate::policy_settings::PolicySettings;
 
@@ -241,6 +241,7 @@ impl Planner<'_> {
         let label = cause.label();
         self.open_incident(at, &label);
         if let Some(incident) = self.s.incident.as_mut() {
+            incident.stops = incident.stops.saturating_add(1);
             incident.evidence.push(evidence.clone());
             if incident.evidence.len() > MAX_EVIDENCE {
                 incident.evidence.remove(0);
@@ -250,12 +251,15 @@ impl Planner<'_> {
         if task_arn.is_some() {
             // The files are quiet now: the best moment for a consistent snapshot.
             let key = self.key(&format!("snapshot/{}", short_task_id(&arn)));
-            self.push(
+            let requested = self.push(
                 key,
                 ActionKind::RequestSnapshot {
                     trigger: "task-stopped".into(),
                 },
             );
+            if requested && let Some(incident) = self.s.incident.as_mut() {
+                incident.snapshots_requested = incident.snapshots_requested.saturating_add(1);
+            }
         }
         if self.s.backoff.active {
             // A crash loop is being handled: a stop of the task we restarted takes the next step.
@@ -274,7 +278,7 @@ impl Planner<'_> {
         self.prune_recent_stops();
         let fast = runtime < as_i64(self.cfg.crash_loop_max_runtime_secs);
         if fast && crash_loop_holds(&self.s.recent_stops, at, self.cfg) {
-            self.declare_crash_loop(task_arn);
+            self.declare_crash_loop();
         } else if self.is_standalone() {
             // No service restarts a standalone task: do what ECS would do for a service.
             let step = format!("restart/{}", short_task_id(task_arn.unwrap_or(&arn)));
@@ -292,12 +296,28 @@ impl Planner<'_> {
         self.s.recent_stops.drain(..excess);
     }
 
-    fn declare_crash_loop(&mut self, task_arn: Option<&str>) {
+    fn declare_crash_loop(&mut self) {
         let stops = std::mem::take(&mut self.s.recent_stops);
+        let first_at = stops.iter().map(|r| r.at).min().unwrap_or(self.now);
+        let last_at = stops.iter().map(|r| r.at).max().unwrap_or(self.now);
         if let Some(incident) = self.s.incident.as_mut() {
             incident.crash_loop = true;
             incident.down_due_at = None;
             incident.cause = format!("crash loop ({} fast stops)", stops.len());
+            // The stops before this incident opened (each closed by a RUNNING task, unannounced)
+            // belong to the story: count them, start the incident at the first, keep their evidence.
+            incident.down_since = incident.down_since.min(first_at);
+            incident.stops = incident.stops.max(u32::try_from(stops.len()).unwrap_or(u32::MAX));
+            let mut evidence: Vec<StopEvidence> = stops
+                .iter()
+                .map(|r| r.evidence.clone())
+                .filter(|e| !incident.evidence.iter().any(|known| known.task_arn == e.task_arn))
+                .collect();
+            evidence.append(&mut incident.evidence);
+            evidence.sort_by_key(|e| e.stopped_at.unwrap_or(i64::MAX));
+            let excess = evidence.len().saturating_sub(MAX_EVIDENCE);
+            evidence.drain(..excess);
+            incident.evidence = evidence;
         }
         self.s.backoff = super::state::Backoff {
             active: true,
@@ -308,31 +328,8 @@ impl Planner<'_> {
             stops.len()
         ));
         let plan_text = self.backoff_step();
-        let mut evidence = Vec::new();
-        for stop in &stops {
-            evidence.extend(notice::evidence_lines(&stop.evidence));
-        }
-        let draft = Draft {
-            happened: format!(
-                "Gateway {} is in a crash loop: {} unexpected stops within {}, each after less than {} of running. \
-                 ECS would restart it forever without a pause; clawkeeper backs off instead.",
-                self.gw.id,
-                stops.len(),
-                format_duration(as_i64(self.cfg.crash_loop_window_secs)),
-                format_duration(as_i64(self.cfg.crash_loop_max_runtime_secs)),
-            ),
-            since: self.s.incident.as_ref().map(|i| i.down_since),
-            evidence,
-            done: vec!["Requested a snapshot of the state after each stop.".into(), plan_text],
-            next: self.advice(task_arn, true),
-        };
-        let notice = Notice::render(
-            NoticeKind::CrashLoop,
-            Severity::Critical,
-            &self.gw.id,
-            "is in a crash loop",
-            draft,
-        );
+        let evidence: Vec<StopEvidence> = stops.iter().map(|r| r.evidence.clone()).collect();
+        let notice = self.crash_loop_text(&evidence, first_at, last_at, &plan_text);
         if let Some(incident) = self.s.incident.as_mut() {
             incident.crash_loop_notified = true;
         }
@@ -352,33 +349,10 @@ impl Planner<'_> {
             self.s.backoff.resume_at = None;
             self.pause(tries);
             self.note(format!("backoff used up after {tries} restarts: staying paused"));
-            let draft = Draft {
-                happened: format!(
-                    "Gateway {} kept crashing after {tries} restarts under backoff. clawkeeper stopped trying: \
-                     it stays paused until you fix the cause and resume it.",
-                    self.gw.id
-                ),
-                since: self.s.incident.as_ref().map(|i| i.down_since),
-                evidence: self
-                    .s
-                    .incident
-                    .as_ref()
-                    .and_then(|i| i.evidence.last())
-                    .map(notice::evidence_lines)
-                    .unwrap_or_default(),
-                done: vec![self.pause_words()],
-                next: self.advice(None, true),
-            };
-            let notice = Notice::render(
-                NoticeKind::BackoffPaused,
-                Severity::Critical,
-                &self.gw.id,
-                "stays paused: needs you",
-                draft,
-            );
+            let notice = self.backoff_paused_text(tries);
             let key = self.key("backoff-paused");
             self.notify(key, notice);
-            return "Out of restarts: the gateway stays paused until you resume it.".into();
+            return "out of restarts: it stays paused until you resume it.".into();
         }
         let delay = backoff_delay(tries, self.cfg);
         let resume_at = self.now.saturating_add(delay);
@@ -390,13 +364,13 @@ impl Planner<'_> {
             format_utc(resume_at)
         ));
         format!(
-            "{} Restart {} of {} at {} (in {}); the wait doubles up to {}.",
+            "{}; restart {} of {} at {} (in {}), the pause doubling up to {}.",
             self.pause_words(),
             tries + 1,
             self.cfg.backoff_max_tries,
-            format_utc(resume_at),
-            format_duration(delay),
-            format_duration(as_i64(self.cfg.backoff_max_secs)),
+            self.clock().at(resume_at),
+            notice::format_span(delay),
+            notice::format_span(as_i64(self.cfg.backoff_max_secs)),
         )
     }
 
@@ -410,9 +384,9 @@ impl Planner<'_> {
 
     fn pause_words(&self) -> String {
         if self.is_standalone() {
-            "Did not restart the standalone task.".into()
+            "did not restart the standalone task".into()
         } else {
-            "Paused the service (desired count 0).".into()
+            "paused the service (desired count 0)".into()
         }
     }
 
@@ -450,25 +424,7 @@ impl Planner<'_> {
         let id = deployment_id.clone().unwrap_or_else(|| format!("at-{}", self.now));
         self.s.deployment = None;
         self.note(format!("deployment {id} failed"));
-        let draft = Draft {
-            happened: format!(
-                "ECS deployment {id} of gateway {} failed{}. With the circuit breaker on, ECS rolls back to the \
-                 last working version.",
-                self.gw.id,
-                reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
-            ),
-            since: Some(self.now),
-            evidence: Vec::new(),
-            done: vec!["Nothing: ECS handles the rollback; clawkeeper keeps watching the tasks.".into()],
-            next: self.advice(None, false),
-        };
-        let notice = Notice::render(
-            NoticeKind::DeploymentFailed,
-            Severity::Warning,
-            &self.gw.id,
-            "deployment failed",
-            draft,
-        );
+        let notice = self.deployment_failed_text(&id, reason.as_deref());
         let key = format!("{}/deploy/{id}/failed", self.gw.id);
         self.notify(key, notice);
     }
@@ -553,36 +509,7 @@ impl Planner<'_> {
         if !due || incident.down_notified || incident.crash_loop || self.s.running.is_some() {
             return;
         }
-        let since = incident.down_since;
-        let cause = incident.cause.clone();
-        let last = incident.evidence.last().cloned();
-        let mut done = vec!["Requested a snapshot of the state (the files are quiet now).".into()];
-        done.push(if self.is_standalone() {
-            "Started a new task with the same task definition (RunTask); watching for a crash loop.".into()
-        } else {
-            "ECS starts a replacement on its own; clawkeeper watches for a crash loop.".into()
-        });
-        let draft = Draft {
-            happened: format!(
-                "Gateway {} stopped unexpectedly ({cause}){}.",
-                self.gw.id,
-                match self.cfg.down_grace_secs {
-                    0 => String::new(),
-                    grace => format!(" and was not running again {} later", format_duration(as_i64(grace))),
-                }
-            ),
-            since: Some(since),
-            evidence: last.as_ref().map(notice::evidence_lines).unwrap_or_default(),
-            done,
-            next: self.advice(last.as_ref().map(|e| e.task_arn.as_str()), false),
-        };
-        let notice = Notice::render(
-            NoticeKind::GatewayDown,
-            Severity::Critical,
-            &self.gw.id,
-            "is down",
-            draft,
-        );
+        let notice = self.down_notice_text();
         if let Some(incident) = self.s.incident.as_mut() {
             incident.down_notified = true;
         }
@@ -610,43 +537,12 @@ impl Planner<'_> {
                 break;
             }
         }
-        let draft = Draft {
-            happened: format!(
-                "Gateway {} still has an open incident: {}. It has been {} now.",
-                self.gw.id,
-                incident.cause,
-                format_duration(self.now.saturating_sub(incident.down_since))
-            ),
-            since: Some(incident.down_since),
-            evidence: incident.evidence.last().map(notice::evidence_lines).unwrap_or_default(),
-            done: vec![self.status_words()],
-            next: self.advice(None, self.s.backoff.escalated || self.s.owner_paused),
-        };
-        let notice = Notice::render(
-            NoticeKind::Reminder,
-            Severity::Warning,
-            &self.gw.id,
-            "still has an open incident",
-            draft,
-        );
+        let notice = self.reminder_text();
         let key = self.key(&format!("reminder-{sent}"));
         if let Some(incident) = self.s.incident.as_mut() {
             incident.reminders_sent = count;
         }
         self.notify(key, notice);
-    }
-
-    fn status_words(&self) -> String {
-        let b = &self.s.backoff;
-        if self.s.owner_paused {
-            "The owner paused it: clawkeeper does not restart it.".into()
-        } else if b.escalated {
-            format!("Out of restarts after {} tries: it stays paused.", b.tries)
-        } else if let Some(at) = b.resume_at {
-            format!("Backing off: next restart at {}.", format_utc(at))
-        } else {
-            "Watching: ECS restarts it and clawkeeper backs off if it keeps crashing.".into()
-        }
     }
 
     fn open_incident(&mut self, at: i64, cause: &str) {
@@ -667,37 +563,12 @@ impl Planner<'_> {
     fn close_incident(&mut self, why: &str) {
         let Some(incident) = &self.s.incident else { return };
         if incident.owner_told() {
-            let downtime = self.now.saturating_sub(incident.down_since);
-            let draft = Draft {
-                happened: format!(
-                    "Gateway {} is running again: {why}. It was down or unstable for {}. Cause: {}.",
-                    self.gw.id,
-                    format_duration(downtime),
-                    incident.cause
-                ),
-                since: Some(incident.down_since),
-                evidence: Vec::new(),
-                done: vec![format!(
-                    "Closed incident {} after {} unexpected stop{}.",
-                    incident.id,
-                    incident.evidence.len(),
-                    if incident.evidence.len() == 1 { "" } else { "s" }
-                )],
-                next: vec![
-                    format!("Check: clawkeeper status {}", self.gw.id),
-                    "If WhatsApp or another channel does not reconnect, it may need relinking.".into(),
-                ],
-            };
-            let notice = Notice::render(NoticeKind::Recovered, Severity::Info, &self.gw.id, "recovered", draft);
+            let notice = self.recovered_text(why);
             let key = self.key("recovered");
             self.notify(key, notice);
         }
         self.note(format!("incident closed: {why}"));
         self.s.incident = None;
-    }
-
-    fn advice(&self, task_arn: Option<&str>, resume: bool) -> Vec<String> {
-        notice::commands(self.gw, task_arn, resume)
     }
 
     /// Sends, holds (rate limit) or mutes (silence) a notice.
@@ -877,8 +748,12 @@ fn as_i64(v: u64) -> i64 {
 
 pub mod owner;
 
+mod health_notices;
 mod health_rules;
+mod notices;
 
+#[cfg(test)]
+mod catalog;
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]

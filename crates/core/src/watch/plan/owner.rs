@@ -9,7 +9,7 @@
 use super::Planner;
 use crate::gateway::GatewayTarget;
 use crate::watch::action::ActionKind;
-use crate::watch::notice::{Draft, Notice, NoticeKind, Severity};
+use crate::watch::notice::{Draft, NoticeKind, Severity, Status, Step, Verdict, When, with_task_lookup};
 use crate::watch::state::{MAX_OWNER_LOG, OwnerLogEntry};
 use crate::watch::time::format_utc;
 
@@ -177,34 +177,48 @@ impl Planner<'_> {
     }
 
     fn restore_done(&mut self, snapshot: &str, previous_state: Option<&str>, by: &str) {
-        let mut done = vec![format!("Restored {snapshot} (asked by {}).", clip(by))];
+        let mut done = format!("restored {snapshot} (asked by {})", clip(by));
         if let Some(previous) = previous_state {
-            done.push(format!("Kept the state it replaced at {previous}."));
+            done.push_str(&format!(", kept the state it replaced at {previous}"));
         }
-        done.push("Resumed the gateway and saw it running.".into());
-        let mut next = vec![
-            "WhatsApp may need relinking: a restore is time travel for its session keys. If it does not \
-             reconnect within a few minutes, relink it: openclaw channels login --channel whatsapp"
-                .to_string(),
+        done.push_str(", resumed the gateway and saw it running.");
+        let cmds = self.cmds();
+        let task = self.running_task();
+        // A restore takes WhatsApp's session keys back in time: the phone may refuse them, and
+        // only the owner can tell (and relink) from the channel's status.
+        let steps = vec![
+            Step::run(
+                "Check its channels (ECS Exec, needs the Session Manager plugin):",
+                cmds.exec(&task, &["channels", "status", "--probe"]),
+            ),
+            Step {
+                text: "Only if WhatsApp shows logged out: clear the link, then scan the new QR code with the \
+                       phone (WhatsApp > Settings > Linked devices > Link a device):"
+                    .into(),
+                commands: vec![
+                    cmds.exec(&task, &["channels", "logout", "--channel", "whatsapp"]),
+                    cmds.exec(&task, &["channels", "login", "--channel", "whatsapp"]),
+                ],
+            },
         ];
-        next.extend(self.advice(None, false));
-        let draft = Draft {
-            happened: format!(
-                "Gateway {} was restored from snapshot {snapshot} and is running again.",
+        let mut draft = Draft::new(
+            Status::ActionNeeded,
+            "restored from a snapshot, check channels",
+            Verdict::Act(
+                "check that its channels reconnected: a restore takes WhatsApp's session keys back in time, and a \
+                 logged-out WhatsApp needs relinking."
+                    .into(),
+            ),
+            format!(
+                "Gateway {} was restored from snapshot {snapshot} and runs again.",
                 self.gw.id
             ),
-            since: None,
-            evidence: Vec::new(),
-            done,
-            next,
-        };
-        let notice = Notice::render(
-            NoticeKind::RestoreDone,
-            Severity::Warning,
-            &self.gw.id,
-            "was restored from a snapshot",
-            draft,
         );
+        draft.when = Some(When::At(self.now));
+        draft.done = Some(done);
+        draft.steps = with_task_lookup(&cmds, &task, steps);
+        draft.link = Some(cmds.ecs_console());
+        let notice = self.render(NoticeKind::RestoreDone, Severity::Warning, draft);
         let key = format!("{}/owner/restore-{}", self.gw.id, self.owner_stamp());
         self.notify(key, notice);
     }

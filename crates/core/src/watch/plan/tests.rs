@@ -4,6 +4,7 @@ use proptest::prelude::*;
 
 use super::fixtures::{Sim, T0, arn, service_gateway as service_gw, standalone_gateway as standalone_gw};
 use super::*;
+use crate::watch::notice::{NoticeKind, Severity};
 use crate::watch::signal::{ContainerExit, TaskNetwork};
 
 fn info(task: &str, version: u64, started_at: Option<i64>) -> TaskInfo {
@@ -108,7 +109,10 @@ fn crash_with_down_notice_then_recovery() {
     assert_eq!(down.len(), 1);
     assert_eq!(down[0].kind, NoticeKind::GatewayDown);
     assert_eq!(down[0].severity, Severity::Critical);
-    assert_eq!(down[0].subject, "clawkeeper: home is down");
+    assert_eq!(
+        down[0].subject,
+        "DOWN | home: stopped (exit code 1), not back after 1 min"
+    );
     for needle in [
         "EssentialContainerExited",
         "exit code 1",
@@ -122,7 +126,13 @@ fn crash_with_down_notice_then_recovery() {
     let recovered = notices(&actions);
     assert_eq!(recovered.len(), 1);
     assert_eq!(recovered[0].kind, NoticeKind::Recovered);
-    assert!(recovered[0].message.contains("for 5 min."), "{}", recovered[0].message);
+    assert!(
+        recovered[0]
+            .message
+            .contains("down or unstable for 5 min: the gateway process exited, 1 unexpected stop."),
+        "{}",
+        recovered[0].message
+    );
     assert_eq!(sim.state.phase, Phase::Healthy);
     assert_eq!(sim.kinds(), [NoticeKind::GatewayDown, NoticeKind::Recovered]);
 }
@@ -155,7 +165,8 @@ fn three_fast_crashes_make_a_crash_loop_with_backoff_and_escalation() {
     let loop_notice = notices(&actions)[0];
     assert_eq!(loop_notice.kind, NoticeKind::CrashLoop);
     assert!(
-        loop_notice.message.contains("3 unexpected stops"),
+        loop_notice.message.contains("stopped 3 times in 3 min 20 s")
+            || loop_notice.message.contains("stopped 3 times in 3 min,"),
         "{}",
         loop_notice.message
     );
@@ -345,14 +356,25 @@ fn notices_within_the_interval_are_folded() {
     let actions = sim.tick(T0 + 60);
     let folded = notices(&actions);
     assert_eq!(folded.len(), 1);
+    // The deployment failure asks the owner to act and the held down notice (ECS restarts it)
+    // does not: the failure leads, the severity is the down notice's critical.
     assert_eq!(folded[0].kind, NoticeKind::DeploymentFailed);
     assert_eq!(
         folded[0].severity,
         Severity::Critical,
         "the held down notice is critical"
     );
+    assert!(
+        folded[0].subject.starts_with("WARNING | home: "),
+        "{}",
+        folded[0].subject
+    );
     assert!(folded[0].subject.ends_with("(+1 more)"), "{}", folded[0].subject);
-    assert!(folded[0].message.contains("clawkeeper: home is down"));
+    assert!(
+        folded[0].message.contains("\n== DOWN | home: stopped"),
+        "{}",
+        folded[0].message
+    );
     assert!(sim.state.held_notices.is_empty());
     assert!(sim.tick(T0 + 200).is_empty());
 }

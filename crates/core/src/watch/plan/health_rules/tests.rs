@@ -8,11 +8,13 @@ use crate::gateway::Gateway;
 use crate::policy_settings::PolicySettings;
 use crate::watch::action::{Action, ActionKind};
 use crate::watch::health::{
-    ChannelEvent, ChannelSignal, EcsObservation, Observation, ObservedTask, ProbeMode, ProbeOutcome, ProbeReport,
-    ProbeStatus, SnapshotCheck,
+    ChannelEvent, ChannelSignal, EcsObservation, Observation, ProbeMode, ProbeOutcome, ProbeReport, ProbeStatus,
+    SnapshotCheck,
 };
 use crate::watch::notice::NoticeKind;
-use crate::watch::plan::fixtures::{Sim, T0, arn, service_gateway, standalone_gateway as standalone};
+use crate::watch::plan::fixtures::{
+    Sim, T0, arn, ecs_running as ecs, observed_task as task, service_gateway, standalone_gateway as standalone,
+};
 use crate::watch::signal::{Signal, TaskInfo};
 use crate::watch::state::GatewayState;
 use crate::watch::{Input, plan};
@@ -33,30 +35,6 @@ fn cfg() -> PolicySettings {
         channel_grace_secs: 180,
         snapshot_interval_secs: 3600,
         ..PolicySettings::default()
-    }
-}
-
-fn task(id: &str, started_at: i64) -> ObservedTask {
-    ObservedTask {
-        task_arn: arn(id),
-        task_definition: Some("arn:aws:ecs:us-east-1:123456789012:task-definition/openclaw-gateway:7".into()),
-        started_at: Some(started_at),
-        private_ip: Some("10.0.1.23".into()),
-        subnet_id: Some("subnet-0a1b2c3d".into()),
-        ..Default::default()
-    }
-}
-
-fn ecs(running: Vec<ObservedTask>) -> EcsObservation {
-    EcsObservation {
-        desired: Some(1),
-        pending: 0,
-        limits: Some(DeploymentLimits {
-            minimum_healthy_percent: Some(0),
-            maximum_percent: Some(100),
-        }),
-        running,
-        stopped: Vec::new(),
     }
 }
 
@@ -435,7 +413,8 @@ fn single_writer_violations_are_notified_once_per_episode() {
     assert_eq!(kinds(&got), ["notify:single_writer_violation"]);
     let text = notice(&got, NoticeKind::SingleWriterViolation);
     assert!(
-        text.contains("2 tasks RUNNING") && text.contains("aws ecs stop-task"),
+        text.contains("2 tasks of gateway home run at once")
+            && text.contains("aws ecs stop-task --cluster openclaw --task a "),
         "{text}"
     );
     assert!(sim.at(T0 + 60, observe(two.clone(), Some(true))).is_empty());
@@ -467,8 +446,8 @@ fn a_logout_asks_for_a_relink_at_once_and_a_reconnect_closes_it() {
     for needle in [
         "aws ecs execute-command --cluster openclaw",
         "--container openclaw-gateway",
-        "openclaw channels login --channel whatsapp --account default",
-        "--service-name openclaw-gateway",
+        "--command \"runuser -u node -- openclaw channels login --channel whatsapp --account default\"",
+        "--task a ",
     ] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }
@@ -489,7 +468,7 @@ fn a_transient_disconnect_waits_for_the_grace_and_heals_silently_within_it() {
     assert!(sim.at(T0 + 179, Input::Tick).is_empty());
     let got = sim.at(T0 + 180, Input::Tick);
     assert_eq!(kinds(&got), ["notify:channel_down"]);
-    assert!(notice(&got, NoticeKind::ChannelDown).contains("clawkeeper restart home"));
+    assert!(notice(&got, NoticeKind::ChannelDown).contains("openclaw gateway call channels.start"));
     assert!(sim.at(T0 + 400, Input::Tick).is_empty());
     assert_eq!(
         kinds(&sim.at(T0 + 500, channel(ChannelEvent::Connected, T0 + 500))),
@@ -589,7 +568,11 @@ fn a_rejected_token_is_recorded_and_notified_once_per_version() {
     };
     let got = sim.at(T0, rejected("v1"));
     assert_eq!(kinds(&got), ["notify:watchdog_error"]);
-    assert!(notice(&got, NoticeKind::WatchdogError).contains("put-secret-value"));
+    let text = notice(&got, NoticeKind::WatchdogError);
+    assert!(
+        text.contains("clawkeeper restart home") && !text.contains("put-secret-value"),
+        "{text}"
+    );
     assert_eq!(sim.state.health.rejected_token_version.as_deref(), Some("v1"));
     assert!(sim.at(T0 + 60, rejected("v1")).is_empty());
     assert_eq!(kinds(&sim.at(T0 + 120, rejected("v2"))), ["notify:watchdog_error"]);
