@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::fault_proxy::Delivery;
+use crate::runtime_api::next_request_id;
 use crate::{FunctionProcess, Invocation, Stack, workspace_root};
 
 /// Where a process was killed.
@@ -166,11 +167,9 @@ pub fn normalized(operation: &str) -> String {
     cleaned
 }
 
-/// A request id of this test run, as Lambda gives a new invocation.
-pub fn request_id(tag: &str) -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("crash-{tag}-{}-{n}", std::process::id())
+/// The state table of `stack`, read through the product's own adapter.
+pub fn state_store(stack: &Stack) -> clawkeeper_aws::dynamodb::DynamoStore {
+    clawkeeper_aws::dynamodb::DynamoStore::new(&stack.sdk, crate::consts::TABLE)
 }
 
 /// Runs `scenario` cleanly, then killed at each of its kill points, and returns one row per point.
@@ -180,7 +179,7 @@ pub async fn every_kill_point<S: Scenario>(scenario: &S) -> Vec<Row> {
         let stack = scenario.start().await;
         let mut process = FunctionProcess::spawn(scenario.function(), &stack.env);
         let before = stack.proxy().seen().len();
-        let id = request_id("clean");
+        let id = next_request_id();
         let answer = process.invoke_as(&id, &scenario.event(&stack), scenario.runs_for(), INVOCATION_TIMEOUT);
         assert!(
             matches!(answer, Invocation::Ok(_)),
@@ -203,7 +202,7 @@ pub async fn every_kill_point<S: Scenario>(scenario: &S) -> Vec<Row> {
         let stack = scenario.start().await;
         let mut process = FunctionProcess::spawn(scenario.function(), &stack.env);
         stack.proxy().kill_at(point.call, point.delivery, process.pid());
-        let id = request_id("killed");
+        let id = next_request_id();
         let answer = process.invoke_as(&id, &scenario.event(&stack), scenario.runs_for(), INVOCATION_TIMEOUT);
         let where_ = format!(
             "{}: killed at call {} ({}, {})",
@@ -249,8 +248,10 @@ pub fn invoke_fresh(stack: &Stack, function: &str, request_id: &str, event: &Val
 /// as the next scheduled run or the owner's next command would find it.
 pub async fn until_the_lease_lapses(stack: &Stack, gateway: &str) {
     use clawkeeper_core::ports::StateStore;
-    let store = clawkeeper_aws::dynamodb::DynamoStore::new(&stack.sdk, crate::consts::TABLE);
-    let state = store.load::<Value>(gateway).await.expect("the state table");
+    let state = state_store(stack)
+        .load::<Value>(gateway)
+        .await
+        .expect("the state table");
     let until = state
         .as_ref()
         .and_then(|s| s.state["outbox_lease"]["until"].as_i64())

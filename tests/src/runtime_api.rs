@@ -57,7 +57,7 @@ struct State {
 
 /// Request ids unique in the whole test run, as Lambda's are: a new invocation in another
 /// process never shares one with an earlier invocation (only Lambda's retry of it does).
-fn next_request_id() -> String {
+pub fn next_request_id() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("req-{}-{n:04}", std::process::id())

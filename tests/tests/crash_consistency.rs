@@ -9,9 +9,10 @@ use std::time::Duration;
 use clawkeeper_tests::aws_setup::{Delivered, fixture, kinds};
 use clawkeeper_tests::consts::{GATEWAY, LOG_GROUP, POLICY_HUNG_AFTER_TWO, POLICY_NOTIFY_AT_ONCE};
 use clawkeeper_tests::crash::{
-    KillPoint, Scenario, check_doc_table, every_kill_point, invoke_fresh, table, until_the_lease_lapses,
+    KillPoint, Scenario, check_doc_table, every_kill_point, invoke_fresh, state_store, table, until_the_lease_lapses,
 };
 use clawkeeper_tests::events::{now, task_stopped};
+use clawkeeper_tests::runtime_api::next_request_id;
 use clawkeeper_tests::{Stack, s3};
 use serde_json::{Value, json};
 
@@ -44,8 +45,7 @@ fn notices(got: &[Delivered], kind: &str, killed: Option<&KillPoint>) -> Result<
 /// Incident records of the gateway in the table.
 async fn incidents(stack: &Stack) -> usize {
     use clawkeeper_core::ports::StateStore;
-    let store = clawkeeper_aws::dynamodb::DynamoStore::new(&stack.sdk, clawkeeper_tests::consts::TABLE);
-    store.incidents(GATEWAY, 0).await.expect("incidents").len()
+    state_store(stack).incidents(GATEWAY, 0).await.expect("incidents").len()
 }
 
 /// The ECS changes moto carried out, from the proxy's log.
@@ -154,12 +154,7 @@ impl Scenario for ReconcilerMissedStop {
     async fn next_try(&self, stack: &Stack, _: &str) {
         // The next scheduled tick: a new invocation, once the killed one's lease has lapsed.
         until_the_lease_lapses(stack, GATEWAY).await;
-        invoke_fresh(
-            stack,
-            self.function(),
-            &clawkeeper_tests::crash::request_id("tick"),
-            &self.event(stack),
-        );
+        invoke_fresh(stack, self.function(), &next_request_id(), &self.event(stack));
     }
     async fn check(&self, stack: &Stack, killed: Option<&KillPoint>) -> Result<String, String> {
         let got = stack.inbox().settle_and_drain().await;
@@ -198,12 +193,7 @@ impl Scenario for ControlPause {
     async fn next_try(&self, stack: &Stack, _: &str) {
         // The owner runs the command again (the CLI saw no answer): a new invocation.
         until_the_lease_lapses(stack, GATEWAY).await;
-        invoke_fresh(
-            stack,
-            self.function(),
-            &clawkeeper_tests::crash::request_id("again"),
-            &self.event(stack),
-        );
+        invoke_fresh(stack, self.function(), &next_request_id(), &self.event(stack));
     }
     async fn check(&self, stack: &Stack, _: Option<&KillPoint>) -> Result<String, String> {
         let desired = stack.desired_count().await;
@@ -248,12 +238,7 @@ impl Scenario for SnapshotScheduled {
     }
     async fn next_try(&self, stack: &Stack, _: &str) {
         // The next scheduled snapshot.
-        invoke_fresh(
-            stack,
-            self.function(),
-            &clawkeeper_tests::crash::request_id("next"),
-            &self.event(stack),
-        );
+        invoke_fresh(stack, self.function(), &next_request_id(), &self.event(stack));
     }
     async fn check(&self, stack: &Stack, _: Option<&KillPoint>) -> Result<String, String> {
         let keys = s3::keys(&stack.s3(), "").await;
@@ -317,7 +302,7 @@ impl Scenario for RestoreLatest {
         invoke_fresh(
             &stack,
             "snapshot",
-            &clawkeeper_tests::crash::request_id("setup"),
+            &next_request_id(),
             &json!({"gateway": GATEWAY, "trigger": "manual"}),
         );
         std::fs::write(stack.state_dir().join(AFTER_SNAPSHOT), "newer than the snapshot").expect("write");
@@ -343,12 +328,7 @@ impl Scenario for RestoreLatest {
     }
     async fn next_try(&self, stack: &Stack, _: &str) {
         // The owner's restore runs again (control invokes the restore function anew).
-        invoke_fresh(
-            stack,
-            self.function(),
-            &clawkeeper_tests::crash::request_id("again"),
-            &self.event(stack),
-        );
+        invoke_fresh(stack, self.function(), &next_request_id(), &self.event(stack));
     }
     async fn check(&self, stack: &Stack, _: Option<&KillPoint>) -> Result<String, String> {
         let state = paths(&stack.state_dir());

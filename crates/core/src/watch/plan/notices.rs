@@ -78,15 +78,19 @@ impl Planner<'_> {
         steps
     }
 
-    /// `gateway_down`, once the grace is over and nothing runs.
-    pub(super) fn down_notice_text(&self) -> Notice {
-        let cmds = self.cmds();
-        let (since, cause) = self
-            .s
+    /// When the open incident's gateway went down and why; now and no cause without one.
+    fn incident_since_and_cause(&self) -> (i64, String) {
+        self.s
             .incident
             .as_ref()
             .map(|i| (i.down_since, i.cause.clone()))
-            .unwrap_or((self.now, String::new()));
+            .unwrap_or((self.now, String::new()))
+    }
+
+    /// `gateway_down`, once the grace is over and nothing runs.
+    pub(super) fn down_notice_text(&self) -> Notice {
+        let cmds = self.cmds();
+        let (since, cause) = self.incident_since_and_cause();
         let last = self.last_evidence();
         let span = format_span(self.now.saturating_sub(since));
         let no_task = last.as_ref().is_none_or(|e| !is_task_arn(&e.task_arn));
@@ -265,12 +269,7 @@ impl Planner<'_> {
     /// `reminder`: the incident is still open.
     pub(super) fn reminder_text(&self) -> Notice {
         let cmds = self.cmds();
-        let (since, cause) = self
-            .s
-            .incident
-            .as_ref()
-            .map(|i| (i.down_since, i.cause.clone()))
-            .unwrap_or((self.now, String::new()));
+        let (since, cause) = self.incident_since_and_cause();
         let span = format_span(self.now.saturating_sub(since));
         let b = &self.s.backoff;
         let (status, headline, verdict, resume) = if self.s.owner_paused {

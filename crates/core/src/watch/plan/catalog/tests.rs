@@ -23,6 +23,14 @@ fn label(e: &Example) -> String {
     format!("{} ({})", e.notice.kind.as_str(), e.variant)
 }
 
+/// A notice's own text, without the parts folded in after it.
+fn own_part(e: &Example) -> &str {
+    e.notice.message.split(FOLDED_PARTS).next().unwrap_or_default()
+}
+
+/// Where a folded notice's further parts begin.
+const FOLDED_PARTS: &str = "\nAlso since the last message";
+
 fn command_lines(n: &Notice) -> Vec<&str> {
     n.message
         .lines()
@@ -73,12 +81,7 @@ fn the_first_line_says_whether_to_act() {
         // The steps say the same: what to do when acting, how to look closer otherwise.
         let acts = first.starts_with("Action needed: ");
         let heading = if acts { "\nTo look closer:\n" } else { "\nWhat to do:\n" };
-        let body = e
-            .notice
-            .message
-            .split("\nAlso since the last message")
-            .next()
-            .unwrap_or_default();
+        let body = own_part(&e);
         assert!(!body.contains(heading), "{}: verdict and steps disagree", label(&e));
         // A verdict that waits must not also say OpenClaw gave up, and the reverse.
         if !acts {
@@ -116,12 +119,7 @@ fn phone_first_length_and_one_console_link() {
                 e.notice.message
             );
         }
-        let body = e
-            .notice
-            .message
-            .split("\nAlso since the last message")
-            .next()
-            .unwrap_or_default();
+        let body = own_part(&e);
         let links = body.lines().filter(|l| l.starts_with("Console: https://")).count();
         assert_eq!(links, 1, "{}: one console link", label(&e));
         // The evidence comes last: nothing but evidence after `Details:`.
@@ -179,12 +177,7 @@ fn a_folded_notice_leads_with_its_most_severe_part() {
         "{}",
         e.notice.subject
     );
-    let rest = e
-        .notice
-        .message
-        .split("\nAlso since the last message")
-        .nth(1)
-        .unwrap_or_default();
+    let rest = e.notice.message.split(FOLDED_PARTS).nth(1).unwrap_or_default();
     assert!(
         rest.contains("== DOWN | home: stopped (exit code 1)\nNo action needed: "),
         "{rest}"
