@@ -11,7 +11,7 @@ IAM_CALLS := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/iam-calls
 
 export CLAWKEEPER_VENV := $(VENV)
 
-.PHONY: test demo tools venv openclaw iam-sim fmt-check clippy build unit-and-e2e iam-coverage template-lint template-scan sam-build deploy package bench clean
+.PHONY: test demo tools venv openclaw iam-sim fmt-check clippy build unit-and-e2e iam-coverage template-lint template-scan sam-build deploy package package-check bench cost clean
 
 ## make test: every lint and test (CI runs it, then `make sam-build`).
 test: tools fmt-check clippy build unit-and-e2e iam-coverage template-lint template-scan
@@ -62,6 +62,7 @@ template-lint: venv
 	$(VENV)/bin/python tests/template/check_parameters.py
 	$(VENV)/bin/python tests/template/check_deploy.py
 	$(VENV)/bin/python tests/template/check_modes.py
+	$(VENV)/bin/python tests/template/check_cost.py
 
 ## Security scan: checkov on template.yaml and on every mode's resolved template; every skipped
 ## check is justified inline in template.yaml.
@@ -95,8 +96,19 @@ package:
 	@if [ -z "$(DRY_RUN)" ]; then scripts/python-env.sh package >/dev/null; fi
 	python3 scripts/deploy.py package $(ARCH) $(BUCKET)
 
+## make package-check (CI, after sam-build): `make package` for real against S3 in moto_server on
+## loopback, and the packaged template checked as a release (tests/package/check_package.py).
+package-check: venv
+	@scripts/python-env.sh package >/dev/null
+	$(VENV)/bin/python tests/package/check_package.py
+
 bench:
 	@if [ -x scripts/bench.sh ]; then scripts/bench.sh; else echo "no bench harness yet" >&2; exit 1; fi
+
+## make cost: docs/COST.md, the monthly cost of every parameter mode, from what the resolved template
+## creates, the measured AWS requests per run (docs/call-counts.json) and docs/BENCHMARKS.md.
+cost: venv
+	$(VENV)/bin/python scripts/cost.py --write
 
 clean:
 	$(CARGO) clean

@@ -31,3 +31,7 @@ CLAWKEEPER_BIN_DIR=$target/release cargo run --quiet -p clawkeeper-tests --bin b
   printf '```\n'
 } >> "$doc"
 echo "bench: wrote $doc" >&2
+
+# docs/COST.md reads the run times above: regenerate it from this run.
+"$root/.venv/bin/python" scripts/cost.py --write
+echo "bench: wrote docs/COST.md" >&2

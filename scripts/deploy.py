@@ -2,7 +2,8 @@
 """`make deploy` and `make package`: the exact SAM commands, checked before anything reaches AWS.
 
   deploy MODE ARCH [DRY_RUN]   sam build + sam deploy with deploy/samconfig.MODE.toml (or CONFIG=path)
-  package ARCH BUCKET [DRY_RUN] sam build, then sam package into packaged.yaml (deployable without Rust)
+  package ARCH BUCKET [DRY_RUN] sam build, then sam package into packaged.yaml (deployable without Rust);
+                               SKIP_BUILD=1 packages the last build, PACKAGED=path writes elsewhere
 
 Checked first, offline: the config file exists and is valid TOML; it names the stack `clawkeeper` (the
 CLI's default), CAPABILITY_IAM, and the same Architecture for `sam build` and `sam deploy` as ARCH (a
@@ -106,11 +107,14 @@ def deploy(mode: str, arch: str, dry_run: bool) -> None:
 def package(arch: str, bucket: str, dry_run: bool) -> None:
     if not bucket and not dry_run:
         raise Refused("BUCKET=<an S3 bucket in the release's region> is required: sam package uploads the code there")
-    run([build_command(arch, None)], dry_run)
+    # SKIP_BUILD=1 packages what the last `sam build` made (the package check does, after CI's build).
+    if os.environ.get("SKIP_BUILD", "") in ("", "0"):
+        run([build_command(arch, None)], dry_run)
     if not dry_run:
         check_built(arch)
+    output = os.environ.get("PACKAGED") or "packaged.yaml"
     run([[SAM, "package", "--template-file", ".aws-sam/build/template.yaml", "--s3-bucket", bucket or "<bucket>",
-          "--output-template-file", "packaged.yaml"]], dry_run)
+          "--output-template-file", output]], dry_run)
     print(f"packaged.yaml ({arch}) deploys without a Rust toolchain: sam deploy --template-file packaged.yaml "
           f"--stack-name clawkeeper --capabilities CAPABILITY_IAM --parameter-overrides Architecture={arch} ...;"
           " sam publish --template packaged.yaml publishes it to the Serverless Application Repository")

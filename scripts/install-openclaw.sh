@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real OpenClaw (and the Node.js 24 it needs) from npm, for the interop tests that
-# check clawkeeper's archives with `openclaw backup verify|restore`.
+# check clawkeeper's archives with `openclaw backup verify|restore` and read a real gateway's
+# probes and admin RPC; beside it the WhatsApp channel plugin of the same release
+# (`@openclaw/whatsapp`, which OpenClaw ships outside its core package), so a test gateway has a
+# real WhatsApp account for `channels.status` and `channels.start` to report on.
 #
 #   scripts/install-openclaw.sh [DIR] [VERSION]     prints the path of an `openclaw` launcher
 #
@@ -28,7 +31,7 @@ esac
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 launcher=$dir/bin/openclaw
-stamp=$dir/.installed-openclaw-$version-node-$node_version
+stamp=$dir/.installed-openclaw-$version-whatsapp-node-$node_version
 
 if [[ -x $launcher && -f $stamp ]]; then
   echo "$launcher"
@@ -43,6 +46,8 @@ node_dir=$dir/node_modules/$node_pkg/bin
 "$node_dir/node" --version >/dev/null
 
 PATH="$node_dir:$PATH" npm install --no-audit --no-fund --loglevel=error "openclaw@$version" >&2
+# The plugin loads from its directory (`plugins.load.paths`): node_modules/@openclaw/whatsapp.
+PATH="$node_dir:$PATH" npm install --no-audit --no-fund --loglevel=error "@openclaw/whatsapp@$version" >&2
 
 mkdir -p "$dir/bin"
 # Written to a temp file and renamed, so an interrupted run never leaves a half launcher.

@@ -76,6 +76,10 @@ pub struct Global {
     /// Print the answer as JSON, for scripts (errors too, on stderr)
     #[arg(long, global = true)]
     pub json: bool,
+    /// Invoke the control function directly instead of through its URL (the log then records you as claimed, not verified)
+    // Without it the CLI posts to the function URL, signed, when the function has one (remote.rs).
+    #[arg(long, global = true)]
+    pub direct: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,9 +314,9 @@ mod tests {
     #[test]
     fn global_options_go_before_or_after_the_subcommand() {
         for line in [
-            "--function f --stack s --json status",
-            "status --function f --stack s --json",
-            "--json status --function=f --stack=s",
+            "--function f --stack s --json --direct status",
+            "status --function f --stack s --json --direct",
+            "--json status --direct --function=f --stack=s",
         ] {
             let (global, _) = parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
             let expected = Global {
@@ -320,6 +324,7 @@ mod tests {
                 stack: "s".into(),
                 region: None,
                 json: true,
+                direct: true,
             };
             assert_eq!(global, expected, "{line}");
         }
@@ -329,6 +334,7 @@ mod tests {
             stack: DEFAULT_STACK.into(),
             region: None,
             json: false,
+            direct: false,
         };
         assert_eq!(global, expected);
     }

@@ -6,6 +6,7 @@
 mod args;
 mod completions;
 mod explain;
+mod function_url;
 mod remote;
 mod render;
 mod request;
@@ -112,8 +113,8 @@ async fn run(global: &Global, command: Command) -> Result<(), CliError> {
         Command::Remote(request) => {
             let action = request["action"].as_str().unwrap_or("").to_string();
             let sdk = remote::sdk(global).await;
-            let function = remote::function_name(&sdk, global).await?;
-            let answer = remote::invoke(&sdk, &function, &request, action == "restore").await?;
+            let control = remote::locate(&sdk, global).await?;
+            let answer = remote::call(&sdk, &control, global, &request, action == "restore").await?;
             if global.json {
                 println!("{}", pretty(&answer));
             } else {

@@ -1,5 +1,9 @@
-//! Calling the deployed `control` function: finding it, saying who asks, invoking it with the
+//! Calling the deployed `control` function: finding it, saying who asks, calling it with the
 //! caller's own credentials, and telling an AWS problem (exit 3) from a refused action (exit 1).
+//!
+//! Through its function URL, signed, when it has one (`function_url.rs`): AWS then verifies who
+//! asks and the log records it as verified. Otherwise, or with `--direct`, a direct invoke whose
+//! client context only claims who asks.
 
 use std::time::{Duration, Instant};
 
@@ -10,11 +14,13 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::CliError;
 use crate::args::Global;
+use crate::{CliError, function_url};
 
 /// The stack output that names the control function.
 const STACK_OUTPUT: &str = "ControlFunctionName";
+/// The stack output with its function URL (stacks from before it have none).
+const STACK_URL_OUTPUT: &str = "ControlUrl";
 /// Longest wait for `control` (Lambda's limit is 15 minutes; a restore can take a while).
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(905);
 
@@ -37,16 +43,29 @@ pub async fn sdk(global: &Global) -> SdkConfig {
         .await
 }
 
+/// The control function, and its URL when the stack's outputs said.
+#[derive(Debug, Clone)]
+pub struct Control {
+    /// Its name or ARN.
+    pub function: String,
+    /// The stack output `ControlUrl`, when the function was found through the stack.
+    pub stack_url: Option<String>,
+}
+
 /// The control function: `--function`, `$CLAWKEEPER_CONTROL_FUNCTION`, or the stack output.
-pub async fn function_name(sdk: &SdkConfig, global: &Global) -> Result<String, CliError> {
+pub async fn locate(sdk: &SdkConfig, global: &Global) -> Result<Control, CliError> {
+    let named = |function: String| Control {
+        function,
+        stack_url: None,
+    };
     if let Some(name) = &global.function {
-        return Ok(name.clone());
+        return Ok(named(name.clone()));
     }
     if let Some(name) = std::env::var("CLAWKEEPER_CONTROL_FUNCTION")
         .ok()
         .filter(|v| !v.trim().is_empty())
     {
-        return Ok(name.trim().to_string());
+        return Ok(named(name.trim().to_string()));
     }
     // `--stack`, defaulted by the parser (args::DEFAULT_STACK).
     let stack = global.stack.as_str();
@@ -62,16 +81,51 @@ pub async fn function_name(sdk: &SdkConfig, global: &Global) -> Result<String, C
                 DisplayErrorContext(&e)
             ))
         })?;
-    answer
-        .stacks()
-        .first()
-        .and_then(|s| s.outputs().iter().find(|o| o.output_key() == Some(STACK_OUTPUT)))
-        .and_then(|o| o.output_value().map(str::to_string))
-        .ok_or_else(|| {
-            CliError::Aws(format!(
-                "stack {stack:?} has no output {STACK_OUTPUT}: pass --function NAME or set CLAWKEEPER_CONTROL_FUNCTION"
-            ))
-        })
+    let output = |key: &str| {
+        answer
+            .stacks()
+            .first()
+            .and_then(|s| s.outputs().iter().find(|o| o.output_key() == Some(key)))
+            .and_then(|o| o.output_value().map(str::to_string))
+    };
+    let function = output(STACK_OUTPUT).ok_or_else(|| {
+        CliError::Aws(format!(
+            "stack {stack:?} has no output {STACK_OUTPUT}: pass --function NAME or set CLAWKEEPER_CONTROL_FUNCTION"
+        ))
+    })?;
+    Ok(Control {
+        function,
+        stack_url: output(STACK_URL_OUTPUT).filter(|u| !u.trim().is_empty()),
+    })
+}
+
+/// Sends `request` to `control`: through its URL when it has one (unless `--direct`), else (with
+/// a note on stderr, unless `--json`) by a direct invoke.
+pub async fn call(
+    sdk: &SdkConfig,
+    control: &Control,
+    global: &Global,
+    request: &Value,
+    progress: bool,
+) -> Result<Value, CliError> {
+    if !global.direct {
+        let fallback = match function_url::find(sdk, control).await {
+            Ok(url) => match function_url::post(sdk, &url, request, progress).await? {
+                function_url::Posted::Answer(answer) => return Ok(answer),
+                // AWS refused the signature or the grant before the function ran: nothing ran twice.
+                function_url::Posted::Forbidden(why) => why,
+            },
+            Err(why) => why,
+        };
+        if !global.json {
+            eprintln!(
+                "clawkeeper: note: {fallback}; invoking {} directly instead, so the log records you as claimed, not \
+                 verified (--direct skips this)",
+                control.function
+            );
+        }
+    }
+    invoke(sdk, &control.function, request, progress).await
 }
 
 /// Who asks, sent as the invoke's client context (the control function records it). The STS
@@ -108,7 +162,7 @@ async fn client_context(sdk: &SdkConfig) -> String {
 }
 
 /// Invokes `control` with `request`; a function error is [`CliError::Action`].
-pub async fn invoke(sdk: &SdkConfig, function: &str, request: &Value, progress: bool) -> Result<Value, CliError> {
+async fn invoke(sdk: &SdkConfig, function: &str, request: &Value, progress: bool) -> Result<Value, CliError> {
     let client = aws_sdk_lambda::Client::from_conf(
         aws_sdk_lambda::config::Builder::from(sdk)
             // A changing action must not run twice because an answer was slow.
@@ -157,7 +211,7 @@ pub async fn invoke(sdk: &SdkConfig, function: &str, request: &Value, progress: 
 }
 
 /// Shows that a long action is still running, on stderr (stdout stays clean for `--json`).
-async fn with_progress<F: std::future::Future>(call: F) -> F::Output {
+pub async fn with_progress<F: std::future::Future>(call: F) -> F::Output {
     let started = Instant::now();
     eprintln!(
         "restoring: pause -> wait until no task runs -> restore -> resume -> watch health -> notify (this takes a few minutes)"

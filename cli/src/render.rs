@@ -2,7 +2,10 @@
 //! all of this and prints the control function's answer as it came.
 
 use clawkeeper_core::control::doctor::{DoctorReport, Verdict};
-use clawkeeper_core::control::status::{EcsState, GatewayStatus, ProbeView, StatusReport, Watchdog, WatchdogView};
+use clawkeeper_core::control::status::{
+    ChannelsView, EcsState, GatewayStatus, ProbeView, StatusReport, Watchdog, WatchdogView,
+};
+use clawkeeper_core::watch::channel_runtime::{AdminRpc, ChannelStart};
 use clawkeeper_core::watch::health::{ProbeMode, ProbeOutcome};
 use clawkeeper_core::watch::time::format_utc;
 use serde_json::Value;
@@ -127,6 +130,69 @@ fn probe_words(probe: Option<&ProbeView>) -> String {
     }
 }
 
+/// `/readyz` at the last probe: `ready`, `not ready`, `-` (not asked or not understood).
+fn ready_words(probe: Option<&ProbeView>) -> String {
+    match probe.and_then(|p| p.status.ready) {
+        Some(true) => "ready".into(),
+        Some(false) => "not ready".into(),
+        None => "-".into(),
+    }
+}
+
+/// `/startupz` at the last probe: `started`, `starting`, `draining`, `-`.
+fn startup_words(probe: Option<&ProbeView>) -> String {
+    probe
+        .and_then(|p| p.status.startup)
+        .map_or_else(|| "-".into(), |s| s.as_str().to_string())
+}
+
+/// The channels of one gateway, as `channels.status` last reported them: a line saying why they
+/// are unknown, and a table of the accounts with their lifecycle since when.
+fn channels_block(id: &str, channels: &ChannelsView) -> String {
+    let mut out = match &channels.admin_rpc {
+        AdminRpc::Unavailable(why) if channels.accounts.is_empty() => {
+            return format!("Channels of {id}: unknown: {why}");
+        }
+        AdminRpc::Unavailable(why) => format!("Channels of {id} (channels.status, last answer; now unknown: {why}):"),
+        AdminRpc::Read | AdminRpc::NotAsked => format!("Channels of {id} (channels.status):"),
+    };
+    if channels.accounts.is_empty() {
+        out.push_str(" none reported");
+        return out;
+    }
+    let rows: Vec<Vec<String>> = channels
+        .accounts
+        .iter()
+        .map(|a| {
+            let restart = match (&a.restarted_at_utc, &a.restart_answer) {
+                (Some(at), Some(ChannelStart::Started { outcome })) => {
+                    format!("restarted by clawkeeper {at} ({outcome})")
+                }
+                (Some(at), Some(ChannelStart::NotStarted { why })) => format!("restart {at} failed: {why}"),
+                (Some(at), _) => format!("restart asked {at}"),
+                (None, _) => "-".into(),
+            };
+            vec![
+                a.channel.clone(),
+                a.account.clone(),
+                a.lifecycle.map_or("-", |l| l.as_str()).to_string(),
+                a.since_utc.clone(),
+                a.trouble.map_or("-", |t| t.as_str()).to_string(),
+                restart,
+            ]
+        })
+        .collect();
+    let table = table(
+        &["CHANNEL", "ACCOUNT", "LIFECYCLE", "SINCE", "TROUBLE", "RESTART"],
+        &rows,
+    );
+    for line in table.lines() {
+        out.push_str("\n  ");
+        out.push_str(line);
+    }
+    out
+}
+
 /// A line under the table when the probe cannot tell whether the gateway is up, or says it is not.
 fn probe_note(id: &str, probe: &ProbeView) -> Option<String> {
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -177,11 +243,14 @@ fn status(v: &Value) -> String {
                 Watchdog::Unreadable { .. } => "-".to_string(),
             };
             let w = seen(g);
+            let probe = w.and_then(|w| w.probe.as_ref());
             vec![
                 g.id.clone(),
                 phase,
                 ecs_words(&g.ecs),
-                probe_words(w.and_then(|w| w.probe.as_ref())),
+                probe_words(probe),
+                ready_words(probe),
+                startup_words(probe),
                 w.and_then(|w| w.incident.as_ref())
                     .map_or_else(|| "-".into(), |i| i.cause.clone()),
                 w.and_then(|w| w.silenced_until_utc.clone())
@@ -196,6 +265,8 @@ fn status(v: &Value) -> String {
             "PHASE",
             "ECS",
             "PROBE",
+            "READY",
+            "STARTUP",
             "INCIDENT",
             "SILENCED UNTIL",
             "NEWEST SNAPSHOT",
@@ -208,6 +279,20 @@ fn status(v: &Value) -> String {
             .and_then(|p| probe_note(&g.id, p))
         {
             out.push_str(&format!("\n{note}"));
+        }
+    }
+    for g in &report.gateways {
+        let failing = seen(g)
+            .and_then(|w| w.probe.as_ref())
+            .map(|p| p.status.failing.clone())
+            .unwrap_or_default();
+        if !failing.is_empty() {
+            out.push_str(&format!("\n/readyz of {} lists failing: {}", g.id, failing.join(", ")));
+        }
+    }
+    for g in &report.gateways {
+        if let Some(channels) = seen(g).and_then(|w| w.channels.as_ref()) {
+            out.push_str(&format!("\n\n{}", channels_block(&g.id, channels)));
         }
     }
     for g in &report.gateways {
@@ -390,6 +475,43 @@ mod tests {
             text.lines().any(|l| l.starts_with("new ") && l.contains(" - ")),
             "{text}"
         );
+    }
+
+    #[test]
+    fn status_shows_readiness_startup_and_each_channels_lifecycle() {
+        let v = serde_json::json!({"gateways": [
+            {"id": "home", "target": {"kind": "service", "name": "gw"}, "ecs": {"state": "service", "status": "ACTIVE", "desired": 1, "running": 1, "pending": 0},
+             "watchdog": {"phase": "healthy",
+                "probe": {"mode": "probe_url", "last_outcome": "live", "failures": 0, "startup": "started",
+                          "ready": false, "failing": ["channel:whatsapp:default"]},
+                "channels": {"admin_rpc": {"state": "read"}, "accounts": [
+                    {"channel": "whatsapp", "account": "default", "lifecycle": "ready", "since": 1_795_161_660,
+                     "since_utc": "2026-11-20 08:01:00 UTC", "restarted_at_utc": "2026-11-20 08:00:00 UTC",
+                     "restart_answer": {"result": "started", "outcome": "handed-off"}},
+                    {"channel": "telegram", "account": "ops", "lifecycle": "blocked", "since": 1_795_161_000,
+                     "since_utc": "2026-11-20 07:50:00 UTC", "trouble": "conflict"}]}}},
+            {"id": "lab", "target": {"kind": "service", "name": "gw"}, "ecs": {"state": "service", "status": "ACTIVE", "desired": 1, "running": 1, "pending": 0},
+             "watchdog": {"phase": "healthy",
+                "probe": {"mode": "task_ip", "last_outcome": "live", "failures": 0, "ready": true},
+                "channels": {"admin_rpc": {"state": "unavailable", "why": "admin RPC not enabled (enable OpenClaw's admin-http-rpc plugin)"}}}}
+        ]});
+        let text = status(&v);
+        let header = text.lines().next().unwrap_or_default();
+        assert!(header.contains("READY") && header.contains("STARTUP"), "{text}");
+        let home = text.lines().find(|l| l.starts_with("home ")).unwrap_or_default();
+        assert!(home.contains("not ready") && home.contains("started"), "{home}");
+        let lab = text.lines().find(|l| l.starts_with("lab ")).unwrap_or_default();
+        assert!(lab.contains(" ready "), "{lab}");
+        for needle in [
+            "/readyz of home lists failing: channel:whatsapp:default",
+            "Channels of home (channels.status):",
+            "  whatsapp  default  ready      2026-11-20 08:01:00 UTC  -         restarted by clawkeeper",
+            "restarted by clawkeeper 2026-11-20 08:00:00 UTC (handed-off)",
+            "  telegram  ops      blocked    2026-11-20 07:50:00 UTC  conflict",
+            "Channels of lab: unknown: admin RPC not enabled (enable OpenClaw's admin-http-rpc plugin)",
+        ] {
+            assert!(text.contains(needle), "{needle}:\n{text}");
+        }
     }
 
     #[test]

@@ -37,5 +37,5 @@ pub const POLICY_NOTIFY_AT_ONCE: &str = r#"{"down_grace_secs":0,"min_notify_inte
 
 /// [`POLICY_NOTIFY_AT_ONCE`], a gateway hung after two failed probes (a stop on the second run),
 /// and no scheduled snapshots due.
-pub const POLICY_HUNG_AFTER_TWO: &str = r#"{"down_grace_secs":0,"min_notify_interval_secs":0,"hung_probe_failures":2,
+pub const POLICY_HUNG_AFTER_TWO: &str = r#"{"down_grace_secs":0,"startup_grace_secs":0,"min_notify_interval_secs":0,"hung_probe_failures":2,
   "snapshot_interval_secs":0}"#;

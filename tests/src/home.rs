@@ -57,3 +57,21 @@ pub fn signal_group(pgid: u32, signal: &str) {
         .args(["-s", signal, "--", &format!("-{pgid}")])
         .status();
 }
+
+/// The WhatsApp channel plugin of the same release (`@openclaw/whatsapp`, which OpenClaw ships
+/// outside its core package), installed beside OpenClaw by `scripts/install-openclaw.sh`: a test
+/// gateway loads it from here (`plugins.load.paths`). Fails (never skips) when it is missing.
+pub fn whatsapp_plugin() -> PathBuf {
+    let launcher = openclaw();
+    let dir = launcher
+        .parent()
+        .and_then(Path::parent)
+        .map(|root| root.join("node_modules/@openclaw/whatsapp"))
+        .unwrap_or_default();
+    assert!(
+        dir.join("package.json").exists(),
+        "the WhatsApp plugin is not at {}: run `scripts/install-openclaw.sh` (or `make test`)",
+        dir.display()
+    );
+    dir
+}

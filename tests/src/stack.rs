@@ -75,6 +75,7 @@ pub struct StackBuilder {
     bucket: bool,
     fault_proxy: bool,
     home: Home,
+    gateway_token: Option<String>,
     env: Vec<(String, String)>,
 }
 
@@ -96,6 +97,7 @@ impl Stack {
             bucket: false,
             fault_proxy: false,
             home: Home::None,
+            gateway_token: None,
             env: Vec::new(),
         }
     }
@@ -176,6 +178,24 @@ impl Stack {
             set_env(&mut env, name, *value);
         }
         env
+    }
+
+    /// Writes the stop permit `control` issues before it invokes the restore function (the
+    /// restore function refuses without one): for restoring `snapshot` onto `gateway`, now.
+    pub async fn issue_stop_permit(&self, gateway: &str, snapshot: &str) {
+        use clawkeeper_core::ports::StopPermits;
+        let permit = clawkeeper_core::permit::StopPermit::issue(
+            gateway,
+            snapshot,
+            "test: no task",
+            "test",
+            "test-invocation",
+            clawkeeper_core::watch::time::now_secs(),
+        );
+        clawkeeper_aws::dynamodb::DynamoStore::new(&self.sdk, TABLE)
+            .issue(&permit)
+            .await
+            .expect("issue the stop permit");
     }
 
     /// An S3 client on moto.
@@ -269,6 +289,20 @@ impl StackBuilder {
         self
     }
 
+    /// The state table too (a [`Stack::bare`] has none): where the restore function takes its
+    /// stop permit from.
+    pub fn with_table(mut self) -> Self {
+        self.table = true;
+        self
+    }
+
+    /// The gateway token in moto's Secrets Manager, named by the gateway's `token_secret_arn`:
+    /// what the reconciler probes `/readyz` and asks the admin RPC with.
+    pub fn with_gateway_token(mut self, token: &str) -> Self {
+        self.gateway_token = Some(token.to_string());
+        self
+    }
+
     /// One more variable of the functions' environment (the last value set wins).
     pub fn env(mut self, name: &str, value: &str) -> Self {
         set_env(&mut self.env, name, value);
@@ -304,6 +338,10 @@ impl StackBuilder {
         let proxy = self.fault_proxy.then(|| FaultProxy::start(&moto.endpoint()));
 
         let mut gateway = self.gateway;
+        if let Some(token) = &self.gateway_token {
+            let arn = aws_setup::create_secret(&moto, "openclaw-gateway-token", token);
+            gateway.insert("token_secret_arn".into(), json!(arn));
+        }
         let dir = (self.home != Home::None).then(|| {
             let dir = tempfile::tempdir().expect("temp dir");
             let root = dir.path().join("home");

@@ -20,7 +20,11 @@ pub struct Stub {
     pub url: String,
     accepted: Arc<AtomicUsize>,
     authorizations: Arc<Mutex<Vec<String>>>,
+    reply: Arc<Mutex<Reply>>,
 }
+
+/// What every request is answered with: status, content type, body (`None`: never answered).
+type Reply = (u16, &'static str, Option<&'static str>);
 
 impl Stub {
     /// On a free loopback port: every request answered with `status`, `content_type` and `body`,
@@ -54,11 +58,13 @@ impl Stub {
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let accepted = Arc::new(AtomicUsize::new(0));
         let authorizations = Arc::new(Mutex::new(Vec::new()));
-        let (count, seen) = (Arc::clone(&accepted), Arc::clone(&authorizations));
+        let reply = Arc::new(Mutex::new((status, content_type, body)));
+        let (count, seen, now) = (Arc::clone(&accepted), Arc::clone(&authorizations), Arc::clone(&reply));
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 count.fetch_add(1, Ordering::Relaxed);
                 let seen = Arc::clone(&seen);
+                let (status, content_type, body) = *now.lock().expect("reply");
                 thread::spawn(move || answer(stream, status, content_type, body, &seen));
             }
         });
@@ -66,7 +72,13 @@ impl Stub {
             url,
             accepted,
             authorizations,
+            reply,
         }
+    }
+
+    /// From now on, every request is answered this way (a gateway that moved on, on the same URL).
+    pub fn answer_with(&self, status: u16, content_type: &'static str, body: Option<&'static str>) {
+        *self.reply.lock().expect("reply") = (status, content_type, body);
     }
 
     /// Connections accepted so far.

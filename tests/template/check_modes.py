@@ -31,7 +31,7 @@ import modes  # noqa: E402
 # the Lambda service, not the function's network.
 SERVICES = {
     "snapshot": {"s3"},
-    "restore": {"s3"},
+    "restore": {"s3", "dynamodb"},  # dynamodb: the stop permit it takes
     "reconciler": {"s3", "dynamodb", "sns", "ecs"},
     "task-events": {"dynamodb", "sns", "ecs"},
     "log-alerts": {"dynamodb", "sns", "ecs"},
@@ -454,6 +454,228 @@ class EveryMode(unittest.TestCase):
                     if props.get("VpcConfig"):
                         self.assertEqual(props["VpcConfig"]["SubnetIds"], p["SubnetIds"].split(","), fn)
                         self.assertNotIn("", props["VpcConfig"]["SecurityGroupIds"], fn)
+
+
+# ------------------------------------------------------------------ 10. a created gateway's models and load balancer
+_ALB = "create-gateway-alb-bedrock-keys"
+# Beside every mode: the all-options mode with other values, each resolved as CloudFormation would.
+OPTION_CASES = {
+    "alb, reconciler in the VPC": (_ALB, {"ProbeInVpc": "true"}),
+    "alb and the owner's load balancer": (_ALB, {"LoadBalancerSecurityGroupId": modes.LOAD_BALANCER_SG}),
+    "six models, the most": (_ALB, {"BedrockModelIds": ",".join(
+        ["anthropic.claude-sonnet-4-5-20250929-v1:0", "us.anthropic.claude-opus-4-6-v1", "eu.anthropic.claude-opus-4-6-v1",
+         "global.anthropic.claude-haiku-4-5-20251001-v1:0", "amazon.nova-pro-v1:0", "us-gov.anthropic.claude-3-haiku-20240307-v1:0"])}),
+    "one foundation model": (_ALB, {"BedrockModelIds": "amazon.nova-pro-v1:0"}),
+    "one inference profile": (_ALB, {"BedrockModelIds": "apac.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
+    "Bedrock off, its ids kept": (_ALB, {"EnableBedrock": "false"}),
+    "eight keys, the most, no key of the owner's": (_ALB, {
+        "ModelApiKeyNames": "ANTHROPIC_API_KEY,OPENAI_API_KEY,GEMINI_API_KEY,OPENROUTER_API_KEY,XAI_API_KEY,"
+                            "MISTRAL_API_KEY,SLACK_BOT_TOKEN,SLACK_SIGNING_SECRET", "ModelApiKeysKmsKeyArn": ""}),
+    "no keys": (_ALB, {"ModelApiKeysSecretArn": "", "ModelApiKeyNames": "", "ModelApiKeysKmsKeyArn": ""}),
+    "no load balancer": (_ALB, {"CreateLoadBalancer": "false"}),
+}
+INVOKE = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
+
+
+def _split(value: str) -> list[str]:
+    return [x for x in value.split(",") if x]
+
+
+def expected_bedrock(p: dict) -> tuple[set[str], dict[str, str]]:
+    """What the task role must allow for BedrockModelIds, written out apart from the template: the ARNs
+    invoked directly, and for each inference profile (three dot-separated parts) the foundation model it
+    routes to, in any region, allowed only through that profile."""
+    direct, routed = set(), {}
+    for model in _split(p["BedrockModelIds"]):
+        parts = model.split(".")
+        if len(parts) == 3:
+            profile = f"arn:aws:bedrock:{modes.REGION}:{modes.ACCOUNT}:inference-profile/{model}"
+            direct.add(profile)
+            routed[profile] = f"arn:aws:bedrock:*::foundation-model/{parts[1]}.{parts[2]}"
+        else:
+            direct.add(f"arn:aws:bedrock:{modes.REGION}::foundation-model/{model}")
+    return direct, routed
+
+
+def _ingress(t: dict, ids: dict, group_logical: str) -> list[dict]:
+    """Every ingress rule of a group of the stack: inline and AWS::EC2::SecurityGroupIngress."""
+    group = ids[group_logical]["Ref"]
+    rules = list(t["Resources"][group_logical]["Properties"].get("SecurityGroupIngress", []))
+    rules += [x["Properties"] for x in of_type(t, "AWS::EC2::SecurityGroupIngress").values()
+              if x["Properties"].get("GroupId") == group]
+    return rules
+
+
+class CreatedGatewayOptions(unittest.TestCase):
+    """Bedrock, the model keys' secret and the load balancer of a created gateway, in every mode and in
+    OPTION_CASES: what the task role, the execution role, the container, the security groups, the load
+    balancer and the reconciler's gateway get, against what the parameters ask for."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cases = {m: (m, {}) for m in modes.MODES} | OPTION_CASES
+
+    def each(self, check):
+        """check(name, resolved template, physical ids, parameter values) for every case, a subTest each."""
+        for name, (mode, params) in self.cases.items():
+            with self.subTest(case=name):
+                self.assertEqual(modes.rule_failures(mode, params), [], "the values pass the Rules")
+                try:
+                    t, ids = modes.resolved(mode, params=params), modes.physical_ids(mode, params=params)
+                except modes.TemplateError as e:
+                    self.fail(f"does not resolve: {e}")
+                check(name, t, ids, modes.parameters(mode, params))
+
+    def test_the_task_role_may_invoke_exactly_the_listed_models(self):
+        self.each(self._the_task_role_may_invoke_exactly_the_listed_models)
+
+    def _the_task_role_may_invoke_exactly_the_listed_models(self, _name, t, ids, p):
+        created = p["CreateGateway"] == "true"
+        bedrock = created and p["EnableBedrock"] == "true"
+        direct, routed = expected_bedrock(p) if bedrock else (set(), {})
+        got_direct, got_routed = set(), {}
+        for logical, role in of_type(t, "AWS::IAM::Role").items():
+            for policy in role["Properties"].get("Policies", []):
+                for st in _listed(policy["PolicyDocument"]["Statement"]):
+                    actions = set(_listed(st["Action"]))
+                    if not any(a.lower().startswith("bedrock:") for a in actions):
+                        continue
+                    self.assertEqual(logical, "GatewayTaskRole", "only the gateway's task calls Bedrock")
+                    self.assertEqual(st["Effect"], "Allow")
+                    self.assertEqual(actions, INVOKE, "invoke only, named: no wildcard, no other action")
+                    self.assertNotIn("NotResource", st)
+                    resources = _listed(st["Resource"])
+                    condition = st.get("Condition")
+                    if condition is None:
+                        for r in resources:
+                            self.assertNotIn("*", r, f"{r}: a direct grant names one model")
+                        got_direct |= set(resources)
+                    else:
+                        # Only a profile's model may be granted in any region, and only through it.
+                        self.assertEqual(list(condition), ["StringEquals"])
+                        [(key, profile)] = condition["StringEquals"].items()
+                        self.assertEqual(key, "bedrock:InferenceProfileArn")
+                        [model] = resources
+                        arn, partition, service, region, account, rest = model.split(":", 5)
+                        self.assertEqual((arn, partition, service, region, account), ("arn", "aws", "bedrock", "*", ""),
+                                         f"{model}: a foundation model in any region")
+                        self.assertNotIn("*", rest, f"{model}: one model, not a pattern")
+                        self.assertNotIn("*", profile)
+                        got_routed[profile] = model
+        self.assertEqual(got_direct, direct)
+        self.assertEqual(got_routed, routed)
+        for td in of_type(t, "AWS::ECS::TaskDefinition").values():
+            env = {e["Name"]: e["Value"] for e in td["Properties"]["ContainerDefinitions"][0]["Environment"]}
+            # OpenClaw's Bedrock provider takes its region from AWS_REGION (docs/providers/bedrock.md).
+            self.assertEqual(env.get("AWS_REGION"), modes.REGION if bedrock else None)
+
+    def test_model_keys_come_from_the_owners_secret_read_by_the_execution_role_only(self):
+        self.each(self._model_keys_come_from_the_owners_secret_read_by_the_execution_role_only)
+
+    def _model_keys_come_from_the_owners_secret_read_by_the_execution_role_only(self, _name, t, ids, p):
+        created = p["CreateGateway"] == "true"
+        arn = p["ModelApiKeysSecretArn"] if created else ""
+        names = _split(p["ModelApiKeyNames"]) if arn else []
+        for td in of_type(t, "AWS::ECS::TaskDefinition").values():
+            props = td["Properties"]
+            [container] = props["ContainerDefinitions"]
+            token = {"Name": "OPENCLAW_GATEWAY_TOKEN", "ValueFrom": ids["GatewayTokenSecret"]["Ref"]}
+            # <secret ARN>:<json key>:<version stage>:<version id>, the last two empty: the current value.
+            self.assertEqual(container["Secrets"], [token] + [{"Name": n, "ValueFrom": f"{arn}:{n}::"} for n in names])
+            roles = {ids[k]["Arn"]: (k, r["Properties"]) for k, r in of_type(t, "AWS::IAM::Role").items()}
+            _k, execution = roles[props["ExecutionRoleArn"]]
+            _k, task = roles[props["TaskRoleArn"]]
+            self.assertEqual(allows(execution, "secretsmanager:GetSecretValue", modes.MODEL_KEYS_SECRET), bool(arn))
+            self.assertFalse(allows(execution, "secretsmanager:GetSecretValue", modes.MODEL_KEYS_SECRET[:-6] + "XyZ789"),
+                             "another secret of the same name prefix")
+            self.assertFalse(allows(task, "secretsmanager:GetSecretValue", modes.MODEL_KEYS_SECRET),
+                             "the task itself never reads the secret")
+            key = p["ModelApiKeysKmsKeyArn"] if arn else ""
+            decrypts = [st for pol in execution.get("Policies", []) for st in _listed(pol["PolicyDocument"]["Statement"])
+                        if "kms:Decrypt" in _listed(st["Action"])]
+            if key:
+                [st] = decrypts
+                self.assertEqual(st["Resource"], key)
+                self.assertEqual(st["Condition"], {"StringEquals": {"kms:ViaService": f"secretsmanager.{modes.REGION}.amazonaws.com"}})
+            else:
+                self.assertEqual(decrypts, [], "no key of the owner's: aws/secretsmanager needs no grant")
+            env = {e["Name"]: e["Value"] for e in container["Environment"]}
+            self.assertEqual(env.get("OPENCLAW_SUPERVISOR_MODE"), "external", "ECS owns the gateway's lifecycle")
+
+    def test_the_load_balancer_is_https_only_and_reaches_only_the_gateway(self):
+        self.each(self._the_load_balancer_is_https_only_and_reaches_only_the_gateway)
+
+    def _the_load_balancer_is_https_only_and_reaches_only_the_gateway(self, name, t, ids, p):
+        created = p["CreateGateway"] == "true"
+        alb = created and p["CreateLoadBalancer"] == "true"
+        lbs = of_type(t, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+        listeners = of_type(t, "AWS::ElasticLoadBalancingV2::Listener")
+        groups = of_type(t, "AWS::ElasticLoadBalancingV2::TargetGroup")
+        self.assertEqual((len(lbs), len(listeners), len(groups)), (1, 1, 1) if alb else (0, 0, 0))
+        services = of_type(t, "AWS::ECS::Service")
+        if not alb:
+            for svc in services.values():
+                self.assertNotIn("LoadBalancers", svc["Properties"])
+            self.assertNotIn("LoadBalancerDnsName", t.get("Outputs", {}))
+            return
+        [(lb_logical, lb)], [listener], [(tg_logical, tg)] = lbs.items(), listeners.values(), groups.items()
+        lb, listener, tg = lb["Properties"], listener["Properties"], tg["Properties"]
+        self.assertEqual((lb["Type"], lb["Scheme"]), ("application", "internet-facing"))
+        self.assertEqual(lb["Subnets"], p["PublicSubnetIds"].split(","))
+        # The listener: HTTPS on 443 with the owner's certificate and a TLS 1.2+ policy, forwarding to
+        # the gateway's target group; no plain-HTTP listener at all.
+        self.assertEqual(listener["LoadBalancerArn"], ids[lb_logical]["Ref"])
+        self.assertEqual((listener["Port"], listener["Protocol"]), (443, "HTTPS"))
+        self.assertEqual(listener["Certificates"], [{"CertificateArn": p["CertificateArn"]}])
+        self.assertTrue(listener["SslPolicy"].startswith("ELBSecurityPolicy-TLS13-1-2"), listener["SslPolicy"])
+        self.assertEqual(listener["DefaultActions"], [{"Type": "forward", "TargetGroupArn": ids[tg_logical]["Ref"]}])
+        # The target group: the task's IP on the gateway port, healthy when /healthz answers 200.
+        self.assertEqual((tg["TargetType"], tg["Protocol"], tg["Port"], tg["VpcId"]), ("ip", "HTTP", 18789, p["VpcId"]))
+        self.assertEqual((tg["HealthCheckPath"], tg["Matcher"]), ("/healthz", {"HttpCode": "200"}))
+        delay = {a["Key"]: a["Value"] for a in tg.get("TargetGroupAttributes", [])}.get("deregistration_delay.timeout_seconds")
+        self.assertIsNotNone(delay, "the default 300 s would hold every restart that long")
+        self.assertLessEqual(int(delay), 30)
+        [svc] = services.values()
+        self.assertEqual(svc["Properties"]["LoadBalancers"],
+                         [{"ContainerName": "openclaw-gateway", "ContainerPort": 18789, "TargetGroupArn": ids[tg_logical]["Ref"]}])
+        self.assertGreaterEqual(svc["Properties"]["HealthCheckGracePeriodSeconds"], 120, "OpenClaw's start period")
+        [svc_logical] = services
+        self.assertIn("GatewayHttpsListener", modes.depends_on(modes.dependencies(*self.cases[name]), svc_logical),
+                      "ECS refuses a target group no listener uses yet")
+        # Security groups: the load balancer's takes 443 from anywhere and sends only to the gateway's
+        # group on 18789; the gateway's lets 18789 in only from it, the functions and the owner's LB.
+        [lb_sg] = lb["SecurityGroups"]
+        [lb_sg_logical] = [k for k in of_type(t, "AWS::EC2::SecurityGroup") if ids[k]["Ref"] == lb_sg]
+        gw_sg_logical, fn_sg_logical = "GatewayTaskSecurityGroup", "FunctionsSecurityGroup"
+        gw_sg = ids[gw_sg_logical]["Ref"]
+        lb_props = t["Resources"][lb_sg_logical]["Properties"]
+        self.assertEqual([(r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("CidrIp")) for r in _ingress(t, ids, lb_sg_logical)],
+                         [("tcp", 443, 443, "0.0.0.0/0")])
+        self.assertEqual([(r["IpProtocol"], r["FromPort"], r["ToPort"], r.get("DestinationSecurityGroupId"))
+                          for r in lb_props["SecurityGroupEgress"]], [("tcp", 18789, 18789, gw_sg)])
+        allowed = {lb_sg, ids[fn_sg_logical]["Ref"]} | ({p["LoadBalancerSecurityGroupId"]} if p["LoadBalancerSecurityGroupId"] else set())
+        gw_rules = _ingress(t, ids, gw_sg_logical)
+        for r in gw_rules:
+            self.assertNotIn("CidrIp", r, "the gateway takes nothing from an address range")
+            self.assertEqual((r["IpProtocol"], r["FromPort"], r["ToPort"]), ("tcp", 18789, 18789))
+            self.assertIn(r["SourceSecurityGroupId"], allowed)
+        self.assertEqual({r["SourceSecurityGroupId"] for r in gw_rules}, allowed)
+        self.assertTrue(t["Outputs"]["LoadBalancerDnsName"]["Value"].endswith(".elb.amazonaws.com"))
+        self.assertEqual(t["Outputs"]["GatewayUrl"]["Value"], f"https://{p['LoadBalancerDomainName']}/")
+
+    def test_the_reconciler_probes_through_the_load_balancer_from_outside_the_vpc(self):
+        self.each(self._the_reconciler_probes_through_the_load_balancer_from_outside_the_vpc)
+
+    def _the_reconciler_probes_through_the_load_balancer_from_outside_the_vpc(self, _name, t, ids, p):
+        alb = p["CreateGateway"] == "true" and p["CreateLoadBalancer"] == "true"
+        through_lb = alb and p["ProbeInVpc"] == "false"
+        for fn, (_binary, props) in functions(t).items():
+            [gateway] = json.loads(props["Environment"]["Variables"]["CLAWKEEPER_GATEWAYS"])
+            # In the VPC the reconciler probes the task's private IP (its subnets may not reach the
+            # internet-facing load balancer); a probe_url would take precedence over that.
+            self.assertEqual(gateway.get("probe_url"), f"https://{p['LoadBalancerDomainName']}" if through_lb else None, fn)
+        _, rec = function_named(t, "reconciler")
+        self.assertEqual(bool(rec.get("VpcConfig")), p["ProbeInVpc"] == "true", "the load balancer needs no VPC")
 
 
 def _https_from(t: dict, ids: dict, endpoint_groups: list, function_groups: list) -> bool:

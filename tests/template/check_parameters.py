@@ -67,8 +67,12 @@ class Parameters(unittest.TestCase):
         for name, spec in self.params.items():
             with self.subTest(name):
                 self.assertGreater(len(str(spec.get("Description", ""))), 20, "a description the guided deploy shows")
-                self.assertTrue("AllowedValues" in spec or "AllowedPattern" in spec,
-                                "allowed values or a pattern, so a typo is refused before anything is created")
+                bounded_number = spec.get("Type") == "Number" and "MinValue" in spec and "MaxValue" in spec
+                self.assertTrue("AllowedValues" in spec or "AllowedPattern" in spec or bounded_number,
+                                "allowed values, a pattern or a numeric range, so a typo is refused before anything "
+                                "is created")
+                if bounded_number:
+                    self.assertIn("ConstraintDescription", spec, "what the range is, in words")
                 if "AllowedPattern" in spec:
                     self.assertIn("ConstraintDescription", spec, "what the pattern wants, in words")
                 if "Default" in spec:
@@ -147,6 +151,55 @@ class Rules(unittest.TestCase):
         for what, (mode, params) in cases.items():
             with self.subTest(what):
                 self.assertNotEqual(modes.rule_failures(mode, params), [])
+
+    def test_a_created_gateways_models_and_load_balancer_are_refused_without_what_they_need(self):
+        mode = "create-gateway-alb-bedrock-keys"
+        self.assertEqual(modes.rule_failures(mode), [])
+        bedrock = {"EnableBedrock": "true", "BedrockModelIds": "anthropic.claude-sonnet-4-5-20250929-v1:0"}
+        keys = {"ModelApiKeysSecretArn": modes.MODEL_KEYS_SECRET, "ModelApiKeyNames": "ANTHROPIC_API_KEY"}
+        alb = {"CreateLoadBalancer": "true", "CertificateArn": modes.CERTIFICATE,
+               "PublicSubnetIds": ",".join(modes.PUBLIC_SUBNETS), "LoadBalancerDomainName": modes.DOMAIN}
+        seven = ",".join(f"anthropic.claude-model-{i}-v1:0" for i in range(7))
+        nine = ",".join(f"KEY_{i}" for i in range(9))
+        bad = {
+            # Each belongs to a gateway the stack creates: refused, not ignored, without one.
+            "Bedrock without a created gateway": ("defaults", bedrock),
+            "model keys without a created gateway": ("defaults", keys),
+            "a load balancer without a created gateway": ("defaults", alb),
+            "Bedrock without models": (mode, {"BedrockModelIds": ""}),
+            "seven models (six slots)": (mode, {"BedrockModelIds": seven}),
+            "a space after a comma": (mode, {"BedrockModelIds": "amazon.nova-pro-v1:0, amazon.nova-lite-v1:0"}),
+            "an empty model entry": (mode, {"BedrockModelIds": "amazon.nova-pro-v1:0,,amazon.nova-lite-v1:0"}),
+            "a geography no inference profile has": (mode, {"BedrockModelIds": "xx.anthropic.claude-opus-4-6-v1"}),
+            # A dot in the model part would be read as a profile's parts: refused instead.
+            "a dot in a model id": (mode, {"BedrockModelIds": "amazon.nova-2.0"}),
+            "a model ARN instead of an id": (mode, {"BedrockModelIds": "arn:aws:bedrock:us-east-1::foundation-model/x.y"}),
+            "a wildcard model": (mode, {"BedrockModelIds": "anthropic.*"}),
+            "the secret without names": (mode, {"ModelApiKeyNames": ""}),
+            "names without the secret": (mode, {"ModelApiKeysSecretArn": "", "ModelApiKeysKmsKeyArn": ""}),
+            "a key without the secret": (mode, {"ModelApiKeysSecretArn": "", "ModelApiKeyNames": ""}),
+            "a secret ARN without its suffix": (mode, {"ModelApiKeysSecretArn": modes.MODEL_KEYS_SECRET[:-7]}),
+            "nine names (eight slots)": (mode, {"ModelApiKeyNames": nine}),
+            "a name in lower case": (mode, {"ModelApiKeyNames": "anthropic_api_key"}),
+            "a load balancer without a certificate": (mode, {"CertificateArn": ""}),
+            "a load balancer without public subnets": (mode, {"PublicSubnetIds": ""}),
+            "a load balancer in one subnet": (mode, {"PublicSubnetIds": modes.PUBLIC_SUBNETS[0]}),
+            "a load balancer without its name": (mode, {"LoadBalancerDomainName": ""}),
+            "a URL instead of a name": (mode, {"LoadBalancerDomainName": f"https://{modes.DOMAIN}/"}),
+        }
+        for what, (m, params) in bad.items():
+            with self.subTest(what):
+                self.assertNotEqual(modes.rule_failures(m, params), [], what)
+        good = {
+            "Bedrock off, its ids kept": (mode, {"EnableBedrock": "false"}),
+            "six models": (mode, {"BedrockModelIds": ",".join(f"us.anthropic.claude-model-{i}-v1:0" for i in range(6))}),
+            "eight names": (mode, {"ModelApiKeyNames": ",".join(f"KEY_{i}" for i in range(8))}),
+            "six public subnets": (mode, {"PublicSubnetIds": ",".join(modes.PUBLIC_SUBNETS + modes.SUBNETS + modes.SUBNETS[:1])}),
+            "the options off, their values kept": ("defaults", {"CertificateArn": modes.CERTIFICATE, "BedrockModelIds": "a.b"}),
+        }
+        for what, (m, params) in good.items():
+            with self.subTest(what):
+                self.assertEqual(modes.rule_failures(m, params), [], what)
 
 
 class Lifecycle(unittest.TestCase):

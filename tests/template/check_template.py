@@ -155,6 +155,60 @@ class Template(unittest.TestCase):
         self.assertEqual(ap["PosixUser"], {"Uid": "1000", "Gid": "1000"})
         self.assertTrue(self.resources["GatewayFileSystem"]["Properties"]["Encrypted"])
 
+    def test_conditions_use_only_what_cloudformation_allows_in_conditions(self):
+        # CloudFormation evaluates Conditions before any resource exists: condition functions, and in
+        # Fn::Equals only Ref (of parameters), Fn::FindInMap, Fn::Sub, Fn::Join, Fn::Select and Fn::Split
+        # (cfn-lint's schema of Fn::Equals in conditions). The padded Fn::Select slots (subnets, Bedrock
+        # models, model keys) are such expressions; modes.py's resolver evaluates each of them.
+        in_equals = {"Ref", "Fn::FindInMap", "Fn::Sub", "Fn::Join", "Fn::Select", "Fn::Split"}
+        parameters = set(self.t["Parameters"]) | {"AWS::Region", "AWS::Partition", "AWS::AccountId", "AWS::StackName",
+                                                  "AWS::URLSuffix"}
+        problems = []
+
+        def value(v, where):
+            if isinstance(v, list):
+                for x in v:
+                    value(x, where)
+            elif isinstance(v, dict):
+                for k, x in v.items():
+                    if k == "Ref" and x not in parameters:
+                        problems.append(f"{where}: Ref {x} is not a parameter")
+                    if k.startswith("Fn::") or k == "Ref":
+                        if k not in in_equals:
+                            problems.append(f"{where}: {k} in Fn::Equals")
+                    if k == "Fn::Sub" and isinstance(x, list):
+                        value(list(x[1].values()), where)
+                    elif k != "Fn::Sub":
+                        value(x, where)
+
+        def cond(c, where):
+            (fn, arg), = c.items()
+            if fn == "Condition":
+                self.assertIn(arg, self.t["Conditions"], where)
+            elif fn == "Fn::Equals":
+                value(arg, where)
+            elif fn in ("Fn::And", "Fn::Or"):
+                for x in arg:
+                    cond(x, where)
+            elif fn == "Fn::Not":
+                [x] = arg
+                cond(x, where)
+            else:
+                problems.append(f"{where}: {fn} is not a condition function")
+
+        for name, c in self.t["Conditions"].items():
+            cond(c, name)
+        self.assertEqual(problems, [])
+        self.assertGreaterEqual(len([n for n in self.t["Conditions"] if n.startswith("HasBedrockModel")]), 5)
+
+    def test_the_created_load_balancers_outputs_name_what_to_point_the_domain_at(self):
+        outputs = self.t["Outputs"]
+        self.assertEqual(outputs["LoadBalancerDnsName"]["Value"], {"Fn::GetAtt": ["GatewayLoadBalancer", "DNSName"]})
+        self.assertEqual(outputs["LoadBalancerHostedZoneId"]["Value"],
+                         {"Fn::GetAtt": ["GatewayLoadBalancer", "CanonicalHostedZoneID"]})
+        for name in ("LoadBalancerDnsName", "LoadBalancerHostedZoneId", "GatewayUrl"):
+            self.assertEqual(outputs[name]["Condition"], self.resources["GatewayLoadBalancer"]["Condition"], name)
+
 
 class Transformed(unittest.TestCase):
     """Assertions on the SAM-transformed template: every function really gets a role without `*`

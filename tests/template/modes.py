@@ -58,6 +58,16 @@ ACCESS_POINT = f"arn:aws:elasticfilesystem:{REGION}:{ACCOUNT}:access-point/fsap-
 KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 OPERATOR_ROLE = f"arn:aws:iam::{ACCOUNT}:role/openclaw-operators"
 LOG_GROUP = "/ecs/openclaw/openclaw-gateway"
+# A created gateway's models and load balancer.
+PUBLIC_SUBNETS = ["subnet-0d1d2d3d4d5d6d7d8", "subnet-0e1e2e3e4e5e6e7e8"]
+CERTIFICATE = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+DOMAIN = "openclaw.example.com"
+MODEL_KEYS_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:openclaw/model-keys-AbC123"
+MODEL_KEYS_KMS_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/9876fedc-98fe-76dc-54ba-9876543210fe"
+MODEL_KEY_NAMES = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY", "SLACK_SIGNING_SECRET"]
+# A foundation model, a US cross-region inference profile and a global one.
+BEDROCK_MODELS = ["anthropic.claude-sonnet-4-5-20250929-v1:0", "us.anthropic.claude-opus-4-6-v1",
+                  "global.anthropic.claude-haiku-4-5-20251001-v1:0"]
 
 _EXISTING_NETWORK = {"SubnetIds": ",".join(SUBNETS[:2]), "SecurityGroupId": SECURITY_GROUP}
 _ENDPOINTS = {"VpcEgress": "endpoints", "VpcId": VPC, "RouteTableIds": ",".join(ROUTE_TABLES)}
@@ -102,6 +112,18 @@ MODES: dict[str, dict[str, str]] = {
     },
     "create-gateway-probe-in-vpc-nat": {
         "CreateGateway": "true", "ProbeInVpc": "true", "VpcId": VPC, "SubnetIds": ",".join(SUBNETS[:2]), **_NAT,
+    },
+    # Created gateway with everything it can have: Bedrock on three models (a foundation model, a US and a
+    # global inference profile), model API keys from a secret encrypted with the owner's key, and an
+    # internet-facing HTTPS load balancer in two public subnets, which the reconciler probes through.
+    "create-gateway-alb-bedrock-keys": {
+        "CreateGateway": "true", "VpcId": VPC, "SubnetIds": ",".join(SUBNETS[:2]),
+        "VpcEgress": "endpoints", "RouteTableIds": ROUTE_TABLES[0],
+        "EnableBedrock": "true", "BedrockModelIds": ",".join(BEDROCK_MODELS),
+        "ModelApiKeysSecretArn": MODEL_KEYS_SECRET, "ModelApiKeyNames": ",".join(MODEL_KEY_NAMES),
+        "ModelApiKeysKmsKeyArn": MODEL_KEYS_KMS_KEY,
+        "CreateLoadBalancer": "true", "CertificateArn": CERTIFICATE, "PublicSubnetIds": ",".join(PUBLIC_SUBNETS),
+        "LoadBalancerDomainName": DOMAIN, "OwnerEmail": "owner@example.com",
     },
 }
 
@@ -290,6 +312,7 @@ class _Resolver:
             "AWS::ECS::TaskDefinition": "Family", "AWS::Events::Rule": "Name", "AWS::Scheduler::Schedule": "Name",
             "AWS::CloudWatch::Alarm": "AlarmName", "AWS::KMS::Alias": "AliasName",
             "AWS::EC2::SecurityGroup": None,
+            "AWS::ElasticLoadBalancingV2::LoadBalancer": "Name", "AWS::ElasticLoadBalancingV2::TargetGroup": "Name",
         }.get(kind)
         if given is not None:
             value = str(given)
@@ -316,6 +339,9 @@ class _Resolver:
             return f"{STACK}-{logical}-{_h(logical, n=12).upper()}"
         if kind == "AWS::S3::Bucket":
             return f"{STACK}-{logical}-{_h(logical, n=12)}".lower()
+        if kind in ("AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"):
+            # At most 32 characters: CloudFormation shortens the stack and logical id in these names.
+            return f"{STACK[:6]}-{logical[:5]}-{_h(logical, n=12).upper()}"
         # CloudFormation's generated names: <stack>-<logical id>-<random>.
         return f"{STACK}-{logical}-{_h(logical, n=12).upper()}"
 
@@ -346,6 +372,13 @@ class _Resolver:
         if kind == "AWS::SNS::Subscription":
             topic = self._prop(logical, "TopicArn") or _arn("sns", "topic")
             return f"{topic}:{_uuid(logical)}"
+        if kind == "AWS::ElasticLoadBalancingV2::LoadBalancer":
+            return _arn("elasticloadbalancing", f"loadbalancer/app/{n}/{_h(logical, n=16)}")
+        if kind == "AWS::ElasticLoadBalancingV2::TargetGroup":
+            return _arn("elasticloadbalancing", f"targetgroup/{n}/{_h(logical, n=16)}")
+        if kind == "AWS::ElasticLoadBalancingV2::Listener":
+            lb = str(self._prop(logical, "LoadBalancerArn") or "loadbalancer/app/lb/0")
+            return _arn("elasticloadbalancing", f"listener/{lb.split(':loadbalancer/', 1)[-1]}/{_h(logical, n=16)}")
         return n
 
     def getatt(self, logical: str, attr: str):
@@ -396,6 +429,19 @@ class _Resolver:
             return {"Arn": _arn("scheduler", f"schedule/default/{n}")}.get(attr, f"{n}.{attr}")
         if kind == "AWS::CloudWatch::Alarm":
             return {"Arn": _arn("cloudwatch", f"alarm:{n}")}.get(attr, f"{n}.{attr}")
+        if kind == "AWS::ElasticLoadBalancingV2::LoadBalancer":
+            arn = self.ref(logical)
+            return {"LoadBalancerArn": arn, "LoadBalancerName": n, "LoadBalancerFullName": arn.split(":loadbalancer/", 1)[1],
+                    "DNSName": f"{n}-{int(_h(logical, n=8), 16) % 10**10}.{REGION}.elb.amazonaws.com".lower(),
+                    # Application Load Balancers' hosted zone in us-east-1.
+                    "CanonicalHostedZoneID": "Z35SXDOTRQ7X7K",
+                    "SecurityGroups": self._prop(logical, "SecurityGroups") or []}.get(attr, f"{n}.{attr}")
+        if kind == "AWS::ElasticLoadBalancingV2::TargetGroup":
+            arn = self.ref(logical)
+            return {"TargetGroupArn": arn, "TargetGroupName": n,
+                    "TargetGroupFullName": arn.split(":", 5)[5]}.get(attr, f"{n}.{attr}")
+        if kind == "AWS::ElasticLoadBalancingV2::Listener":
+            return {"ListenerArn": self.ref(logical)}.get(attr, f"{n}.{attr}")
         if attr == "Arn":
             service = kind.split("::")[1].lower()
             return _arn(service, n)
@@ -573,7 +619,9 @@ def resolved(mode: str, names: dict | None = None, params: dict | None = None) -
     arn:aws:dynamodb:...:table/<name>; a bucket's Arn arn:aws:s3:::<name>; a topic's and a secret's Ref
     their ARN (give the ARN, or a name to build one from); a queue's Ref its URL, Arn and QueueName;
     a function's Ref its name and Arn ...:function:<name>; a role's Arn ...:role/<name>; a KMS key's
-    Ref its key id and Arn ...:key/<id>; an EFS access point's Ref fsap-... and Arn. A resource not named
+    Ref its key id and Arn ...:key/<id>; an EFS access point's Ref fsap-... and Arn; a load balancer's,
+    target group's and listener's Ref their ELB ARN (and the load balancer's DNSName, CanonicalHostedZoneID
+    as ELB answers them). A resource not named
     gets an explicit name from its properties (e.g. the created cluster's ClusterName) or a
     deterministic placeholder (<stack>-<LogicalId>-<hash>, sg-<hash>, a uuid for KMS keys, ...).
 

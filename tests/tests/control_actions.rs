@@ -232,9 +232,23 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
     bridge.route_process("restore-real", stack.spawn("restore"));
     let fail_restore = Arc::new(AtomicBool::new(false));
     let fail = Arc::clone(&fail_restore);
-    // A stand-in with the restore contract drives the good path and a refusal; the real restore
-    // function runs at the end.
+    let crash_restore = Arc::new(AtomicBool::new(false));
+    let crash = Arc::clone(&crash_restore);
+    // A stand-in with the restore contract drives the good path, a refusal and a crash; the real
+    // restore function runs at the end.
     bridge.route("restore", move |event, _| {
+        if event["recover"] == true {
+            let report = json!({"gateway": "home", "result": "nothing_to_recover", "recovery": null,
+                                "warnings": [], "duration_ms": 1});
+            return Ok(report);
+        }
+        if crash.load(Ordering::SeqCst) {
+            // What Lambda answers for a function that died mid-run (killed, out of memory).
+            return Err(FunctionFailure {
+                error_type: "Runtime.ExitError".into(),
+                error_message: "RequestId: x Error: Runtime exited with error: signal: killed".into(),
+            });
+        }
         if fail.load(Ordering::SeqCst) {
             return Err(FunctionFailure {
                 error_type: "InvalidArchive".into(),
@@ -299,6 +313,13 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
     assert_eq!(unknown.error_type, "UnknownSnapshot");
     assert!(unknown.error_message.contains("20200101T000000Z-manual") && unknown.error_message.contains(&name));
     assert_eq!(stack.desired_count().await, 1);
+    // Waits that cannot fit the invocation are refused before anything is paused.
+    let too_long = refused(
+        &mut control,
+        json!({"action": "restore", "gateway": "home", "snapshot": name, "stop_timeout_secs": 300}),
+    );
+    assert_eq!(too_long.error_type, "NotEnoughTime", "{too_long:?}");
+    assert_eq!(stack.desired_count().await, 1, "nothing paused");
 
     // Restore: every step in order, then running, and the owner is told with the relink warning.
     let report = ask(
@@ -322,6 +343,22 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
         .expect("restore invoked");
     assert_eq!(restore_call.1["snapshot"], key.as_str());
     assert!(restore_call.1["by"].as_str().unwrap_or("").contains("user/alice"));
+    // No word of the caller's that the gateway stopped: control's permit in the table says so,
+    // for this snapshot, and the restore is told when it must be done by.
+    assert!(restore_call.1.get("confirm_stopped").is_none(), "{:#}", restore_call.1);
+    let deadline_ms = restore_call.1["deadline_ms"].as_i64().expect("deadline_ms");
+    let now_ms = clawkeeper_core::watch::time::now_secs() * 1000;
+    assert!(deadline_ms > now_ms && deadline_ms < now_ms + 900_000, "{deadline_ms}");
+    let permit = {
+        use clawkeeper_core::ports::StopPermits;
+        clawkeeper_aws::dynamodb::DynamoStore::new(&stack.sdk, clawkeeper_tests::consts::TABLE)
+            .take("home")
+            .await
+            .expect("read the permit")
+            .expect("control issued a stop permit")
+    };
+    assert_eq!(permit.snapshot_key, key, "{permit:?}");
+    assert!(permit.observed.contains("no task of service"), "{permit:?}");
     let got = stack.inbox().settle_and_drain().await;
     let done: Vec<_> = got.iter().filter(|d| d.kind == "restore_done").collect();
     assert_eq!(done.len(), 1, "{got:#?}");
@@ -331,7 +368,8 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
     fail_restore.store(true, Ordering::SeqCst);
     let report = ask(
         &mut control,
-        json!({"action": "restore", "gateway": "home", "snapshot": "latest", "stop_timeout_secs": 20}),
+        json!({"action": "restore", "gateway": "home", "snapshot": "latest", "stop_timeout_secs": 20,
+               "health_timeout_secs": 20}),
     );
     assert_eq!(report["ok"], false, "{report:#}");
     assert_eq!(report["failed_step"], "restore", "{report:#}");
@@ -359,6 +397,31 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
         "{history:#}"
     );
 
+    // A restore that died mid-run may have stopped between two renames of its swap: control has
+    // the restore function finish or undo it (under a permit of its own) before it reports.
+    fail_restore.store(false, Ordering::SeqCst);
+    crash_restore.store(true, Ordering::SeqCst);
+    let report = ask(
+        &mut control,
+        json!({"action": "restore", "gateway": "home", "snapshot": "latest", "stop_timeout_secs": 20,
+               "health_timeout_secs": 20}),
+    );
+    assert_eq!(report["failed_step"], "restore", "{report:#}");
+    assert_eq!(
+        steps_of(&report),
+        ["pause", "wait_stopped", "restore", "recover"],
+        "{report:#}"
+    );
+    assert_eq!(report["steps"][3]["ok"], true, "{report:#}");
+    let recover_call = bridge
+        .calls()
+        .into_iter()
+        .rev()
+        .find(|(f, e)| f == "restore" && e["recover"] == true)
+        .expect("recovery invoked");
+    assert!(recover_call.1.get("snapshot").is_none(), "{:#}", recover_call.1);
+    crash_restore.store(false, Ordering::SeqCst);
+
     // The real restore function, told by control that no task runs, restores the snapshot and
     // keeps the previous state under a dated name.
     let mut env_real = env.clone();
@@ -367,7 +430,8 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
     ask(&mut control_real, json!({"action": "resume", "gateway": "home"}));
     let report = ask(
         &mut control_real,
-        json!({"action": "restore", "gateway": "home", "snapshot": "latest", "stop_timeout_secs": 20}),
+        json!({"action": "restore", "gateway": "home", "snapshot": "latest", "stop_timeout_secs": 20,
+               "health_timeout_secs": 20}),
     );
     assert_eq!(report["ok"], true, "{report:#}");
     let restore_step = &report["steps"][2];
@@ -379,4 +443,13 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
             .is_some_and(|p| p.contains("pre-restore")),
         "{report:#}"
     );
+    // The real restore function took (and so used up) control's permit.
+    let left = {
+        use clawkeeper_core::ports::StopPermits;
+        clawkeeper_aws::dynamodb::DynamoStore::new(&stack.sdk, clawkeeper_tests::consts::TABLE)
+            .take("home")
+            .await
+            .expect("read the permit")
+    };
+    assert_eq!(left, None, "the permit serves one restore");
 }

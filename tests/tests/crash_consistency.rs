@@ -292,13 +292,16 @@ impl Scenario for RestoreLatest {
         "restore"
     }
     async fn start(&self) -> Stack {
-        let stack = Stack::bare()
+        // The table holds the stop permit control writes before it invokes the restore function.
+        let stack = Stack::builder()
+            .without_inbox()
             .with_bucket()
             .with_small_home()
             .with_fault_proxy()
             .env("CLAWKEEPER_RESTORE_SETTLE_SECS", "1")
             .start()
             .await;
+        stack.issue_stop_permit(GATEWAY, "latest").await;
         invoke_fresh(
             &stack,
             "snapshot",
@@ -309,7 +312,7 @@ impl Scenario for RestoreLatest {
         stack
     }
     fn event(&self, _: &Stack) -> Value {
-        json!({"gateway": GATEWAY, "snapshot": "latest", "confirm_stopped": true})
+        json!({"gateway": GATEWAY, "snapshot": "latest"})
     }
     async fn after_kill(&self, stack: &Stack) -> Result<(), String> {
         // Killed before the swap: the state as it was, every file of it.
@@ -327,7 +330,9 @@ impl Scenario for RestoreLatest {
         }
     }
     async fn next_try(&self, stack: &Stack, _: &str) {
-        // The owner's restore runs again (control invokes the restore function anew).
+        // The owner's restore runs again: control sees the service stopped, issues a new permit
+        // (the killed run may have taken the first) and invokes the restore function anew.
+        stack.issue_stop_permit(GATEWAY, "latest").await;
         invoke_fresh(stack, self.function(), &next_request_id(), &self.event(stack));
     }
     async fn check(&self, stack: &Stack, _: Option<&KillPoint>) -> Result<String, String> {

@@ -303,7 +303,7 @@ fn assert_restored(rs: &RestoreStack, report: &Value) {
 }
 
 fn restore_request() -> Value {
-    json!({"gateway": "home", "snapshot": "latest", "confirm_stopped": true, "by": "test"})
+    json!({"gateway": "home", "snapshot": "latest", "by": "test"})
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -315,6 +315,7 @@ async fn restore_rides_out_transient_s3_faults() {
     proxy.inject(".json?x-id=GetObject", Fault::Throttle, 1);
     proxy.inject(".tar.gz?x-id=GetObject", Fault::Status(503), 1);
     proxy.inject(".tar.gz?x-id=GetObject", Fault::Drop, 1);
+    rs.stack.issue_stop_permit("home", "latest").await;
     let report = ok(&mut restore, &restore_request());
     assert_restored(&rs, &report);
     assert_eq!(report["sidecar_checked"], true, "{report:#}");
@@ -331,6 +332,7 @@ async fn a_restore_whose_download_fails_past_its_retries_leaves_the_state_and_th
     let scratch_before = names(&rs.scratch);
 
     proxy.inject(".tar.gz?x-id=GetObject", Fault::Status(503), 100);
+    rs.stack.issue_stop_permit("home", "latest").await;
     let failure = restore.invoke(&restore_request()).expect_failed();
     assert_eq!(failure.error_type, "AwsTransient", "{failure:?}");
     assert!(failure.error_message.contains("GetObject"), "{failure:?}");
@@ -344,6 +346,7 @@ async fn a_restore_whose_download_fails_past_its_retries_leaves_the_state_and_th
     assert_eq!(names(&rs.scratch), scratch_before, "no download left in scratch");
     proxy.clear();
 
+    rs.stack.issue_stop_permit("home", "latest").await;
     let report = ok(&mut restore, &restore_request());
     assert_restored(&rs, &report);
     report_injected("restore (outlasting)", proxy);

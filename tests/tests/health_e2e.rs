@@ -5,11 +5,11 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_ecs::types::DeploymentConfiguration;
-use clawkeeper_core::watch::health::ProbeOutcome;
+use clawkeeper_core::watch::health::{ProbeOutcome, Startup};
 use clawkeeper_tests::aws_setup::{self, Delivered, kinds};
 use clawkeeper_tests::consts::{CLUSTER, LOG_GROUP, POLICY_HUNG_AFTER_TWO, SERVICE};
 use clawkeeper_tests::events::awslogs;
-use clawkeeper_tests::home::{kill_group, openclaw, signal_group};
+use clawkeeper_tests::real_gateway::{Auth, RealGateway};
 use clawkeeper_tests::stack::StackBuilder;
 use clawkeeper_tests::stub::Stub;
 use clawkeeper_tests::{Stack, ok};
@@ -140,6 +140,45 @@ async fn a_gateway_answering_html_is_hung_and_its_task_is_stopped() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_slow_start_is_not_a_hang_and_hung_detection_begins_once_startupz_says_started() {
+    // OpenClaw answers 503 everywhere while its startup sidecars settle (`/startupz`: "starting").
+    let gateway = Stub::serve(503, "application/json", Some(r#"{"status":"starting"}"#));
+    let policy = r#"{"down_grace_secs":0,"startup_grace_secs":300,"min_notify_interval_secs":0,
+      "hung_probe_failures":2,"snapshot_interval_secs":0}"#;
+    let stack = Stack::builder()
+        .gateway(json!({"probe_url": gateway.url}))
+        .policy(policy)
+        .with_running_task()
+        .start()
+        .await;
+    let mut reconciler = stack.spawn("reconciler");
+    // Far more failed /healthz probes than make a hang: none counts while it is starting.
+    for tick in 0..4 {
+        let answer = ok(&mut reconciler, &json!({}));
+        let probe = &answer["gateways"][0]["probe"];
+        assert_eq!(probe["outcome"], "failed", "tick {tick}: {answer}");
+        assert_eq!(probe["startup"], "starting", "tick {tick}: {answer}");
+        assert_eq!(
+            probe["failures"], 0,
+            "tick {tick}: a slow start is not a hang: {answer}"
+        );
+    }
+    assert!(stack.inbox().settle_and_drain().await.is_empty());
+    assert_eq!(stack.task_last_status().await, "RUNNING");
+
+    // Started, and /healthz still breaks its contract: now it counts, and two make a hang, well
+    // inside the task's first startup_grace_secs.
+    gateway.answer_with(200, "application/json", Some(r#"{"status":"started"}"#));
+    let first = ok(&mut reconciler, &json!({}));
+    assert_eq!(first["gateways"][0]["probe"]["startup"], "started", "{first}");
+    assert_eq!(first["gateways"][0]["probe"]["failures"], 1, "{first}");
+    ok(&mut reconciler, &json!({}));
+    let got = stack.inbox().settle_and_drain().await;
+    assert_eq!(kinds(&got), ["hung_restarted"], "{got:#?}");
+    assert_eq!(stack.task_last_status().await, "STOPPED");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_gateway_that_never_answers_does_not_stall_the_run() {
     let silent = Stub::serve(200, "application/json", None);
     let stack = stack(json!({"probe_url": silent.url})).with_service().start().await;
@@ -205,87 +244,30 @@ async fn log_alerts_turns_a_logout_into_one_relink_notice() {
     assert!(failure.error_message.contains("gzip"), "{failure:?}");
 }
 
-/// A real OpenClaw gateway (`openclaw gateway run` from npm) on a loopback port, in its own process
-/// group so stopping it stops its workers too. Killed when dropped.
-struct RealGateway {
-    child: std::process::Child,
-}
-
-impl RealGateway {
-    fn start(home: &std::path::Path, port: u16) -> Self {
-        use std::os::unix::process::CommandExt;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(home.join("gateway.log"))
-            .expect("log");
-        let child = std::process::Command::new(openclaw())
-            .args(["gateway", "run", "--allow-unconfigured", "--port", &port.to_string()])
-            .args(["--auth", "none", "--bind", "loopback"])
-            .env("HOME", home)
-            .env("OPENCLAW_STATE_DIR", home.join(".openclaw"))
-            .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("start the gateway");
-        Self { child }
-    }
-
-    /// Hung for real: every process of the gateway stopped (SIGSTOP). The kernel still completes
-    /// TCP handshakes on its listening socket, so a probe connects and then gets no answer.
-    fn freeze(&self) {
-        signal_group(self.child.id(), "STOP");
-    }
-
-    fn kill(&mut self) {
-        kill_group(self.child.id());
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for RealGateway {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Probes until the gateway is live three times in a row (its first boot can restart once, when
-/// `/healthz` briefly answers 503 while draining); returns how long that took.
-async fn wait_live(prober: &clawkeeper_openclaw::probe::Prober, base: &str, home: &std::path::Path) -> Duration {
-    let started = Instant::now();
-    let mut streak = 0;
-    while started.elapsed() < Duration::from_secs(150) {
-        if prober.probe(base, None).await.is_live() {
-            streak += 1;
-            if streak == 3 {
-                return started.elapsed();
-            }
-        } else {
-            streak = 0;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let log = std::fs::read_to_string(home.join("gateway.log")).unwrap_or_default();
-    panic!("the real gateway never answered /healthz at {base}:\n{log}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_real_openclaw_gateway_is_probed_healthy_hung_when_frozen_and_recovered() {
     let home = tempfile::tempdir().expect("home");
     let port = clawkeeper_tests::moto::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let prober = clawkeeper_openclaw::probe::Prober::new(Duration::from_secs(2)).expect("prober");
-    let mut gateway = RealGateway::start(home.path(), port);
-    let boot = wait_live(&prober, &base, home.path()).await;
+    let mut gateway = RealGateway::start(home.path(), port, Auth::None);
+    let boot = gateway.wait_live(&prober, &base).await;
 
     // Live: the JSON contract; readiness answered too.
     let probed = prober.probe(&base, None).await;
     let log = || std::fs::read_to_string(home.path().join("gateway.log")).unwrap_or_default();
     assert!(probed.is_live(), "{probed:?} after {boot:?}\n{}", log());
     assert!(probed.ready.is_some(), "/readyz answers JSON: {probed:?}");
+    // The real /startupz contract: /healthz is live before startup is done ("starting", with
+    // readiness failing on its startup sidecars), then "started".
+    assert!(probed.startup.is_some(), "/startupz answers its contract: {probed:?}");
+    let until = Instant::now() + Duration::from_secs(120);
+    let mut startup = probed.startup;
+    while startup != Some(Startup::Started) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        startup = prober.probe(&base, None).await.startup;
+    }
+    assert_eq!(startup, Some(Startup::Started), "never started\n{}", log());
     // The Control UI answers an unknown path with an HTML 200: not live.
     let ui = prober.probe(&format!("{base}/no/such/prefix"), None).await;
     assert_eq!(ui.outcome, ProbeOutcome::Failed, "{ui:?}");
@@ -296,9 +278,19 @@ async fn the_real_openclaw_gateway_is_probed_healthy_hung_when_frozen_and_recove
     }
 
     // The reconciler against it: healthy gives no notice.
-    let stack = stack(json!({"probe_url": base})).with_running_task().start().await;
+    // A startup grace far longer than the test: the frozen gateway is found hung only because its
+    // /startupz said started while it was live.
+    let stack = stack(json!({"probe_url": base}))
+        .policy(
+            r#"{"down_grace_secs":0,"startup_grace_secs":3600,"min_notify_interval_secs":0,"hung_probe_failures":2,
+              "snapshot_interval_secs":0}"#,
+        )
+        .with_running_task()
+        .start()
+        .await;
     let mut reconciler = stack.spawn("reconciler");
     let healthy = ok(&mut reconciler, &json!({}));
+    assert_eq!(healthy["gateways"][0]["probe"]["startup"], "started", "{healthy}");
     assert_eq!(healthy["gateways"][0]["up"], true, "{healthy}");
     assert_eq!(healthy["gateways"][0]["phase"], "healthy", "{healthy}");
     assert!(stack.inbox().settle_and_drain().await.is_empty());
@@ -335,8 +327,8 @@ async fn the_real_openclaw_gateway_is_probed_healthy_hung_when_frozen_and_recove
 
     // The service's replacement runs the gateway again: recovered.
     aws_setup::run_service_task(&stack.sdk, stack.network()).await;
-    let _gateway = RealGateway::start(home.path(), port);
-    let reboot = wait_live(&prober, &base, home.path()).await;
+    let gateway = RealGateway::start(home.path(), port, Auth::None);
+    let reboot = gateway.wait_live(&prober, &base).await;
     let recovered = ok(&mut reconciler, &json!({}));
     let got = stack.inbox().settle_and_drain().await;
     assert_eq!(kinds(&got), ["recovered"], "{got:#?}\n{recovered}");

@@ -175,7 +175,7 @@ async fn restore_waits_for_the_running_task_and_gives_up_paused_while_it_runs() 
     assert_eq!(taken["results"][0]["result"], "created", "{taken:#}");
     let mut control = world.spawn("control");
     let report = match control.invoke_with_context(
-        &json!({"action": "restore", "gateway": "home", "snapshot": "latest", "stop_timeout_secs": 2}),
+        &json!({"action": "restore", "gateway": "home", "snapshot": "latest", "stop_timeout_secs": 2, "health_timeout_secs": 20}),
         None,
         Duration::from_secs(60),
     ) {

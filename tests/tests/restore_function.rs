@@ -20,6 +20,7 @@ use snapshot_support::*;
 /// written test state is judged quickly.
 async fn stack() -> Stack {
     snapshot_stack()
+        .with_table()
         .env("CLAWKEEPER_RESTORE_SETTLE_SECS", "1")
         .start()
         .await
@@ -137,15 +138,34 @@ async fn a_snapshot_restores_byte_for_byte_and_keeps_the_previous_state() {
     let broken = tree(&state);
 
     let mut restore = stack.spawn("restore");
-    // Without the caller's word that the gateway is stopped: refused, nothing touched.
+    // Whoever invokes it, the caller's word that the gateway is stopped counts for nothing.
+    let refused = restore
+        .invoke(&json!({"gateway": "home", "snapshot": "latest", "confirm_stopped": true}))
+        .expect_failed();
+    assert_eq!(refused.error_type, "InvalidRequest", "{refused:?}");
+    assert!(refused.error_message.contains("confirm_stopped"), "{refused:?}");
+    // Without control's stop permit: refused, nothing touched.
     let refused = restore
         .invoke(&json!({"gateway": "home", "snapshot": "latest"}))
         .expect_failed();
-    assert_eq!(refused.error_type, "NotConfirmedStopped", "{refused:?}");
+    assert_eq!(refused.error_type, "NoStopPermit", "{refused:?}");
+    assert_eq!(tree(&state), broken);
+    // A permit for another snapshot is refused, and used up: the next try has none either.
+    stack.issue_stop_permit("home", "home/snapshots/another.tar.gz").await;
+    let refused = restore
+        .invoke(&json!({"gateway": "home", "snapshot": "latest"}))
+        .expect_failed();
+    assert_eq!(refused.error_type, "NoStopPermit", "{refused:?}");
+    assert!(refused.error_message.contains("another.tar.gz"), "{refused:?}");
+    let refused = restore
+        .invoke(&json!({"gateway": "home", "snapshot": "latest"}))
+        .expect_failed();
+    assert!(refused.error_message.contains("no stop permit"), "{refused:?}");
     assert_eq!(tree(&state), broken);
 
+    stack.issue_stop_permit("home", "latest").await;
     let report = restore
-        .invoke(&json!({"gateway": "home", "snapshot": "latest", "confirm_stopped": true, "by": "test"}))
+        .invoke(&json!({"gateway": "home", "snapshot": "latest", "by": "test"}))
         .expect_ok();
     assert_eq!(report["result"], "restored", "{report:#}");
     assert_eq!(report["snapshot_key"], key.as_str());
@@ -184,6 +204,19 @@ async fn a_snapshot_restores_byte_for_byte_and_keeps_the_previous_state() {
         !restore.logs().contains("c2VjcmV0LW5vaXNl"),
         "no creds content in the logs"
     );
+
+    // A recovery on its own needs a permit of its own too (a restore's permit does not do).
+    stack.issue_stop_permit("home", &key).await;
+    let refused = restore
+        .invoke(&json!({"gateway": "home", "recover": true}))
+        .expect_failed();
+    assert_eq!(refused.error_type, "NoStopPermit", "{refused:?}");
+    stack.issue_stop_permit("home", "recover").await;
+    let recovered = restore
+        .invoke(&json!({"gateway": "home", "recover": true, "by": "test"}))
+        .expect_ok();
+    assert_eq!(recovered["result"], "nothing_to_recover", "{recovered:#}");
+    assert_same_state(&original_state, &state);
 }
 
 /// A gzip tar whose entry names are written raw, as an attacker would.
@@ -262,8 +295,9 @@ async fn crafted_archives_and_live_writers_are_refused_and_nothing_in_place_chan
             serde_json::to_vec(&sidecar).expect("json"),
         )
         .await;
+        stack.issue_stop_permit("home", "latest").await;
         let failure = restore
-            .invoke(&json!({"gateway": "home", "snapshot": "latest", "confirm_stopped": true}))
+            .invoke(&json!({"gateway": "home", "snapshot": "latest"}))
             .expect_failed();
         assert_eq!(failure.error_type, "InvalidArchive", "{name}: {failure:?}");
         assert!(failure.error_message.contains(fragment), "{name}: {failure:?}");
@@ -280,8 +314,9 @@ async fn crafted_archives_and_live_writers_are_refused_and_nothing_in_place_chan
     let mut bytes = get(&s3, &key).await;
     bytes.push(0);
     put(&s3, &key, bytes).await;
+    stack.issue_stop_permit("home", &key).await;
     let failure = restore
-        .invoke(&json!({"gateway": "home", "snapshot": key, "confirm_stopped": true}))
+        .invoke(&json!({"gateway": "home", "snapshot": key}))
         .expect_failed();
     assert_eq!(failure.error_type, "InvalidArchive", "{failure:?}");
     assert!(failure.error_message.contains("hash mismatch"), "{failure:?}");
@@ -292,8 +327,9 @@ async fn crafted_archives_and_live_writers_are_refused_and_nothing_in_place_chan
     fs::create_dir_all(&locks).expect("lock dir");
     fs::write(locks.join("gateway.state.lock"), b"{\"pid\":7}").expect("lock");
     let before = tree(&root);
+    stack.issue_stop_permit("home", "latest").await;
     let failure = restore
-        .invoke(&json!({"gateway": "home", "snapshot": "latest", "confirm_stopped": true}))
+        .invoke(&json!({"gateway": "home", "snapshot": "latest"}))
         .expect_failed();
     assert_eq!(failure.error_type, "GatewayRunning", "{failure:?}");
     assert!(failure.error_message.contains("gateway.state.lock"), "{failure:?}");
@@ -313,8 +349,9 @@ async fn crafted_archives_and_live_writers_are_refused_and_nothing_in_place_chan
             let _ = fs::remove_file(&path);
         })
     };
+    stack.issue_stop_permit("home", "latest").await;
     let failure = restore
-        .invoke(&json!({"gateway": "home", "snapshot": "latest", "confirm_stopped": true}))
+        .invoke(&json!({"gateway": "home", "snapshot": "latest"}))
         .expect_failed();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().expect("writer");
@@ -324,12 +361,14 @@ async fn crafted_archives_and_live_writers_are_refused_and_nothing_in_place_chan
     assert_ne!(before.len(), 0);
 
     // Unknown snapshots and keys outside the gateway's prefix.
+    stack.issue_stop_permit("home", "20200101T000000Z-manual").await;
     let unknown = restore
-        .invoke(&json!({"gateway": "home", "snapshot": "20200101T000000Z-manual", "confirm_stopped": true}))
+        .invoke(&json!({"gateway": "home", "snapshot": "20200101T000000Z-manual"}))
         .expect_failed();
     assert_eq!(unknown.error_type, "UnknownSnapshot", "{unknown:?}");
+    stack.issue_stop_permit("home", "other/snapshots/x.tar.gz").await;
     let outside = restore
-        .invoke(&json!({"gateway": "home", "snapshot": "other/snapshots/x.tar.gz", "confirm_stopped": true}))
+        .invoke(&json!({"gateway": "home", "snapshot": "other/snapshots/x.tar.gz"}))
         .expect_failed();
     assert_eq!(outside.error_type, "Refused", "{outside:?}");
     assert!(leftovers(&root).is_empty(), "{:?}", leftovers(&root));
@@ -366,11 +405,9 @@ async fn an_openclaw_backup_restores_and_the_real_gateway_serves_the_restored_st
     fs::create_dir_all(root.join(".openclaw")).expect("state");
     fs::write(root.join(".openclaw/openclaw.json"), b"{\"other\":true}").expect("config");
     let mut restore = stack.spawn("restore");
+    stack.issue_stop_permit("home", key).await;
     let report = restore
-        .invoke_within(
-            &json!({"gateway": "home", "snapshot": key, "confirm_stopped": true}),
-            Duration::from_secs(120),
-        )
+        .invoke_within(&json!({"gateway": "home", "snapshot": key}), Duration::from_secs(120))
         .expect_ok();
     assert_eq!(report["made_by"], "openclaw", "{report:#}");
     assert_eq!(report["sidecar_checked"], false);
@@ -406,11 +443,9 @@ async fn an_openclaw_backup_restores_and_the_real_gateway_serves_the_restored_st
 
     // While it runs, a restore is refused by the live-writer check and changes nothing.
     let before = files_under(&root.join(".openclaw/credentials"));
+    stack.issue_stop_permit("home", key).await;
     let refused = restore
-        .invoke_within(
-            &json!({"gateway": "home", "snapshot": key, "confirm_stopped": true}),
-            Duration::from_secs(60),
-        )
+        .invoke_within(&json!({"gateway": "home", "snapshot": key}), Duration::from_secs(60))
         .expect_failed();
     drop(gateway);
     assert_eq!(refused.error_type, "GatewayRunning", "{refused:?}");

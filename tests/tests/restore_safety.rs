@@ -214,8 +214,9 @@ fn gzip_bombs_are_stopped_by_size_and_ratio_limits() {
     let mut entries = good_entries(&manifest, &state, &file);
     entries.push(Raw::File(&bomb, &zeros));
     let bytes = archive(&entries);
-    // One deflate stream expands at most about 1032:1, so a bomb shows as a high ratio over
-    // many entries; a lower limit shows the check at work on a small archive.
+    // One deflate stream expands at most about 1032:1, so a ratio bound above that never trips
+    // and the default leaves it off; a caller may still set a lower one.
+    verify_archive(bytes.as_slice(), Limits::default()).expect("a file of zeros is no bomb by itself");
     let limits = Limits {
         ratio_floor: 1 << 20,
         max_ratio: 100,
@@ -232,6 +233,114 @@ fn gzip_bombs_are_stopped_by_size_and_ratio_limits() {
         ..Limits::default()
     };
     refused_with(&bytes, limits_small, "over the limit");
+    // A restore without a sidecar: at most 1032 times the archive, and what the state volume
+    // can take (here 6 MiB free, 5.4 MiB usable, less than the 8 MiB of zeros).
+    let archive_len = bytes.len() as u64;
+    verify_archive(bytes.as_slice(), Limits::for_restore(None, u64::MAX, archive_len)).expect("fits");
+    refused_with(
+        &bytes,
+        Limits::for_restore(None, 6 << 20, archive_len),
+        "free space of the state volume",
+    );
+    let bound = Limits::for_restore(None, u64::MAX, 1000);
+    assert_eq!(bound.max_total_bytes, 1_032_000);
+    refused_with(&bytes, bound, "over the limit of 1032000");
+}
+
+#[test]
+fn a_10_kib_path_is_refused_before_it_is_read() {
+    let state = state_payload();
+    let manifest = manifest(&[("state", STATE, &state)]);
+    let file = format!("{state}/openclaw.json");
+    // The tar crate would read a GNU long name of any declared size into memory; this one is
+    // refused from its header.
+    let long = format!("{state}/{}", "d/".repeat(5 << 10));
+    let mut entries = good_entries(&manifest, &state, &file);
+    entries.push(Raw::File(&long, b"x"));
+    refused(&archive(&entries), "limited to 4096 bytes");
+    // Under 4096 bytes, but one component longer than a file name can be.
+    let wide = format!("{state}/{}", "n".repeat(300));
+    let mut entries = good_entries(&manifest, &state, &file);
+    entries.push(Raw::File(&wide, b"x"));
+    refused(&archive(&entries), "component of 300 bytes");
+    // A link target longer than a path.
+    let link = format!("{state}/link");
+    let target = "t/".repeat(2600);
+    let mut entries = good_entries(&manifest, &state, &file);
+    entries.push(Raw::Symlink(&link, &target));
+    refused(&archive(&entries), "limited to 4096 bytes");
+    // A path at the limit that is otherwise fine still verifies.
+    let deep = format!("{state}/{}", "abcdefghi/".repeat(300));
+    let deep = deep.trim_end_matches('/').to_string();
+    assert!(deep.len() < 4096);
+    let mut entries = good_entries(&manifest, &state, &file);
+    entries.push(Raw::File(&deep, b"x"));
+    verify_archive(archive(&entries).as_slice(), Limits::default()).expect("a long but valid path");
+}
+
+/// The good entries, with `pax` records before one more entry (`path`, `data`).
+fn with_pax(pax: &[(&str, &[u8])], path: &str, data: &[u8]) -> Vec<u8> {
+    let state = state_payload();
+    let manifest = manifest(&[("state", STATE, &state)]);
+    let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    let append = |tar: &mut tar::Builder<GzEncoder<Vec<u8>>>, path: &str, data: &[u8], kind: EntryType| {
+        let mut header = Header::new_ustar();
+        header.set_entry_type(kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o600);
+        tar.append_data(&mut header, path, data).expect("append");
+    };
+    append(
+        &mut tar,
+        &format!("{ROOT}/manifest.json"),
+        &manifest,
+        EntryType::Regular,
+    );
+    append(&mut tar, &state, b"", EntryType::Directory);
+    tar.append_pax_extensions(pax.iter().copied()).expect("pax");
+    append(&mut tar, path, data, EntryType::Regular);
+    tar.into_inner().expect("tar").finish().expect("gzip")
+}
+
+#[test]
+fn pax_headers_are_read_within_bounds_and_as_the_tar_crate_means_them() {
+    let state = state_payload();
+    // A PAX path is the entry's path (OpenClaw's node-tar writes long paths this way).
+    let long = format!("{state}/{}/openclaw.json", "sub".repeat(60));
+    let bytes = with_pax(&[("path", long.as_bytes())], &format!("{state}/short"), b"{}");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("a.tar.gz");
+    fs::write(&path, &bytes).expect("write");
+    let target = tmp.path().join("staging");
+    extract_archive(&path, &target, Limits::default()).expect("extract");
+    assert_eq!(fs::read(target.join(&long)).expect("at its PAX path"), b"{}");
+    assert!(!target.join(format!("{state}/short")).exists());
+    // A PAX size other than the header's: readers would disagree on where the next entry is.
+    refused(
+        &with_pax(&[("size", b"5")], &format!("{state}/f"), b"abc"),
+        "other than its tar header's",
+    );
+    // PAX sparse files would be written as their sparse map.
+    refused(
+        &with_pax(&[("GNU.sparse.major", b"1")], &format!("{state}/f"), b"abc"),
+        "sparse",
+    );
+    // A PAX link target longer than a path.
+    let target_path = "x".repeat(4097);
+    refused(
+        &with_pax(&[("linkpath", target_path.as_bytes())], &format!("{state}/f"), b""),
+        "target of 4097 bytes",
+    );
+    // A PAX header that declares 1 GiB is refused from its header, never read.
+    let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    let mut header = Header::new_ustar();
+    header.set_path("PaxHeaders/x").expect("path");
+    header.set_entry_type(EntryType::XHeader);
+    header.set_size(1 << 30);
+    header.set_cksum();
+    tar.append(&header, &b"30 path=a\n"[..]).expect("append");
+    let bytes = tar.into_inner().expect("tar").finish().expect("gzip");
+    refused(&bytes, "PAX extended header of 1073741824 bytes");
 }
 
 fn refused_with(bytes: &[u8], limits: Limits, fragment: &str) {

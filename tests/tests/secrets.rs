@@ -109,9 +109,10 @@ async fn no_marker_secret_reaches_logs_answers_notifications_or_sidecars() {
     // Restore of that snapshot over changed state: answer and logs clean too.
     fs::write(root.join(".openclaw/openclaw.json"), b"{}").expect("change");
     let mut restore = stack.spawn("restore");
+    stack.issue_stop_permit("home", "latest").await;
     let restored = answer(
         &mut restore,
-        &json!({"gateway": "home", "snapshot": "latest", "confirm_stopped": true, "by": "test"}),
+        &json!({"gateway": "home", "snapshot": "latest", "by": "test"}),
     );
     assert_clean("the restore answer", &restored);
     let config = fs::read_to_string(root.join(".openclaw/openclaw.json")).expect("restored config");

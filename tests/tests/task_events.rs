@@ -2,8 +2,8 @@
 //! through a subscribed SQS queue) and ECS in moto, fed a scripted sequence of real-shaped events.
 
 use clawkeeper_tests::aws_setup::{self, Inbox, kinds};
-use clawkeeper_tests::consts::{TABLE, TOPIC};
-use clawkeeper_tests::events::{now, task_running, task_stopped};
+use clawkeeper_tests::consts::{LOG_GROUP, TABLE, TOPIC};
+use clawkeeper_tests::events::{log_lines, now, task_running, task_stopped};
 use clawkeeper_tests::{Stack, ok};
 use serde_json::json;
 
@@ -152,4 +152,87 @@ async fn failures_keep_the_event_and_the_notice_until_aws_is_fixed() {
     assert_eq!(kinds(&got), ["gateway_down"], "{got:#?}");
     ok(&mut events, &crash);
     assert!(inbox.settle_and_drain().await.is_empty(), "never twice");
+}
+
+/// OpenClaw refusing to start (exit 78) is no crash: the cause from the gateway's log (log-alerts),
+/// one `start_refused` notice, no restart of clawkeeper's own, and at the second refusal in a row
+/// the service paused in ECS.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_refused_starts_make_one_notice_and_pause_the_service() {
+    let stack = Stack::builder()
+        .policy(r#"{"down_grace_secs":0,"min_notify_interval_secs":0}"#)
+        .gateway(json!({"log_group": LOG_GROUP}))
+        .with_service()
+        .start()
+        .await;
+    let inbox = stack.inbox();
+    let mut events = stack.spawn("task-events");
+    let mut alerts = stack.spawn("log-alerts");
+    let deployment = aws_setup::deployment_id(&stack.sdk).await;
+    let t = now();
+
+    // The line OpenClaw 2026.9.6 prints before it exits 78 reaches log-alerts first, as it usually
+    // does (the subscription is faster than ECS's STOPPED event): kept, nothing sent yet.
+    let line = "Another gateway (pid 4242) already owns this state directory; refusing to run automatic startup \
+                migrations or report the gateway ready. Stop it with \"openclaw gateway stop\" (or select a \
+                different OPENCLAW_STATE_DIR), then retry startup.";
+    let answer = ok(&mut alerts, &log_lines(&[line]));
+    assert_eq!(answer["signals"][0]["kind"], "start_refused", "{answer}");
+    assert_eq!(answer["signals"][0]["cause"], "another_writer", "{answer}");
+    assert!(!alerts.logs().contains("pid 4242"), "the line itself is never logged");
+    assert!(inbox.settle_and_drain().await.is_empty());
+
+    // 1. The first refused start: one critical notice naming the cause and what to do; ECS's
+    //    scheduler starts the next task, clawkeeper adds nothing.
+    let first = task_stopped("task-stopped-start-refused", "aaaa", 3, t - 25, t);
+    let answer = ok(&mut events, &first);
+    assert_eq!(answer["phase"], "down", "{answer}");
+    let got = inbox.settle_and_drain().await;
+    assert_eq!(kinds(&got), ["start_refused"], "{got:#?}");
+    let notice = &got[0];
+    assert_eq!(notice.severity, "critical");
+    assert!(
+        notice.subject.contains("another writer owns its state"),
+        "{}",
+        notice.subject
+    );
+    for needle in [
+        "exited with code 78",
+        "aws ecs list-tasks --cluster openclaw --service-name openclaw-gateway --desired-status RUNNING",
+        "clawkeeper resume home",
+        "if that one refuses too, clawkeeper pauses the service",
+    ] {
+        assert!(notice.message.contains(needle), "{needle}:\n{}", notice.message);
+    }
+    assert_eq!(stack.desired_count().await, 1, "no pause yet");
+
+    // 2. ECS's next task runs, then refuses too (no healthy run between): paused, no second notice.
+    ok(&mut events, &task_running("bbbb", 2, t + 2));
+    let second = task_stopped("task-stopped-start-refused", "bbbb", 3, t + 2, t + 20);
+    let answer = ok(&mut events, &second);
+    assert_eq!(answer["phase"], "paused", "{answer}");
+    let executed: Vec<&str> = answer["executed"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|k| k.as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        executed.len() == 1 && executed[0].ends_with("/start-refused/bbbb/pause"),
+        "only the pause: {answer}"
+    );
+    assert_eq!(stack.desired_count().await, 0, "paused in ECS");
+    assert!(
+        inbox.settle_and_drain().await.is_empty(),
+        "one notice for the two refusals"
+    );
+
+    // Redelivered events change nothing; clawkeeper never forced a new deployment.
+    ok(&mut events, &first);
+    ok(&mut events, &second);
+    assert!(inbox.settle_and_drain().await.is_empty());
+    assert_eq!(stack.desired_count().await, 0);
+    assert_eq!(
+        aws_setup::deployment_id(&stack.sdk).await,
+        deployment,
+        "no force-new-deployment"
+    );
 }

@@ -5,6 +5,7 @@
 use aws_config::SdkConfig;
 use clawkeeper_core::config::Config;
 use clawkeeper_core::engine::Ports;
+use clawkeeper_core::ports::NoGatewayAdmin;
 
 use super::dynamodb::DynamoStore;
 use super::ecs::EcsClient;
@@ -51,13 +52,23 @@ impl Adapters {
         }
     }
 
-    /// The ports the watchdog engine drives.
+    /// The ports the watchdog engine drives, without the gateway's admin RPC (only the
+    /// reconciler reaches it: [`Adapters::engine_ports_with`]).
     pub fn engine_ports(&self) -> Ports<'_, DynamoStore, SnsNotifier, EcsClient, SnapshotInvoker> {
+        self.engine_ports_with(&NoGatewayAdmin)
+    }
+
+    /// The ports the watchdog engine drives, with `admin` for the gateway's admin RPC.
+    pub fn engine_ports_with<'a, G>(
+        &'a self,
+        admin: &'a G,
+    ) -> Ports<'a, DynamoStore, SnsNotifier, EcsClient, SnapshotInvoker, G> {
         Ports {
             store: &self.store,
             notifier: &self.notifier,
             ecs: &self.ecs,
             snapshots: &self.snapshots,
+            admin,
         }
     }
 }

@@ -25,7 +25,7 @@ type Item = HashMap<String, AttributeValue>;
 /// The DynamoDB state store.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
+    pub(crate) client: Client,
     table: String,
 }
 
@@ -44,7 +44,7 @@ impl DynamoStore {
     }
 
     /// Maps an SDK error, naming the table when it does not exist.
-    fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
+    pub(crate) fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,

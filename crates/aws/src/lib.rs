@@ -12,7 +12,9 @@ pub mod s3;
 pub mod sdk;
 pub mod sdk_error;
 pub mod secrets;
+pub mod signed_post;
 pub mod sns;
+pub mod stop_permits;
 
 pub use adapters::Adapters;
 pub use lambda::FunctionError;

@@ -107,8 +107,9 @@ pub mod status {
 
     use crate::ecs::{ServiceView, TaskView};
     use crate::gateway::GatewayTarget;
+    use crate::watch::channel_runtime::{AdminRpc, ChannelRuntimes, ChannelStart, Lifecycle, Trouble};
     use crate::watch::health::ProbeStatus;
-    use crate::watch::state::{Backoff, GatewayState, Incident, OwnerLogEntry, Phase, RunningTask};
+    use crate::watch::state::{Backoff, GatewayState, Incident, OwnerLogEntry, Phase, RunningTask, StartRefusals};
     use crate::watch::time::format_utc;
 
     /// Owner actions `status` shows, newest first.
@@ -187,6 +188,9 @@ pub mod status {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub silenced_until_utc: Option<String>,
         pub backoff: Backoff,
+        /// Refused starts in a row and clawkeeper's pause for them (with why), when there are any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub start_refusals: Option<StartRefusals>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub incident: Option<Incident>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,6 +199,10 @@ pub mod status {
         pub deployment: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub probe: Option<ProbeView>,
+        /// The channel accounts as the admin RPC's `channels.status` last reported them (`None`
+        /// before the reconciler first asked).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub channels: Option<ChannelsView>,
         /// Newest first.
         pub recent_owner_actions: Vec<OwnerLogEntry>,
         pub rev: u64,
@@ -213,6 +221,65 @@ pub mod status {
         pub since_utc: Option<String>,
     }
 
+    /// The channel runtimes the reconciler last read, and whether it can read them.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ChannelsView {
+        /// `read`, or `unavailable` with why (`admin RPC not enabled ...`).
+        pub admin_rpc: AdminRpc,
+        #[serde(default)]
+        pub accounts: Vec<ChannelView>,
+    }
+
+    /// One channel account: its lifecycle since when, its trouble, clawkeeper's restart of it.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ChannelView {
+        pub channel: String,
+        pub account: String,
+        /// `None`: the channel publishes no lifecycle.
+        #[serde(default)]
+        pub lifecycle: Option<Lifecycle>,
+        /// Since when it reported that lifecycle (epoch seconds).
+        #[serde(default)]
+        pub since: i64,
+        #[serde(default)]
+        pub since_utc: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub trouble: Option<Trouble>,
+        /// When clawkeeper last restarted it (`channels.start`), within its window.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub restarted_at_utc: Option<String>,
+        /// What that restart answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub restart_answer: Option<ChannelStart>,
+    }
+
+    impl ChannelsView {
+        /// The view of the stored runtimes; `None` before the reconciler ever asked.
+        pub fn of(runtimes: &ChannelRuntimes) -> Option<Self> {
+            if runtimes.admin_rpc == AdminRpc::NotAsked && runtimes.accounts.is_empty() {
+                return None;
+            }
+            let accounts = runtimes
+                .accounts
+                .iter()
+                .map(|a| ChannelView {
+                    channel: a.channel.clone(),
+                    account: a.account.clone(),
+                    lifecycle: a.lifecycle,
+                    since: a.since,
+                    since_utc: format_utc(a.since),
+                    trouble: a.trouble,
+                    restarted_at_utc: a.restart.as_ref().map(|r| format_utc(r.at)),
+                    restart_answer: a.restart.as_ref().and_then(|r| r.answer.clone()),
+                })
+                .collect();
+            Some(Self {
+                admin_rpc: runtimes.admin_rpc.clone(),
+                accounts,
+            })
+        }
+    }
+
     impl WatchdogView {
         /// The view of a stored state at revision `rev`, saved at `updated_at`.
         pub fn of(state: &GatewayState, rev: u64, updated_at: i64) -> Self {
@@ -227,10 +294,13 @@ pub mod status {
                 silence_until: state.silence_until,
                 silenced_until_utc: state.silence_until.map(format_utc),
                 backoff: state.backoff.clone(),
+                start_refusals: (state.start_refusals.count > 0 || state.start_refusals.paused_at.is_some())
+                    .then(|| state.start_refusals.clone()),
                 incident: state.incident.clone(),
                 running: state.running.clone(),
                 deployment: state.deployment.clone(),
                 probe,
+                channels: ChannelsView::of(&state.health.channel_runtime),
                 recent_owner_actions: state
                     .owner_log
                     .iter()
@@ -268,6 +338,45 @@ pub mod status {
             // A state from before probe modes, or one the reconciler never saw: nothing to show.
             assert_eq!(view(json!({"health": {"probe_failures": 0}})).get("probe"), None);
             assert_eq!(view(json!({})).get("probe"), None);
+        }
+
+        #[test]
+        fn the_view_shows_readiness_startup_and_each_channels_lifecycle_since_when() {
+            let state = json!({"phase": "healthy", "health": {
+                "probe": {"mode": "probe_url", "last_outcome": "live", "since": 1_795_161_600,
+                          "startup": "started", "ready": false, "failing": ["channel:whatsapp:default"]},
+                "channel_runtime": {"admin_rpc": {"state": "read"}, "accounts": [
+                    {"channel": "whatsapp", "account": "default", "lifecycle": "ready", "since": 1_795_161_660,
+                     "restart": {"at": 1_795_161_600, "episode": 1_795_161_600, "key": "k",
+                                 "trouble": "conflict", "answer": {"result": "started", "outcome": "handed-off"}}},
+                    {"channel": "telegram", "account": "ops", "lifecycle": "blocked", "since": 1_795_161_000}]}}});
+            let written = view(state);
+            let probe = &written["probe"];
+            assert_eq!(
+                (probe["ready"].clone(), probe["startup"].clone()),
+                (json!(false), json!("started"))
+            );
+            assert_eq!(probe["failing"], json!(["channel:whatsapp:default"]));
+            let channels = &written["channels"];
+            assert_eq!(channels["admin_rpc"], json!({"state": "read"}));
+            let wa = &channels["accounts"][0];
+            assert_eq!(wa["lifecycle"], "ready");
+            assert_eq!(wa["since_utc"], "2026-11-20 08:01:00 UTC");
+            assert_eq!(wa["restarted_at_utc"], "2026-11-20 08:00:00 UTC");
+            assert_eq!(
+                wa["restart_answer"],
+                json!({"result": "started", "outcome": "handed-off"})
+            );
+            assert_eq!(channels["accounts"][1].get("restarted_at_utc"), None);
+            // The CLI reads it back.
+            let read: Watchdog = serde_json::from_value(written.clone()).expect("reads back");
+            let Watchdog::Seen(v) = read else { panic!("seen") };
+            assert_eq!(v.channels.as_ref().map(|c| c.accounts.len()), Some(2));
+            // Not enabled: the reason shows; never asked: no channels at all.
+            let off = view(json!({"health": {"channel_runtime": {"admin_rpc":
+                {"state": "unavailable", "why": "admin RPC not enabled"}}}}));
+            assert_eq!(off["channels"]["admin_rpc"]["why"], "admin RPC not enabled");
+            assert_eq!(view(json!({})).get("channels"), None);
         }
 
         #[test]

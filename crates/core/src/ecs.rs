@@ -104,6 +104,15 @@ pub enum TaskGroup {
     Family(String),
 }
 
+impl std::fmt::Display for TaskGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Service(name) => write!(f, "service {name}"),
+            Self::Family(family) => write!(f, "task family {family}"),
+        }
+    }
+}
+
 /// What ECS may answer about a service that it does not describe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Missing {

@@ -20,8 +20,9 @@ use crate::ecs::RunSpec;
 use crate::gateway::{Gateway, GatewayTarget};
 use crate::notifier::Publication;
 use crate::policy_settings::PolicySettings;
-use crate::ports::{EcsControl, Notifier, SnapshotRequester, StateStore};
+use crate::ports::{EcsControl, GatewayAdmin, NoGatewayAdmin, Notifier, SnapshotRequester, StateStore};
 use crate::store::{IncidentRecord, SaveRequest, SeenMarker, StoreError, Versioned};
+use crate::watch::channel_runtime::ChannelStart;
 use crate::watch::state::OutboxLease;
 use crate::watch::{Action, ActionKind, GatewayState, Input, plan};
 
@@ -37,11 +38,14 @@ const MAX_CONFLICT_RETRIES: usize = 8;
 const MAX_DRAIN_ROUNDS: usize = 8;
 
 /// The adapters the engine drives.
-pub struct Ports<'a, S, N, E, R> {
+pub struct Ports<'a, S, N, E, R, G = NoGatewayAdmin> {
     pub store: &'a S,
     pub notifier: &'a N,
     pub ecs: &'a E,
     pub snapshots: &'a R,
+    /// The gateway's admin RPC: the reconciler's, [`NoGatewayAdmin`] everywhere else (a channel
+    /// start then waits in the outbox for the reconciler).
+    pub admin: &'a G,
 }
 
 /// What happened to one input.
@@ -172,8 +176,8 @@ fn invocation_digest(request_id: &str) -> u64 {
 }
 
 /// Runs one input through the policy for `gateway` and executes what it decided.
-pub async fn handle<S, N, E, R>(
-    ports: &Ports<'_, S, N, E, R>,
+pub async fn handle<S, N, E, R, G>(
+    ports: &Ports<'_, S, N, E, R, G>,
     gateway: &Gateway,
     settings: &PolicySettings,
     input: &Input,
@@ -185,6 +189,7 @@ where
     N: Notifier + Sync,
     E: EcsControl + Sync,
     R: SnapshotRequester + Sync,
+    G: GatewayAdmin + Sync,
 {
     let store_err = |source| EngineError::Store {
         gateway: gateway.id.clone(),
@@ -261,13 +266,18 @@ where
         }
         let lease_until = state.outbox_lease.as_ref().map_or(at.now, |l| l.until);
         let elapsed = || i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
-        let (done, failure) = drain(ports, gateway, &state, || may_start(at, lease_until, elapsed())).await;
+        let drained = drain(ports, gateway, &state, || may_start(at, lease_until, elapsed())).await;
         // A failed action gives the lease back (Lambda's retry takes over at once), as does a drain
-        // with no time left for another action.
-        let renew = renewal(at, elapsed(), failure.is_some()).map(|renewed| lease(&me, renewed));
-        (state, rev) = confirm(ports.store, gateway, state, rev, &done, &me, renew).await?;
-        executed.extend(done);
-        if let Some(f) = failure {
+        // with no time left for another action, and one that left actions only the reconciler can
+        // execute (it takes them over on its next pass without waiting for this lease).
+        let renew = renewal(at, elapsed(), drained.failure.is_some() || drained.left_for_reconciler)
+            .map(|renewed| lease(&me, renewed));
+        (state, rev) = confirm(ports.store, gateway, state, rev, &drained, &me, renew).await?;
+        executed.extend(drained.done);
+        if drained.left_for_reconciler && drained.failure.is_none() {
+            break;
+        }
+        if let Some(f) = drained.failure {
             return Err(EngineError::Action {
                 gateway: gateway.id.clone(),
                 key: f.key,
@@ -375,50 +385,108 @@ struct Failure {
     source: AwsError,
 }
 
+/// What one drain did.
+#[derive(Default)]
+struct Drained {
+    /// Keys of the actions done, in order.
+    done: Vec<String>,
+    /// What `channels.start` answered, per action key (recorded in the state with the confirmation).
+    starts: Vec<(String, ChannelStart)>,
+    /// Some actions were left for the reconciler (channel starts this function cannot reach).
+    left_for_reconciler: bool,
+    /// The action that failed, if one did.
+    failure: Option<Failure>,
+}
+
+/// What executing one action came to.
+enum Executed {
+    Done,
+    /// A channel start, with its answer.
+    Started(ChannelStart),
+    /// Not for this function: it stays in the outbox.
+    NotHere,
+}
+
 /// Executes the outbox in order while `in_time()` says the lease has room for one more action;
-/// stops at the first failure (later steps may depend on it).
-async fn drain<S, N, E, R>(
-    ports: &Ports<'_, S, N, E, R>,
+/// stops at the first failure (later steps may depend on it). A channel start this function cannot
+/// reach is skipped, not failed: nothing after it depends on it, and the reconciler runs it.
+async fn drain<S, N, E, R, G>(
+    ports: &Ports<'_, S, N, E, R, G>,
     gateway: &Gateway,
     state: &GatewayState,
     in_time: impl Fn() -> bool,
-) -> (Vec<String>, Option<Failure>)
+) -> Drained
 where
     N: Notifier + Sync,
     E: EcsControl + Sync,
     R: SnapshotRequester + Sync,
+    G: GatewayAdmin + Sync,
 {
-    let mut done = Vec::new();
+    let mut out = Drained::default();
     for action in &state.pending {
         if !in_time() {
-            tracing::info!(gateway = %gateway.id, left = state.pending.len() - done.len(), "lease running short; renewing before the next action");
+            tracing::info!(gateway = %gateway.id, left = state.pending.len() - out.done.len(), "lease running short; renewing before the next action");
             break;
         }
         match execute(ports, gateway, action).await {
-            Ok(()) => {
+            Ok(Executed::NotHere) => {
+                tracing::info!(gateway = %gateway.id, key = %action.key, action = action.kind.name(), "left for the reconciler");
+                out.left_for_reconciler = true;
+            }
+            Ok(executed) => {
                 tracing::info!(gateway = %gateway.id, key = %action.key, action = action.kind.name(), "executed");
-                done.push(action.key.clone());
+                if let Executed::Started(answer) = executed {
+                    out.starts.push((action.key.clone(), answer));
+                }
+                out.done.push(action.key.clone());
             }
             Err(source) => {
                 tracing::error!(
                     gateway = %gateway.id, key = %action.key, action = action.kind.name(),
                     transient = source.is_transient(), error = %source, "action failed"
                 );
-                return (
-                    done,
-                    Some(Failure {
-                        key: action.key.clone(),
-                        action: action.kind.name(),
-                        source,
-                    }),
-                );
+                out.failure = Some(Failure {
+                    key: action.key.clone(),
+                    action: action.kind.name(),
+                    source,
+                });
+                return out;
             }
         }
     }
-    (done, None)
+    out
 }
 
-async fn execute<S, N, E, R>(ports: &Ports<'_, S, N, E, R>, gateway: &Gateway, action: &Action) -> Result<(), AwsError>
+async fn execute<S, N, E, R, G>(
+    ports: &Ports<'_, S, N, E, R, G>,
+    gateway: &Gateway,
+    action: &Action,
+) -> Result<Executed, AwsError>
+where
+    N: Notifier + Sync,
+    E: EcsControl + Sync,
+    R: SnapshotRequester + Sync,
+    G: GatewayAdmin + Sync,
+{
+    if let ActionKind::StartChannel { channel, account } = &action.kind {
+        // Every answer is final (a failed start is the policy's to tell the owner), except that
+        // this function cannot ask at all.
+        return Ok(match ports.admin.start_channel(gateway, channel, account).await {
+            ChannelStart::NotHere => Executed::NotHere,
+            answer => {
+                tracing::info!(gateway = %gateway.id, channel, account, answer = ?answer, "channels.start");
+                Executed::Started(answer)
+            }
+        });
+    }
+    execute_aws(ports, gateway, action).await.map(|()| Executed::Done)
+}
+
+async fn execute_aws<S, N, E, R, G>(
+    ports: &Ports<'_, S, N, E, R, G>,
+    gateway: &Gateway,
+    action: &Action,
+) -> Result<(), AwsError>
 where
     N: Notifier + Sync,
     E: EcsControl + Sync,
@@ -466,6 +534,8 @@ where
             ports.ecs.run_task(cluster, &spec).await.map(|_| ())
         }
         ActionKind::RequestSnapshot { trigger } => ports.snapshots.request_snapshot(&gateway.id, trigger).await,
+        // Executed by `execute`, over the admin port.
+        ActionKind::StartChannel { .. } => Ok(()),
     }
 }
 
@@ -494,7 +564,7 @@ async fn confirm<S: StateStore + Sync>(
     gateway: &Gateway,
     mut state: GatewayState,
     mut rev: u64,
-    executed: &[String],
+    drained: &Drained,
     me: &str,
     renew: Option<OutboxLease>,
 ) -> Result<(GatewayState, u64), EngineError> {
@@ -503,7 +573,14 @@ async fn confirm<S: StateStore + Sync>(
         source,
     };
     for _ in 0..MAX_CONFLICT_RETRIES {
-        for key in executed {
+        for (key, answer) in &drained.starts {
+            // Only while the start is still pending here: a state reloaded after a conflict may
+            // have been confirmed (and recorded) by another writer already.
+            if state.pending.iter().any(|a| &a.key == key) {
+                state.health.channel_runtime.record_start(key, answer);
+            }
+        }
+        for key in &drained.done {
             state.confirm_done(key);
         }
         if holds_lease(&state, me) {
@@ -607,6 +684,7 @@ mod tests {
             notifier,
             ecs,
             snapshots,
+            admin: &NoGatewayAdmin,
         }
     }
 
@@ -906,6 +984,89 @@ mod tests {
             .await
             .expect("retry");
         assert_eq!(sent(&outbox), ["gateway_down"]);
+    }
+
+    #[tokio::test]
+    async fn a_channel_start_waits_in_the_outbox_for_the_reconciler_whose_answer_is_recorded() {
+        use crate::fakes::RecordingAdmin;
+        use crate::watch::channel_runtime::{ChannelRuntime, ChannelStart, ChannelsCheck, Lifecycle};
+        use crate::watch::health::Observation;
+        let config = config();
+        let gateway = &config.gateways[0];
+        let (store, notifier, ecs, snapshots) = (MemoryStore::new(), outbox(0), Ecs::default(), Snapshots::default());
+        let blocked = ChannelRuntime {
+            channel: "whatsapp".into(),
+            account: "default".into(),
+            lifecycle: Some(Lifecycle::Blocked),
+            health_state: Some("conflict".into()),
+            disconnect_status: Some(440),
+            terminal_disconnect: true,
+            ..Default::default()
+        };
+        let input = Input::Observed(Observation {
+            channels: ChannelsCheck::Read(vec![blocked]),
+            ..Default::default()
+        });
+        let now = 1_795_161_600;
+        // A function that cannot reach the admin RPC plans the start and leaves it, without
+        // failing and without holding the outbox.
+        let elsewhere = ports(&store, &notifier, &ecs, &snapshots);
+        let planned = run(&elsewhere, &config, &input, now).await.expect("planned");
+        assert!(planned.executed.is_empty(), "{:?}", planned.executed);
+        let stored = store.load::<GatewayState>("home").await.expect("load").expect("state");
+        assert_eq!(stored.state.pending.len(), 1, "{:?}", stored.state.pending);
+        assert_eq!(stored.state.outbox_lease, None, "the lease is given back at once");
+        // The reconciler's next pass executes it and records what OpenClaw answered.
+        let admin = RecordingAdmin::default();
+        let reconciler = Ports {
+            store: &store,
+            notifier: &notifier,
+            ecs: &ecs,
+            snapshots: &snapshots,
+            admin: &admin,
+        };
+        let outcome = handle(
+            &reconciler,
+            gateway,
+            &config.policy,
+            &Input::Tick,
+            None,
+            Moment::within(now + 60, now + 110),
+        )
+        .await
+        .expect("executed");
+        assert_eq!(outcome.executed, [format!("home/channel/whatsapp/default/{now}/start")]);
+        assert_eq!(
+            admin.starts(),
+            [("home".to_string(), "whatsapp".to_string(), "default".to_string())]
+        );
+        let stored = store.load::<GatewayState>("home").await.expect("load").expect("state");
+        assert!(stored.state.pending.is_empty());
+        let restart = stored
+            .state
+            .health
+            .channel_runtime
+            .get("whatsapp", "default")
+            .and_then(|a| a.restart.clone());
+        assert_eq!(
+            restart.and_then(|r| r.answer),
+            Some(ChannelStart::Started {
+                outcome: "handed-off".into()
+            })
+        );
+        // Never twice.
+        handle(
+            &reconciler,
+            gateway,
+            &config.policy,
+            &Input::Tick,
+            None,
+            Moment::within(now + 120, now + 170),
+        )
+        .await
+        .expect("tick");
+        assert_eq!(admin.starts().len(), 1);
+        assert!(sent(&notifier).is_empty(), "no notice: {:?}", sent(&notifier));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod health;
 pub mod notifier;
 pub mod objects;
+pub mod permit;
 pub mod policy_settings;
 pub mod ports;
 pub mod store;

@@ -27,8 +27,16 @@ pub struct PolicySettings {
     pub backoff_max_tries: u32,
     /// A channel down longer than this is notified.
     pub channel_grace_secs: u64,
+    /// A channel account clawkeeper restarted (`channels.start`) that is blocked or stopped again
+    /// within this is not restarted again: the owner gets one `channel_restarted` notice instead
+    /// (a restart that cannot hold would only fight the other client).
+    pub channel_restart_window_secs: u64,
     /// Consecutive failed liveness probes while ECS says RUNNING that mean hung.
     pub hung_probe_failures: u32,
+    /// A new task's failed liveness probes count toward hung only once `/startupz` said started,
+    /// or, when `/startupz` cannot be read, once the task has run this long (OpenClaw's startup can
+    /// take minutes). A task still starting after four times this is stuck, not slow.
+    pub startup_grace_secs: u64,
     /// Reminders for an open incident, measured from its opening; the last repeats.
     pub reminder_secs: Vec<u64>,
     /// At most one notification per gateway within this interval; the rest are folded in.
@@ -56,7 +64,9 @@ impl Default for PolicySettings {
             backoff_reset_secs: 10 * 60,
             backoff_max_tries: 8,
             channel_grace_secs: 3 * 60,
+            channel_restart_window_secs: 30 * 60,
             hung_probe_failures: 3,
+            startup_grace_secs: 300,
             reminder_secs: vec![3600, 6 * 3600, 24 * 3600, 48 * 3600],
             min_notify_interval_secs: 60,
             snapshot_interval_secs: 3600,
@@ -139,7 +149,9 @@ const KNOWN_KEYS: &[&str] = &[
     "backoff_reset_secs",
     "backoff_max_tries",
     "channel_grace_secs",
+    "channel_restart_window_secs",
     "hung_probe_failures",
+    "startup_grace_secs",
     "reminder_secs",
     "min_notify_interval_secs",
     "snapshot_interval_secs",

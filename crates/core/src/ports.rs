@@ -7,12 +7,14 @@
 //! | Port | Adapter | What it is for |
 //! |---|---|---|
 //! | [`StateStore`] | DynamoDB | watchdog state, outbox, incident log, dedupe markers |
+//! | [`StopPermits`] | DynamoDB | `control`'s word to the restore function that no task runs |
 //! | [`Notifier`] | SNS | the owners' notices |
 //! | [`EcsRead`] | ECS | services and tasks as they are |
 //! | [`EcsControl`] | ECS | desired count, restarts, task stops and starts |
 //! | [`SnapshotRequester`] | Lambda (async invoke) | asking the snapshot function for a run |
 //! | [`TokenSource`] | Secrets Manager | the gateway token for authenticated probes |
 //! | [`ObjectStore`] | S3 | snapshot archives, sidecars and status records |
+//! | [`GatewayAdmin`] | the gateway's admin RPC (reconciler only) | restarting one channel account |
 
 use std::future::Future;
 
@@ -21,10 +23,13 @@ use serde::de::DeserializeOwned;
 
 use crate::aws_error::AwsError;
 use crate::ecs::{Missing, RunSpec, ServiceView, TaskGroup, TaskView};
+use crate::gateway::Gateway;
 use crate::health::GatewayToken;
 use crate::notifier::Publication;
 use crate::objects::{ChunkSink, ObjectInfo, PartSource, PendingUpload, UploadError, Uploaded};
+use crate::permit::StopPermit;
 use crate::store::{SaveRequest, StoreError, Versioned};
+use crate::watch::channel_runtime::ChannelStart;
 
 /// Where the watchdog keeps its state. Saves are conditional on the revision the caller loaded.
 pub trait StateStore {
@@ -55,6 +60,16 @@ pub trait StateStore {
     fn list_states<T: DeserializeOwned>(
         &self,
     ) -> impl Future<Output = Result<Vec<(String, Versioned<T>)>, StoreError>> + Send;
+}
+
+/// Stop permits ([`crate::permit`]): `control` issues them, the restore function takes them.
+pub trait StopPermits {
+    /// Writes `permit`, replacing any earlier permit of its gateway.
+    fn issue(&self, permit: &StopPermit) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the gateway's permit and returns it, in one atomic call, so a permit serves one
+    /// restore only; `None` when there is none.
+    fn take(&self, gateway: &str) -> impl Future<Output = Result<Option<StopPermit>, StoreError>> + Send;
 }
 
 /// Sends notifications to the owner.
@@ -125,6 +140,31 @@ pub trait SnapshotRequester {
 pub trait TokenSource {
     /// Reads the current token from the secret.
     fn token(&self, secret_arn: &str) -> impl Future<Output = Result<GatewayToken, AwsError>> + Send;
+}
+
+/// The gateway's own admin surface: OpenClaw's opt-in `admin-http-rpc` plugin
+/// (`POST /api/v1/admin/rpc` with the gateway token). Only the reconciler can reach it (it knows
+/// where the gateway answers and holds its token); every other function holds
+/// [`NoGatewayAdmin`], and what it cannot do waits in the outbox for the reconciler.
+pub trait GatewayAdmin {
+    /// `channels.start` for one account of `gateway`: every outcome is an answer, never an error
+    /// (a start that could not be asked is [`ChannelStart::NotStarted`] with why).
+    fn start_channel(
+        &self,
+        gateway: &Gateway,
+        channel: &str,
+        account: &str,
+    ) -> impl Future<Output = ChannelStart> + Send;
+}
+
+/// The admin port of a function that cannot reach the gateway: always [`ChannelStart::NotHere`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoGatewayAdmin;
+
+impl GatewayAdmin for NoGatewayAdmin {
+    async fn start_channel(&self, _gateway: &Gateway, _channel: &str, _account: &str) -> ChannelStart {
+        ChannelStart::NotHere
+    }
 }
 
 /// The object store operations of snapshots and restores.

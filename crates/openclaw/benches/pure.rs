@@ -1,6 +1,6 @@
 //! Criterion benchmarks of the pure functions on every event's path: parsing an ECS event, the
-//! policy's plan, and decoding a CloudWatch Logs delivery. `make bench` runs them and copies the
-//! estimates into docs/BENCHMARKS.md.
+//! policy's plan, decoding a CloudWatch Logs delivery, and classifying one line of each shape.
+//! `make bench` runs them and copies the estimates into docs/BENCHMARKS.md.
 
 use std::hint::black_box;
 
@@ -11,6 +11,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 const CRASH: &str = include_str!("../../../tests/fixtures/events/task-stopped-crash.json");
 const RUNNING: &str = include_str!("../../../tests/fixtures/events/task-running.json");
 const LOGS: &str = include_str!("../../../tests/fixtures/events/logs-whatsapp-logged-out.json");
+/// One channel line per shape, as OpenClaw 2026.9.6 writes them (tests/fixtures/lines/generate.mjs).
+const LINE_COMPACT: &str = include_str!("../tests/fixtures/lines/compact-whatsapp-conflict-440.log");
+const LINE_JSON: &str = include_str!("../tests/fixtures/lines/json-whatsapp-conflict-440.log");
+const LINE_TSLOG: &str = include_str!("../tests/fixtures/lines/tslog-web-reconnect-stop-440.log");
 
 fn config() -> Config {
     Config::from_lookup(|name| {
@@ -60,6 +64,15 @@ fn benches(c: &mut Criterion) {
     c.bench_function("decode logs delivery (2 lines)", |b| {
         b.iter(|| clawkeeper_openclaw::channel_log::decode_subscription(black_box(&delivery)))
     });
+    for (name, line) in [
+        ("classify_line (compact 440)", LINE_COMPACT),
+        ("classify_line (JSON console 440)", LINE_JSON),
+        ("classify_line (tslog record 440)", LINE_TSLOG),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| clawkeeper_openclaw::channel_log::classify_line(black_box(line)))
+        });
+    }
 }
 
 criterion_group!(pure, benches);

@@ -2,14 +2,16 @@
 //! [`ChannelSignal`](clawkeeper_core::watch::ChannelSignal) parts.
 //!
 //! The payload is `{"awslogs":{"data":"<base64 of gzip of JSON>"}}`; the JSON names the log group
-//! and carries the log events. OpenClaw prints a line in one of two console styles:
-//! - compact (no TTY, the container's default): `<time> [whatsapp] WhatsApp session logged out...`,
-//!   where the bracket is the shortened subsystem (`channels/whatsapp` shows as `whatsapp`);
-//! - JSON (`logging.consoleStyle: "json"`): `{"time":...,"level":"warn","subsystem":
-//!   "gateway/channels/whatsapp","message":"..."}`.
+//! and carries the log events. A line is read structurally in whichever shape OpenClaw wrote it
+//! (`shape`): compact console text (`<time> [whatsapp] Web connection closed (status 440: ...)`, the
+//! container's default), JSON console lines (`logging.consoleStyle: "json"`), or tslog file
+//! records (numbered arguments, `_meta`) when a deployment ships the file log. The logger names the
+//! channel from an explicit table ([`subsystems`]); a status code comes from structured fields
+//! before the text; only then do the words decide.
 //!
-//! Classification reads the text and returns only a kind, a channel and an account: callers log the
-//! classification and the event id, never the line (it may carry personal data or secrets).
+//! [`read_line`] gives every signal ([`LineSignal`]), [`classify_line`] the ones the engine has a
+//! [`ChannelEvent`] for. Both return only a kind, a channel, an account and a status: callers log
+//! the classification and the event id, never the line (it may carry personal data or secrets).
 
 use std::io::Read;
 
@@ -101,7 +103,121 @@ pub fn decode_subscription(event: &Value) -> Result<LogsData, PayloadError> {
     serde_json::from_value(value).map_err(PayloadError::Json)
 }
 
-/// What a channel line says.
+mod shape;
+pub mod subsystems;
+
+pub use shape::MAX_LINE_BYTES;
+use subsystems::Owner;
+
+/// What a channel line says, finer than [`ChannelEvent`]: every event the watchdog acts on, plus
+/// the 2026.9 conflict stop and two states it does not act on. [`LineSignal::event`] maps it to
+/// the [`ChannelEvent`] the engine takes today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LineSignal {
+    /// The session was logged out (status 401, `loggedOut: true`): the link is gone, relink.
+    LoggedOut,
+    /// Status 440 (another client took the session over), with nothing said about what follows:
+    /// the reconnect loop's `connection closed` record, or an older release's wording.
+    Conflict,
+    /// Status 440 and the WhatsApp monitor stopped (2026.9: `isNonRetryableWebCloseStatus`):
+    /// "Resolve conflicting WhatsApp Web sessions, then restart the channel ... Stopping web
+    /// monitoring." The creds are kept and the gateway skips its auto-restart (a terminal
+    /// disconnect), so the channel stays down until restarted, but it needs no relink.
+    ConflictStopped,
+    /// The reconnect loop stopped after its maximum attempts.
+    ReconnectExhausted,
+    /// OpenClaw deleted the cached credentials (after a logout): relink.
+    AuthCleared,
+    /// The channel manager stopped restarting the account (`giving up after 10 restart attempts`).
+    GaveUp,
+    /// `channel autostart suppressed by crash-loop breaker`.
+    BreakerSuppressed,
+    /// Telegram `getMe returned 401`: the bot token is wrong or revoked.
+    TelegramUnauthorized,
+    /// Telegram `getUpdates conflict` (409): another poller uses the bot token.
+    TelegramConflict,
+    /// The channel is connected (again): `Listening for WhatsApp inbound messages`, `reconnected`.
+    Connected,
+    /// The connection closed and a retry is scheduled: it heals by itself (no [`ChannelEvent`]).
+    Reconnecting,
+    /// A QR login is waiting for a scan (no [`ChannelEvent`]: an owner is relinking, or the account
+    /// was never linked).
+    QrRequired,
+}
+
+impl LineSignal {
+    /// The engine's event for this signal; `None` for the states it does not act on.
+    ///
+    /// [`LineSignal::ConflictStopped`] is [`ChannelEvent::ConflictStopped`]: no relink (the creds
+    /// are kept), a restart once the other client is gone; `log-alerts` still counts ECS tasks for
+    /// it, as for any conflict (two writers are the usual cause).
+    pub fn event(self) -> Option<ChannelEvent> {
+        Some(match self {
+            Self::LoggedOut => ChannelEvent::LoggedOut,
+            Self::Conflict => ChannelEvent::Conflict,
+            Self::ConflictStopped => ChannelEvent::ConflictStopped,
+            Self::ReconnectExhausted => ChannelEvent::ReconnectExhausted,
+            Self::AuthCleared => ChannelEvent::AuthCleared,
+            Self::GaveUp => ChannelEvent::GaveUp,
+            Self::BreakerSuppressed => ChannelEvent::BreakerSuppressed,
+            Self::TelegramUnauthorized => ChannelEvent::TelegramUnauthorized,
+            Self::TelegramConflict => ChannelEvent::TelegramConflict,
+            Self::Connected => ChannelEvent::Connected,
+            Self::Reconnecting | Self::QrRequired => return None,
+        })
+    }
+
+    /// The link or credential is gone: only a relink (or a new token) brings the channel back.
+    pub fn needs_relink(self) -> bool {
+        matches!(self, Self::LoggedOut | Self::AuthCleared | Self::TelegramUnauthorized)
+    }
+
+    /// The stable name (logs, classification reports).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoggedOut => "logged_out",
+            Self::Conflict => "conflict",
+            Self::ConflictStopped => "conflict_stopped",
+            Self::ReconnectExhausted => "reconnect_exhausted",
+            Self::AuthCleared => "auth_cleared",
+            Self::GaveUp => "gave_up",
+            Self::BreakerSuppressed => "breaker_suppressed",
+            Self::TelegramUnauthorized => "telegram_unauthorized",
+            Self::TelegramConflict => "telegram_conflict",
+            Self::Connected => "connected",
+            Self::Reconnecting => "reconnecting",
+            Self::QrRequired => "qr_required",
+        }
+    }
+}
+
+/// What a channel line says, with every signal [`read_line`] knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// `whatsapp`, `telegram`, ...
+    pub channel: String,
+    /// The account the line names, if any.
+    pub account: Option<String>,
+    /// What it says.
+    pub signal: LineSignal,
+    /// The close status it carries (structured field first, else its text), if any.
+    pub status: Option<u16>,
+}
+
+impl Reading {
+    /// The reading as the engine's classification; `None` for signals it does not act on.
+    pub fn classified(self) -> Option<Classified> {
+        Some(Classified {
+            kind: self.signal.event()?,
+            channel: self.channel,
+            account: self.account,
+            signal: self.signal,
+            status: self.status,
+        })
+    }
+}
+
+/// What a channel line says, as the engine's event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classified {
     /// `whatsapp`, `telegram`, ...
@@ -110,134 +226,178 @@ pub struct Classified {
     pub account: Option<String>,
     /// The event.
     pub kind: ChannelEvent,
+    /// The finer signal `kind` came from (tells a 2026.9 conflict stop from a plain conflict).
+    pub signal: LineSignal,
+    /// The close status the line carries, if any.
+    pub status: Option<u16>,
 }
 
-use clawkeeper_core::watch::health::CHANNELS;
-
-/// Classifies one line in either console style; `None` for lines that are not channel events.
+/// Classifies one line of any shape (compact or JSON console, tslog file record); `None` for lines
+/// that are not channel events the engine acts on.
 pub fn classify_line(line: &str) -> Option<Classified> {
-    let line = line.trim();
-    let (subsystem, message) = match json_line(line) {
-        Some((subsystem, message)) => (subsystem, message),
-        None => compact_line(line),
+    read_line(line)?.classified()
+}
+
+/// Reads one line of any shape into a channel signal, including the ones the engine does not act on
+/// ([`LineSignal::Reconnecting`], [`LineSignal::QrRequired`]); `None` for other lines.
+///
+/// The logger decides the channel: a channel's subsystem or WhatsApp module
+/// ([`subsystems::owner_of_subsystem`]) names it; the gateway's and channel manager's own loggers
+/// and raw console output leave it to the text; any other subsystem (agents, storage, plugins) is
+/// never a channel line, whatever status or words it carries.
+pub fn read_line(line: &str) -> Option<Reading> {
+    let line = shape::read(line)?;
+    let lower = line.text.to_ascii_lowercase();
+    let channel = match line.owner {
+        Some(Owner::Channel(channel)) => channel,
+        Some(Owner::Other) => return None,
+        Some(Owner::Generic) | None => subsystems::channel_named_in(&lower)?,
     };
-    let lower = message.to_ascii_lowercase();
-    let channel = subsystem
-        .as_deref()
-        .and_then(channel_of_subsystem)
-        .or_else(|| channel_named_in(&lower))?;
-    let kind = classify_message(&lower, &channel)?;
-    Some(Classified {
-        account: account_in(&message),
-        channel,
-        kind,
+    // A structured status wins; only without one does the text give it.
+    let statuses: Vec<u16> = match line.status {
+        Some(status) => vec![status],
+        None => statuses_in_text(&lower).collect(),
+    };
+    let facts = Facts {
+        lower: &lower,
+        statuses: &statuses,
+        logged_out: line.logged_out,
+    };
+    let signal = classify(&facts, channel)?;
+    Some(Reading {
+        channel: channel.to_owned(),
+        account: line.account.or_else(|| account_in(&line.text)),
+        signal,
+        status: statuses.first().copied(),
     })
 }
 
-/// `{"subsystem":"gateway/channels/whatsapp","message":"..."}` -> (subsystem, message).
-fn json_line(line: &str) -> Option<(Option<String>, String)> {
-    if !line.starts_with('{') {
-        return None;
+/// What classification looks at.
+struct Facts<'a> {
+    /// The text, lower-cased.
+    lower: &'a str,
+    /// The structured status, or else every status the text gives, in order.
+    statuses: &'a [u16],
+    /// `loggedOut` from structured fields.
+    logged_out: Option<bool>,
+}
+
+impl Facts<'_> {
+    fn has(&self, needle: &str) -> bool {
+        self.lower.contains(needle)
     }
-    let value: Value = serde_json::from_str(line).ok()?;
-    let message = match value.get("message") {
-        Some(Value::String(m)) => m.clone(),
-        // tslog file records keep the arguments as "0", "1", ...
-        _ => value.get("0").and_then(Value::as_str)?.to_owned(),
-    };
-    let subsystem = value
-        .get("subsystem")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| {
-            // File records name it in `_meta.name` as `{"subsystem":"..."}`.
-            let name = value.get("_meta")?.get("name")?.as_str()?;
-            let inner: Value = serde_json::from_str(name).ok()?;
-            inner.get("subsystem")?.as_str().map(str::to_owned)
-        });
-    Some((subsystem, message))
-}
 
-/// `2026-11-20T08:00:00.000+00:00 [whatsapp] text` (time optional) -> (`whatsapp`, `text`).
-fn compact_line(line: &str) -> (Option<String>, String) {
-    let mut rest = line;
-    // Skip a leading timestamp or level word before the first bracket.
-    if let Some(open) = rest.find('[')
-        && rest[..open].split_whitespace().count() <= 2
-        && let Some(close) = rest[open..].find(']')
-    {
-        let prefix = rest[open + 1..open + close].trim().to_owned();
-        rest = rest[open + close + 1..].trim_start();
-        return (Some(prefix), rest.to_owned());
+    /// The line carries status `code`.
+    fn status_is(&self, code: u16) -> bool {
+        self.statuses.contains(&code)
     }
-    (None, rest.to_owned())
 }
 
-fn channel_of_subsystem(subsystem: &str) -> Option<String> {
-    let lower = subsystem.to_ascii_lowercase();
-    lower.split('/').find(|part| CHANNELS.contains(part)).map(str::to_owned)
-}
-
-fn channel_named_in(lower: &str) -> Option<String> {
-    CHANNELS
-        .iter()
-        .find(|c| c.len() > 4 && lower.contains(*c))
-        .map(|c| (*c).to_owned())
-}
-
-fn classify_message(lower: &str, channel: &str) -> Option<ChannelEvent> {
-    let has = |needle: &str| lower.contains(needle);
+/// The classification. Structured facts come before words: the reconnect loop's setup stop says
+/// "max attempts reached" for a 440 or a 401 too, and only its `status` field tells them apart.
+fn classify(f: &Facts<'_>, channel: &str) -> Option<LineSignal> {
     if channel == "telegram" {
-        if has("getme returned 401") || has("bot token unauthorized") {
-            return Some(ChannelEvent::TelegramUnauthorized);
+        if f.has("getme returned 401") || f.has("bot token unauthorized") {
+            return Some(LineSignal::TelegramUnauthorized);
         }
-        if has("getupdates conflict") || (has("409") && has("conflict")) {
-            return Some(ChannelEvent::TelegramConflict);
+        if f.has("getupdates conflict") || ((f.status_is(409) || f.has("409")) && f.has("conflict")) {
+            return Some(LineSignal::TelegramConflict);
         }
     }
-    if has("cleared cached auth") {
-        return Some(ChannelEvent::AuthCleared);
+    // `login.ts` / `connection-controller.ts`: "WhatsApp reported the session is logged out.
+    // Cleared cached web session; ..."; `logoutWeb`: "Cleared WhatsApp Web credentials."
+    if f.has("cleared cached auth") || f.has("cleared cached web session") || f.has("cleared whatsapp web credentials")
+    {
+        return Some(LineSignal::AuthCleared);
     }
-    if has("logged out") || has("loggedout") || status_code(lower, "401") {
-        return Some(ChannelEvent::LoggedOut);
+    if f.logged_out == Some(true) || f.status_is(401) || logged_out_text(f.lower) {
+        return Some(LineSignal::LoggedOut);
     }
-    if status_code(lower, "440") || (has("conflict") && has("replaced")) {
-        return Some(ChannelEvent::Conflict);
+    if f.status_is(440) || f.has("session conflict") || (f.has("conflict") && f.has("replaced")) {
+        // 2026.9 stops the monitor on any 440; the line says so in one of these ways.
+        let stopped = f.has("restart the channel")
+            || f.has("stopping")
+            || f.has("max attempts reached")
+            || f.has("non-retryable");
+        return Some(if stopped {
+            LineSignal::ConflictStopped
+        } else {
+            LineSignal::Conflict
+        });
     }
-    if has("max attempts reached") {
-        return Some(ChannelEvent::ReconnectExhausted);
+    if f.has("max attempts reached")
+        || f.has("stopping web monitoring")
+        || (f.has("closed during setup") && f.has(" attempts."))
+    {
+        return Some(LineSignal::ReconnectExhausted);
     }
-    if has("giving up after") && has("restart attempts") {
-        return Some(ChannelEvent::GaveUp);
+    if f.has("giving up after") && f.has("restart attempts") {
+        return Some(LineSignal::GaveUp);
     }
-    if has("autostart suppressed by crash-loop breaker") {
-        return Some(ChannelEvent::BreakerSuppressed);
+    if f.has("autostart suppressed by crash-loop breaker") {
+        return Some(LineSignal::BreakerSuppressed);
     }
-    if connected(lower) {
-        return Some(ChannelEvent::Connected);
+    if connected(f.lower) {
+        return Some(LineSignal::Connected);
+    }
+    if f.has("scan this qr") || f.has("qr received") || f.has("no whatsapp web session found") {
+        return Some(LineSignal::QrRequired);
+    }
+    let reconnecting = [
+        "connection closed",
+        "scheduling retry",
+        "reconnecting",
+        "forcing reconnect",
+        "restarting connection",
+        "auto-restart attempt",
+    ];
+    if reconnecting.iter().any(|n| f.has(n)) || disconnected(f.lower) {
+        return Some(LineSignal::Reconnecting);
     }
     None
 }
 
-/// `status 401`, `status=440`, `statusCode: 440`, `(440)`, `code 440`.
-fn status_code(lower: &str, code: &str) -> bool {
-    [
+/// `logged out`, `loggedOut`, but not `loggedOut=false` (a console field tail).
+fn logged_out_text(lower: &str) -> bool {
+    lower.contains("logged out")
+        || lower.match_indices("loggedout").any(|(i, w)| {
+            let after = lower[i + w.len()..].trim_start_matches(['"', ' ']);
+            let after = after.strip_prefix(['=', ':']).map_or(after, str::trim_start);
+            !after.starts_with("false")
+        })
+}
+
+/// Status codes the text gives, in order: `status 401`, `status=440`, `status: 440`,
+/// `statusCode: 440`, `"status":440`, `code 440`, `(440)`.
+fn statuses_in_text(lower: &str) -> impl Iterator<Item = u16> + '_ {
+    const PREFIXES: &[&str] = &[
         "status ",
         "status=",
         "status: ",
         "statuscode: ",
         "statuscode=",
+        "\"status\":",
+        "\"statuscode\":",
         "code ",
         "code=",
         "(",
-    ]
-    .iter()
-    .any(|prefix| {
-        lower.match_indices(prefix).any(|(i, p)| {
-            let after = &lower[i + p.len()..];
-            after.starts_with(code) && !after[code.len()..].starts_with(|c: char| c.is_ascii_digit())
+    ];
+    let mut found: Vec<(usize, u16)> = PREFIXES
+        .iter()
+        .flat_map(|prefix| {
+            lower.match_indices(prefix).filter_map(|(i, p)| {
+                let after = &lower.as_bytes()[i + p.len()..];
+                let digits = after.iter().take_while(|b| b.is_ascii_digit()).count();
+                if digits != 3 {
+                    return None;
+                }
+                let code = after[..3].iter().fold(0u16, |n, b| n * 10 + u16::from(b - b'0'));
+                (100..=599).contains(&code).then_some((i, code))
+            })
         })
-    })
+        .collect();
+    found.sort_unstable();
+    found.into_iter().map(|(_, code)| code)
 }
 
 /// Lines that say the channel is up: `connected`, `reconnected`, `listening for ... inbound`, never
@@ -256,26 +416,46 @@ fn connected(lower: &str) -> bool {
     })
 }
 
-/// `[work] giving up...`, `... account work.`, `account "work"`.
+/// `disconnected` as a word (`WhatsApp Web disconnected; reconnecting`), not `not_connected`.
+fn disconnected(lower: &str) -> bool {
+    lower
+        .match_indices("disconnected")
+        .any(|(i, _)| !lower[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+}
+
+/// Bracket tags that are not account ids: OpenClaw's own diagnostic tags (`[telegram][diag]`).
+const NOT_ACCOUNTS: &[&str] = &["diag"];
+
+/// `[work] giving up...` (the channel manager's prefix), `for whatsapp account work.` (the breaker),
+/// `for account "work"` (Telegram). A bare `account <word>` counts only where the word ends the
+/// clause: `switch this account to webhook mode` names no account.
 fn account_in(message: &str) -> Option<String> {
-    let valid = |a: &str| {
-        !a.is_empty() && a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
+    let id_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let valid = |a: &str| !a.is_empty() && a.len() <= 64 && a.chars().all(id_char);
     if let Some(rest) = message.trim_start().strip_prefix('[')
         && let Some(end) = rest.find(']')
         && valid(&rest[..end])
-        && !CHANNELS.contains(&rest[..end].to_ascii_lowercase().as_str())
+        && subsystems::channel_id(&rest[..end]).is_none()
+        && !NOT_ACCOUNTS.iter().any(|t| t.eq_ignore_ascii_case(&rest[..end]))
     {
         return Some(rest[..end].to_owned());
     }
     let lower = message.to_ascii_lowercase();
-    let at = lower.find("account ")?;
-    let word: String = message[at + "account ".len()..]
-        .trim_start_matches('"')
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
-    valid(&word).then_some(word)
+    lower.match_indices("account ").find_map(|(at, w)| {
+        let rest = &message[at + w.len()..];
+        let (quoted, rest) = match rest.strip_prefix('"') {
+            Some(inner) => (true, inner),
+            None => (false, rest),
+        };
+        let end = rest.find(|c: char| !id_char(c)).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(end);
+        let closed = if quoted {
+            after.starts_with('"')
+        } else {
+            after.is_empty() || after.starts_with(['.', ',', ';', ':', ')'])
+        };
+        (closed && valid(word)).then(|| word.to_owned())
+    })
 }
 
 #[cfg(test)]
@@ -458,5 +638,102 @@ mod tests {
         ] {
             assert_eq!(classify_line(line), None, "{line}");
         }
+    }
+
+    #[test]
+    fn a_440_that_stops_the_monitor_is_told_from_a_plain_conflict() {
+        let read = |line: &str| read_line(line).map(|r| (r.signal, r.status));
+        // 2026.9's wording (the compact console drops the leading "WhatsApp").
+        assert_eq!(
+            read(
+                "[whatsapp] Web connection closed (status 440: session conflict). Resolve conflicting WhatsApp Web \
+                  sessions, then restart the channel. Stopping web monitoring."
+            ),
+            Some((LineSignal::ConflictStopped, Some(440)))
+        );
+        assert_eq!(
+            read("[whatsapp] web connection closed (status 440): conflict, replaced by another session"),
+            Some((LineSignal::Conflict, Some(440)))
+        );
+        // The stop is the engine's ConflictStopped (no relink), the bare close its Conflict; the
+        // ECS check for a second task runs for either (`log-alerts`).
+        for (line, kind) in [
+            (
+                "[whatsapp] Web connection closed (status 440: session conflict). Stopping web monitoring.",
+                ChannelEvent::ConflictStopped,
+            ),
+            (
+                "[whatsapp] web connection closed (status 440): conflict, replaced by another session",
+                ChannelEvent::Conflict,
+            ),
+        ] {
+            assert_eq!(classify_line(line).map(|c| c.kind), Some(kind), "{line}");
+        }
+    }
+
+    #[test]
+    fn structured_fields_decide_before_words() {
+        // The setup stop says "max attempts reached" whatever the status: 401 is a logout.
+        let line = r#"{"0":"{\"module\":\"web-reconnect\",\"runId\":\"r\"}","1":{"status":401},"2":"web reconnect: setup status error; max attempts reached"}"#;
+        assert_eq!(classify_line(line).map(|c| c.kind), Some(ChannelEvent::LoggedOut));
+        // `loggedOut: true` alone is a logout; `loggedOut=false` in a console tail is not.
+        let line = r#"{"time":"t","level":"warn","subsystem":"channels/whatsapp","message":"closed","loggedOut":true}"#;
+        assert_eq!(classify_line(line).map(|c| c.kind), Some(ChannelEvent::LoggedOut));
+        assert_eq!(
+            read_line("[whatsapp] web reconnect: connection closed status=428 loggedOut=false").map(|r| r.signal),
+            Some(LineSignal::Reconnecting)
+        );
+        // A Boom error nested the way Baileys hands it over.
+        let line = r#"{"subsystem":"gateway/channels/whatsapp","message":"socket closed","lastDisconnect":{"error":{"output":{"statusCode":440,"payload":{"statusCode":440,"error":"Unknown","message":"Stream Errored (conflict)"}}}}}"#;
+        assert_eq!(
+            read_line(line).map(|r| (r.signal, r.status)),
+            Some((LineSignal::Conflict, Some(440)))
+        );
+        // An account from the fields.
+        let line = r#"{"subsystem":"channels/whatsapp","message":"Listening for WhatsApp inbound messages.","accountId":"work"}"#;
+        assert_eq!(classify_line(line).and_then(|c| c.account).as_deref(), Some("work"));
+    }
+
+    #[test]
+    fn a_subsystem_that_is_no_channel_gives_no_signal_whatever_it_says() {
+        for line in [
+            "2026-11-20T08:00:00.000+00:00 [agents/tools] whatsapp send failed: status 401",
+            "[web-push] push endpoint answered status 440 for whatsapp relay status=440",
+            r#"{"time":"t","level":"error","subsystem":"state/db","message":"WhatsApp session logged out"}"#,
+            r#"{"0":"{\"module\":\"cron\"}","1":{"status":440},"2":"whatsapp job failed"}"#,
+        ] {
+            assert_eq!(read_line(line), None, "{line}");
+        }
+        // The gateway's and the channel manager's own loggers leave the channel to the text.
+        assert_eq!(
+            classify_line("[channels] whatsapp session logged out").map(|c| c.channel),
+            Some("whatsapp".to_owned())
+        );
+    }
+
+    #[test]
+    fn accounts_are_read_only_where_a_line_names_one() {
+        let account = |line: &str| read_line(line).and_then(|r| r.account);
+        assert_eq!(
+            account(
+                "[telegram] [diag] isolated polling ingress failed: Telegram getUpdates conflict: (409: Conflict). \
+                 Another OpenClaw gateway may be using this bot token; stop the duplicate poller or switch this \
+                 account to webhook mode."
+            ),
+            None
+        );
+        assert_eq!(
+            account(
+                "[whatsapp] channel autostart suppressed by crash-loop breaker; refusing automatic start for whatsapp account work. Run ..."
+            ),
+            Some("work".to_owned())
+        );
+        assert_eq!(
+            account(
+                "[telegram] Telegram bot token unauthorized for account \"ops-2\" (getMe returned 401 from Telegram)."
+            ),
+            Some("ops-2".to_owned())
+        );
+        assert_eq!(account("[whatsapp] [work] reconnected"), Some("work".to_owned()));
     }
 }

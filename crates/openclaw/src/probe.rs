@@ -1,7 +1,9 @@
 //! The gateway probes: `GET /healthz` must answer OpenClaw's JSON contract (`{"ok":true,...}`); the
 //! Control UI answers unknown paths with an HTML 200, so a status alone proves nothing. `GET /readyz`
 //! (with the gateway token as a bearer when there is one) says whether channels and agents are ready
-//! and which are failing. Plain HTTP to a task's private IP, HTTPS to an ALB `probe_url`.
+//! and which are failing; `GET /startupz` whether OpenClaw's startup is done (until it is, a failing
+//! `/healthz` is a slow start, not a hang). Plain HTTP to a task's private IP, HTTPS to an ALB
+//! `probe_url`.
 //!
 //! A probe that never reached the gateway is [`ProbeOutcome::Unreachable`], not a failure: the
 //! connector below records the moment a connection (TCP, plus TLS for HTTPS) is established, and
@@ -17,7 +19,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use clawkeeper_core::health::GatewayToken;
-use clawkeeper_core::watch::health::ProbeOutcome;
+use clawkeeper_core::watch::health::{ProbeOutcome, Startup};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
@@ -46,6 +48,8 @@ pub struct Probed {
     pub outcome: ProbeOutcome,
     /// Why not live, in words (never the body).
     pub detail: Option<String>,
+    /// What `/startupz` said, when it answered its JSON contract (older gateways have none).
+    pub startup: Option<Startup>,
     /// `/readyz`'s `ready`, when it answered JSON.
     pub ready: Option<bool>,
     /// `/readyz`'s `failing` entries.
@@ -66,6 +70,7 @@ impl Probed {
         Self {
             outcome,
             detail,
+            startup: None,
             ready: None,
             failing: Vec::new(),
             token_rejected: false,
@@ -126,6 +131,13 @@ impl Prober {
                 return out;
             }
         };
+        // Whether startup is done: a failing /healthz of a gateway still starting is not a hang.
+        // Asked whatever /healthz said, since a live gateway's "started" is what lets a later
+        // failure count at once.
+        match self.get(&format!("{base}/startupz"), None).await {
+            Ok(answer) => out.startup = startup_verdict(&answer),
+            Err(miss) => tracing::debug!(error = %miss.why, "startupz probe failed"),
+        }
         // The token is a bearer secret: never over plain HTTP beyond the gateway's private network.
         let token = match token {
             Some(_) if !token_may_go_to(base) => {
@@ -152,29 +164,37 @@ impl Prober {
     }
 
     async fn get(&self, url: &str, token: Option<&GatewayToken>) -> Result<Answer, Miss> {
-        // A client per request (no pooling: one probe per gateway per minute) so the connector can
-        // tell this request, and only this one, when its connection was established.
-        let connected = Arc::new(OnceLock::new());
-        let client: Client<Traced, Empty<Bytes>> = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build(Traced {
-                inner: self.connector.clone(),
-                connected: Arc::clone(&connected),
-            });
         // `*/*` like a generic checker: asking for JSON makes OpenClaw answer unknown paths with a
         // plain 404/503 instead of the Control UI's HTML 200, which is the trap this probe must catch.
         let mut request = Request::get(url)
             .header(USER_AGENT, "clawkeeper-reconciler")
             .header(ACCEPT, "*/*");
         if let Some(token) = token {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.value()))
-                .map_err(|_| Miss::unreached("the gateway token is not a valid header value"))?;
-            value.set_sensitive(true);
-            request = request.header(AUTHORIZATION, value);
+            request = request.header(AUTHORIZATION, bearer(token)?);
         }
         let request = request
             .body(Empty::<Bytes>::new())
             .map_err(|e| Miss::unreached(format!("bad probe URL {url}: {e}")))?;
+        self.exchange(request, MAX_BODY_BYTES).await
+    }
+
+    /// Sends `request` and reads its answer (at most `max_body` bytes), within the timeouts: the
+    /// connector tells whether the gateway was reached, which decides what a miss means.
+    pub(crate) async fn exchange<B>(&self, request: Request<B>, max_body: usize) -> Result<Answer, Miss>
+    where
+        B: hyper::body::Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        // A client per request (no pooling: a few requests per gateway per minute) so the connector
+        // can tell this request, and only this one, when its connection was established.
+        let connected = Arc::new(OnceLock::new());
+        let client: Client<Traced, B> = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(Traced {
+                inner: self.connector.clone(),
+                connected: Arc::clone(&connected),
+            });
         let exchange = async {
             let response = client.request(request).await.map_err(|e| error_chain(&e))?;
             let status = response.status();
@@ -183,7 +203,7 @@ impl Prober {
                 .get(CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.contains("html"));
-            let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
+            let body = Limited::new(response.into_body(), max_body)
                 .collect()
                 .await
                 .map_err(|e| format!("answer body unreadable: {e}"))?
@@ -209,6 +229,14 @@ impl Prober {
     }
 }
 
+/// The `Authorization` header for the gateway token, marked sensitive (never logged by hyper).
+pub(crate) fn bearer(token: &GatewayToken) -> Result<HeaderValue, Miss> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.value()))
+        .map_err(|_| Miss::unreached("the gateway token is not a valid header value"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 /// A request that got no answer, and whether the gateway's HTTP server was reached before that.
 ///
 /// The decision the watchdog rests on: only `reached` misses count against the gateway. Not
@@ -223,17 +251,19 @@ impl Prober {
 /// check's to catch (the template's gateway task has one). Stopping on a refusal would add nothing
 /// but false restarts and crash loops of gateways that work.
 #[derive(Debug)]
-struct Miss {
-    reached: bool,
-    why: String,
+pub(crate) struct Miss {
+    /// The gateway's HTTP server was reached (connected) before the miss.
+    pub(crate) reached: bool,
+    /// In words.
+    pub(crate) why: String,
 }
 
 impl Miss {
-    fn reached(why: String) -> Self {
+    pub(crate) fn reached(why: String) -> Self {
         Self { reached: true, why }
     }
 
-    fn unreached(why: impl std::fmt::Display) -> Self {
+    pub(crate) fn unreached(why: impl std::fmt::Display) -> Self {
         Self {
             reached: false,
             why: format!("could not reach the gateway: {why}"),
@@ -277,10 +307,10 @@ impl tower_service::Service<Uri> for Traced {
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    html: bool,
-    body: Bytes,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) html: bool,
+    pub(crate) body: Bytes,
 }
 
 /// Whether the gateway token may be sent to `base`: over HTTPS anywhere; over plain HTTP only to
@@ -308,7 +338,7 @@ pub fn token_may_go_to(base: &str) -> bool {
     }
 }
 
-fn json_object(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
+pub(crate) fn json_object(body: &[u8]) -> Option<serde_json::Map<String, Value>> {
     match serde_json::from_slice(body).ok()? {
         Value::Object(map) => Some(map),
         _ => None,
@@ -331,6 +361,18 @@ fn live_verdict(answer: &Answer) -> Result<(), String> {
         Some(map) if map.get("ok") == Some(&Value::Bool(true)) => Ok(()),
         Some(_) => Err("/healthz answered JSON without \"ok\": true".into()),
         None => Err("/healthz answered something other than JSON".into()),
+    }
+}
+
+/// `/startupz`: `200 {"status":"started"}`, or `503` with `"starting"` or `"draining"`. Anything
+/// else (a 404 of an older gateway, the Control UI's HTML) says nothing.
+fn startup_verdict(answer: &Answer) -> Option<Startup> {
+    let map = json_object(&answer.body)?;
+    match (answer.status, map.get("status")?.as_str()?) {
+        (StatusCode::OK, "started") => Some(Startup::Started),
+        (StatusCode::SERVICE_UNAVAILABLE, "starting") => Some(Startup::Starting),
+        (StatusCode::SERVICE_UNAVAILABLE, "draining") => Some(Startup::Draining),
+        _ => None,
     }
 }
 
@@ -398,6 +440,18 @@ mod tests {
             let why = live_verdict(&a).expect_err("not live");
             assert!(why.contains(fragment), "{why}");
         }
+    }
+
+    #[test]
+    fn startup_reads_started_starting_and_draining_and_nothing_else() {
+        let read = |status, body| startup_verdict(&answer(status, false, body));
+        assert_eq!(read(200, r#"{"status":"started"}"#), Some(Startup::Started));
+        assert_eq!(read(503, r#"{"status":"starting"}"#), Some(Startup::Starting));
+        assert_eq!(read(503, r#"{"status":"draining","extra":1}"#), Some(Startup::Draining));
+        // A status that does not go with its word, an older gateway's 404, the Control UI's page.
+        assert_eq!(read(200, r#"{"status":"starting"}"#), None);
+        assert_eq!(read(404, r#"{"error":"not found"}"#), None);
+        assert_eq!(startup_verdict(&answer(200, true, "<!doctype html>")), None);
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub struct CaptureReport {
     pub file_count: u64,
     /// Their uncompressed bytes.
     pub payload_bytes: u64,
+    /// Tar entries written: the manifest, files, directories and links (what a restore counts).
+    pub entries: u64,
     /// Compressed archive bytes written to the sink.
     pub archive_bytes: u64,
     /// SHA-256 (hex) of those bytes.
@@ -135,6 +137,8 @@ pub fn capture<W: Write>(
         root: &root,
         file_count: 0,
         payload_bytes: 0,
+        // The manifest, appended next.
+        entries: 1,
         sqlite: Vec::new(),
         warnings: inventory.warnings.clone(),
     };
@@ -159,6 +163,7 @@ pub fn capture<W: Write>(
     let ArchiveWriter {
         file_count,
         payload_bytes,
+        entries,
         sqlite,
         warnings,
         ..
@@ -172,6 +177,7 @@ pub fn capture<W: Write>(
             manifest,
             file_count,
             payload_bytes,
+            entries,
             archive_bytes,
             sha256,
             sqlite,
@@ -215,6 +221,7 @@ struct ArchiveWriter<'a, W: Write> {
     root: &'a str,
     file_count: u64,
     payload_bytes: u64,
+    entries: u64,
     sqlite: Vec<SqliteSummary>,
     warnings: Vec<String>,
 }
@@ -258,13 +265,17 @@ impl<W: Write> ArchiveWriter<'_, W> {
                 let mut header = Self::header(entry, EntryType::Directory, 0);
                 self.tar
                     .append_data(&mut header, &path, io::empty())
-                    .map_err(SnapshotError::Write)
+                    .map_err(SnapshotError::Write)?;
+                self.entries += 1;
+                Ok(())
             }
             EntryKind::Symlink { target } => {
                 let mut header = Self::header(entry, EntryType::Symlink, 0);
                 self.tar
                     .append_link(&mut header, &path, target)
-                    .map_err(SnapshotError::Write)
+                    .map_err(SnapshotError::Write)?;
+                self.entries += 1;
+                Ok(())
             }
             EntryKind::SqliteSidecar => Ok(()),
             EntryKind::Sqlite { change_counter } => self.append_sqlite(entry, *change_counter, &path),
@@ -293,6 +304,7 @@ impl<W: Write> ArchiveWriter<'_, W> {
             ));
         }
         self.file_count += 1;
+        self.entries += 1;
         self.payload_bytes += copy.bytes;
         self.sqlite.push(SqliteSummary {
             path: live.to_string_lossy().into_owned(),
@@ -366,6 +378,7 @@ impl<W: Write> ArchiveWriter<'_, W> {
             .append_data(&mut header, path, bytes.as_slice())
             .map_err(SnapshotError::Write)?;
         self.file_count += 1;
+        self.entries += 1;
         self.payload_bytes += bytes.len() as u64;
         Ok(())
     }
@@ -398,6 +411,7 @@ impl<W: Write> ArchiveWriter<'_, W> {
             ));
         }
         self.file_count += 1;
+        self.entries += 1;
         self.payload_bytes += size;
         Ok(())
     }

@@ -73,6 +73,58 @@ pub enum SnapshotError {
     /// Swapping the restored state into place failed; what was rolled back is said.
     #[error("swapping the restored state into place failed: {0}")]
     Swap(String),
+    /// A restore killed during its swap left a journal whose renames match nothing on disk (a
+    /// path both journaled ends miss, or moved by hand since): nothing was touched. The message
+    /// names the paths and what to do.
+    #[error("an interrupted restore could not be recovered, and nothing was changed: {0}")]
+    InterruptedSwap(String),
+    /// Too little of the invocation is left to start a long step: it was not started, and the
+    /// state in place is as it was.
+    #[error(
+        "not starting the {step}: {} s of the invocation remain and it needs at least {} s; the state in place \
+         is unchanged. Restore again (the next try starts over), with a longer timeout if this repeats",
+        remaining.as_secs(),
+        reserve.as_secs()
+    )]
+    DeadlineTooClose {
+        /// The step that was not started (`download`, `verification and extraction`, `swap`).
+        step: &'static str,
+        /// What was left of the deadline.
+        remaining: std::time::Duration,
+        /// What the step keeps in reserve.
+        reserve: std::time::Duration,
+    },
+    /// The local scratch dir (Lambda's `/tmp`) cannot hold the archive: refused before download.
+    #[error(
+        "the snapshot archive is {needed} bytes but {} has {available} bytes free: {advice}",
+        path.display()
+    )]
+    ScratchTooSmall {
+        /// The scratch dir.
+        path: std::path::PathBuf,
+        /// Bytes the download needs (the archive and a margin).
+        needed: u64,
+        /// Bytes free there.
+        available: u64,
+        /// What to do, with the size to set.
+        advice: String,
+    },
+    /// The state volume cannot hold the restored state beside the one kept as
+    /// `<name>.pre-restore-<stamp>`: refused before download.
+    #[error(
+        "restoring needs {needed} bytes on the state volume of {} but only {usable} can be used (free space \
+         less a margin the gateway needs to run): free space there (old `*.pre-restore-*` dirs can go once \
+         you no longer need them) and restore again",
+        path.display()
+    )]
+    StateVolumeTooSmall {
+        /// The state root.
+        path: std::path::PathBuf,
+        /// Bytes the restored files take (from the sidecar).
+        needed: u64,
+        /// Free bytes less the margin.
+        usable: u64,
+    },
 }
 
 impl SnapshotError {
@@ -94,6 +146,10 @@ impl SnapshotError {
             SnapshotError::LiveWriter(_) => "GatewayRunning",
             SnapshotError::UnknownSnapshot(_) => "UnknownSnapshot",
             SnapshotError::Swap(_) => "RestoreSwapFailed",
+            SnapshotError::InterruptedSwap(_) => "InterruptedSwapUnresolved",
+            SnapshotError::DeadlineTooClose { .. } => "DeadlineTooClose",
+            SnapshotError::ScratchTooSmall { .. } => "ScratchTooSmall",
+            SnapshotError::StateVolumeTooSmall { .. } => "StateVolumeTooSmall",
         }
     }
 

@@ -191,6 +191,7 @@ pub async fn take_snapshot<S: ObjectStore>(
         sha256: report.sha256.clone(),
         file_count: report.file_count,
         payload_bytes: report.payload_bytes,
+        entry_count: Some(report.entries),
         consistency: Consistency {
             sqlite: "online-backup+integrity_check+vacuum".into(),
             files: "stability-check".into(),

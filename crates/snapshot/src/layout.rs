@@ -202,6 +202,10 @@ pub struct Sidecar {
     pub file_count: u64,
     /// Uncompressed bytes of those files.
     pub payload_bytes: u64,
+    /// Tar entries of the archive: the manifest, files, directories and links (extension headers
+    /// not counted). Bounds what a restore accepts; absent from sidecars written before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_count: Option<u64>,
     /// How consistency was obtained.
     pub consistency: Consistency,
     /// The task whose state this is, when known.

@@ -14,7 +14,9 @@
 //!   ([`clawkeeper_core::ports::ObjectStore`]): skip unchanged state, upload,
 //!   sidecar last, abort on failure.
 //! - [`retention`]: which snapshots to keep (pure).
-//! - [`restore`]: a verified archive staged beside the live state and swapped in by rename.
+//! - [`restore`]: a verified archive staged beside the live state and swapped in by journaled
+//!   renames that a restore killed half way rolls forward or back.
+//! - [`space`]: free space of the scratch dir and the state volume, checked before a download.
 //! - [`status`]: the failure record the reconciler turns into a `snapshot_failed` notice.
 
 pub mod capture;
@@ -27,6 +29,7 @@ pub mod job;
 pub mod layout;
 pub mod restore;
 pub mod retention;
+pub mod space;
 pub mod sqlite;
 pub mod status;
 

@@ -140,7 +140,11 @@ impl App {
         })?;
         let answer = self
             .functions
-            .invoke(function, &json!({ "gateway": gateway.id, "trigger": "manual" }))
+            .invoke(
+                function,
+                &json!({ "gateway": gateway.id, "trigger": "manual" }),
+                answer_within(at),
+            )
             .await
             .map_err(|e| invoke_failure("SnapshotFailed", e))?;
         let parsed: SnapshotAnswer = serde_json::from_value(answer).map_err(|e| {
@@ -171,6 +175,11 @@ impl App {
         }
         Ok(json!({ "gateway": gateway.id, "action": "snapshot", "by": by, "snapshot": summary }))
     }
+}
+
+/// How long an invoke may wait: what this invocation has left, less a few seconds to answer.
+fn answer_within(at: Moment) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::try_from(at.deadline - at.now - 10).unwrap_or(0).max(1))
 }
 
 /// A failed invoke of another function, for the caller.

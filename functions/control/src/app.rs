@@ -9,6 +9,7 @@ use clawkeeper_core::watch::plan::owner::{OwnerAction, OwnerInput};
 use clawkeeper_core::{Config, Gateway};
 
 use crate::functions::LambdaFunctions;
+use crate::operators::Operators;
 
 /// Everything an action may use: the configuration, the AWS adapters built once from it, and
 /// synchronous invokes of the snapshot and restore functions.
@@ -19,6 +20,8 @@ pub struct App {
     pub adapters: Adapters,
     /// Synchronous invokes of the snapshot and restore functions.
     pub functions: LambdaFunctions,
+    /// Who may pause, silence and restore (`CLAWKEEPER_OPERATOR_PRINCIPALS`; none: anyone).
+    pub operators: Operators,
 }
 
 impl App {

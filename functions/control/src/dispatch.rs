@@ -1,22 +1,47 @@
-//! One owner request: parsed strictly, attributed to its caller, dispatched to its action.
+//! One owner request: parsed strictly, attributed to its caller, checked against the operators,
+//! dispatched to its action. It arrives as the event itself (a direct invoke: automation, `aws
+//! lambda invoke`, the CLI with `--direct`) or as the JSON body of a function URL call (`url.rs`),
+//! whose answer is an HTTP response.
 
 use clawkeeper_aws::FunctionError;
 use clawkeeper_aws::lambda::moment;
-use lambda_runtime::LambdaEvent;
+use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 
 use crate::app::App;
+use crate::caller::Caller;
 use crate::request::{self, Request};
-use crate::{caller, restore};
+use crate::{restore, url};
 
-/// Parses one owner request, names its caller, and runs its action.
+/// Answers one invocation: a function URL call with a URL response (always `Ok`: a function error
+/// would reach the HTTP caller as a bare 502), a direct invoke with the answer or its error.
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
-    let request = request::parse(&event.payload, &app.config).inspect_err(|e| {
+    let LambdaEvent { payload, context } = event;
+    if url::is_url_event(&payload) {
+        let outcome = match url::parse(&payload) {
+            Ok(call) => run(app, &call.request, &call.caller, &context).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = &outcome {
+            tracing::warn!(error_type = e.error_type, error = %e.message, "control URL request not answered with 200");
+        }
+        return Ok(url::response(outcome));
+    }
+    run(app, &payload, &Caller::claimed(&context), &context).await
+}
+
+/// Parses one owner request, checks that `caller` may ask for it, and runs its action.
+async fn run(app: &App, payload: &Value, caller: &Caller, context: &Context) -> Result<Value, FunctionError> {
+    let request = request::parse(payload, &app.config).inspect_err(|e| {
         tracing::warn!(error_type = e.error_type, error = %e.message, "refused control request");
     })?;
-    let by = caller::identify(&event.context);
-    tracing::info!(action = request.action(), by = %by, "control request");
-    let at = moment(&event.context);
+    tracing::info!(action = request.action(), by = %caller, verified = caller.verified_arn().is_some(), "control request");
+    app.operators.authorize(request.action(), caller).inspect_err(|e| {
+        tracing::warn!(action = request.action(), by = %caller, error = %e.message, "refused: not an operator");
+    })?;
+    // What the log, the notices and the answers record: the ARN, or the claim marked as one.
+    let by = caller.render();
+    let at = moment(context);
     let answer = match request {
         Request::Status { gateway } => app.status(gateway.as_deref()).await,
         Request::Restart { gateway, force } => app.restart(&gateway, force, &by, at).await,

@@ -31,8 +31,14 @@ pub enum InvokeError {
 
 /// Invokes a function and waits for its answer.
 pub trait Functions {
-    /// Invokes `function` with `payload` (RequestResponse) and returns its JSON answer.
-    fn invoke(&self, function: &str, payload: &Value) -> impl Future<Output = Result<Value, InvokeError>> + Send;
+    /// Invokes `function` with `payload` (RequestResponse) and returns its JSON answer, waiting
+    /// at most `timeout` (sized by the caller from what its own invocation has left).
+    fn invoke(
+        &self,
+        function: &str,
+        payload: &Value,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Value, InvokeError>> + Send;
 }
 
 /// [`Functions`] over `aws-sdk-lambda`.
@@ -42,18 +48,11 @@ pub struct LambdaFunctions {
 }
 
 impl LambdaFunctions {
-    /// A client that waits up to `timeout` for an answer and never retries (a snapshot or a restore
-    /// must not run twice because an answer was slow).
-    pub fn new(sdk: &aws_config::SdkConfig, timeout: Duration) -> Self {
+    /// A client that never retries (a snapshot or a restore must not run twice because an answer
+    /// was slow); each invoke says how long it waits.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         let config = aws_sdk_lambda::config::Builder::from(sdk)
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(timeout)
-                    .operation_timeout(timeout)
-                    .build(),
-            )
             .build();
         Self {
             client: Client::from_conf(config),
@@ -62,13 +61,20 @@ impl LambdaFunctions {
 }
 
 impl Functions for LambdaFunctions {
-    async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, InvokeError> {
+    async fn invoke(&self, function: &str, payload: &Value, timeout: Duration) -> Result<Value, InvokeError> {
+        let waits = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(timeout)
+            .operation_timeout(timeout)
+            .build();
         let out = self
             .client
             .invoke()
             .function_name(function)
             .invocation_type(InvocationType::RequestResponse)
             .payload(Blob::new(payload.to_string()))
+            .customize()
+            .config_override(aws_sdk_lambda::config::Builder::default().timeout_config(waits))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("lambda", "Invoke", e))?;

@@ -2,7 +2,10 @@
 //!
 //! Actions: `status`, `restart`, `pause`, `resume`, `silence`, `history`, `snapshot`, `snapshots`,
 //! `restore`, `test` (see `request.rs` for each one's fields). Changes go through the watchdog engine as
-//! owner requests, so the watchdog respects them and the incident log records who asked.
+//! owner requests, so the watchdog respects them and the incident log records who asked: verified
+//! when the request came signed through the function URL (`url.rs`), claimed otherwise
+//! (`caller.rs`). With operators configured, only they may pause, silence and restore
+//! (`operators.rs`).
 
 mod actions;
 mod app;
@@ -10,30 +13,35 @@ mod caller;
 mod dispatch;
 mod doctor;
 mod functions;
+mod operators;
 mod request;
 mod restore;
+mod restore_budget;
 mod snapshots;
 mod status;
-
-use std::time::Duration;
+mod url;
 
 use app::App;
-use clawkeeper_aws::lambda::start;
+use clawkeeper_aws::lambda::{report_init_error, start};
 use functions::LambdaFunctions;
 use lambda_runtime::{LambdaEvent, service_fn};
+use operators::Operators;
 use serde_json::Value;
-
-/// Longest wait for a snapshot or restore function's answer (Lambda's own limit is 15 minutes).
-const INVOKE_TIMEOUT: Duration = Duration::from_secs(870);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let (config, adapters) = start("control").await?;
-    let functions = LambdaFunctions::new(&adapters.sdk, INVOKE_TIMEOUT);
+    // A bad list stops the init (naming the entry) rather than leaving the actions unguarded.
+    let operators = Operators::from_env().inspect_err(|e| {
+        tracing::error!(error = %e, "invalid operator list; fix the function's environment");
+        report_init_error("Runtime.ConfigError", e);
+    })?;
+    let functions = LambdaFunctions::new(&adapters.sdk);
     let app = App {
         config,
         adapters,
         functions,
+        operators,
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| dispatch::handle(&app, event))).await
 }

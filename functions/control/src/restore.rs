@@ -13,16 +13,18 @@ use clawkeeper_aws::FunctionError;
 use clawkeeper_core::ecs::TaskView;
 use clawkeeper_core::engine::Moment;
 use clawkeeper_core::health;
-use clawkeeper_core::ports::EcsRead;
+use clawkeeper_core::permit::StopPermit;
+use clawkeeper_core::ports::{EcsRead, StopPermits};
 use clawkeeper_core::watch::plan::owner::OwnerAction;
 use clawkeeper_core::watch::time::now_secs;
 use clawkeeper_core::{AwsError, Gateway};
-use clawkeeper_snapshot::restore::RestoreReport;
+use clawkeeper_snapshot::restore::{RecoveryReport, RestoreReport};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::app::App;
-use crate::functions::Functions;
+use crate::functions::{Functions, InvokeError};
+use crate::restore_budget::{self, Asked};
 use crate::snapshots;
 
 /// One step of the run, as reported.
@@ -99,6 +101,12 @@ impl App {
             },
         };
         tracing::info!(gateway = %gateway.id, snapshot = %snapshot.key, by, "restore starting");
+        let asked = Asked {
+            stop_timeout_secs: waits.stop_timeout_secs,
+            health_timeout_secs: waits.health_timeout_secs,
+        };
+        // Refused before anything changes: a run Lambda ends midway leaves nobody told.
+        restore_budget::fits(asked, at.now, at.deadline).map_err(|m| FunctionError::new("NotEnoughTime", m))?;
 
         let started = Instant::now();
         let paused = self.owner(gateway, by, OwnerAction::Pause, run.at()).await;
@@ -108,16 +116,38 @@ impl App {
 
         let started = Instant::now();
         let stopped = self.wait_stopped(gateway, waits.stop_timeout_secs).await;
-        if !run.step("wait_stopped", started, stopped) {
+        let Some(observed) = run.step_kept("wait_stopped", started, stopped) else {
             return Ok(self.stopped(gateway, run, by, "").await);
-        }
+        };
 
         let started = Instant::now();
-        // Only now does control vouch that no task runs: the restore function cannot ask ECS from
-        // inside the VPC, and refuses without this (it also looks for a live writer itself).
-        let payload = json!({ "gateway": gateway.id, "snapshot": snapshot.key, "by": by, "confirm_stopped": true });
-        let restored = self.functions.invoke(&function, &payload).await;
-        let restored = restored.map_err(|e| e.to_string()).and_then(|answer: Value| {
+        let now = now_secs();
+        let time = restore_budget::restore_time(asked, now, at.deadline);
+        // Only now does control vouch that no task runs, with a permit only its role may write:
+        // the restore function cannot ask ECS from inside the VPC, and refuses without one (it
+        // also looks for a live writer itself).
+        let permit = StopPermit::issue(
+            &gateway.id,
+            &snapshot.key,
+            observed,
+            by,
+            &format!("{:016x}", at.invocation),
+            now,
+        );
+        let mut outcome_unknown = false;
+        let restored = match time {
+            Err(e) => Err(e),
+            Ok(time) => match self.adapters.store.issue(&permit).await {
+                Err(e) => Err(format!("could not write the stop permit: {e}")),
+                Ok(()) => {
+                    let payload = json!({ "gateway": gateway.id, "snapshot": snapshot.key, "by": by, "deadline_ms": time.deadline_ms });
+                    let answer = self.functions.invoke(&function, &payload, time.invoke_timeout).await;
+                    outcome_unknown = answer.as_ref().is_err_and(may_have_died_mid_swap);
+                    answer.map_err(|e| e.to_string())
+                }
+            },
+        };
+        let restored = restored.and_then(|answer: Value| {
             let report: RestoreReport = serde_json::from_value(answer)
                 .map_err(|e| format!("the restore function's answer does not read as a restore report: {e}"))?;
             run.report.previous_state = report.previous_state;
@@ -127,6 +157,13 @@ impl App {
             })
         });
         if !run.step("restore", started, restored) {
+            if outcome_unknown {
+                // The restore may have died between two renames of its swap: have the restore
+                // function finish or undo it now, so a later resume never starts on a mix.
+                let started = Instant::now();
+                let recovered = self.recover(gateway, &function, by, at).await;
+                run.step("recover", started, recovered);
+            }
             return Ok(self.stopped(gateway, run, by, "").await);
         }
 
@@ -219,11 +256,56 @@ impl App {
         run.report
     }
 
+    /// Asks the restore function to finish or undo an interrupted swap, under a permit of its own
+    /// (the gateway is still paused and seen stopped).
+    async fn recover(&self, gateway: &Gateway, function: &str, by: &str, at: Moment) -> Result<String, String> {
+        let now = now_secs();
+        let left = at.deadline - now - restore_budget::TAIL_SECS / 2;
+        if left < 20 {
+            return Err(format!(
+                "no time left to check the swap ({left} s); the next restore finishes or undoes it first"
+            ));
+        }
+        let observed = self.wait_stopped(gateway, 0).await?;
+        let permit = StopPermit::issue(
+            &gateway.id,
+            RECOVER,
+            observed,
+            by,
+            &format!("{:016x}", at.invocation),
+            now,
+        );
+        self.adapters
+            .store
+            .issue(&permit)
+            .await
+            .map_err(|e| format!("could not write the stop permit: {e}"))?;
+        let wait = std::time::Duration::from_secs(u64::try_from(left).unwrap_or(20).min(120));
+        let payload = json!({ "gateway": gateway.id, "recover": true, "by": by,
+                              "deadline_ms": (now + i64::try_from(wait.as_secs()).unwrap_or(20) - 5) * 1000 });
+        let answer = self
+            .functions
+            .invoke(function, &payload, wait)
+            .await
+            .map_err(|e| e.to_string())?;
+        let report: RecoveryReport = serde_json::from_value(answer)
+            .map_err(|e| format!("the restore function's answer does not read as a recovery report: {e}"))?;
+        Ok(match report.recovery {
+            Some(recovery) => recovery.summary(),
+            None => "no interrupted swap: the state is as it was before the restore".into(),
+        })
+    }
+
     async fn wait_stopped(&self, gateway: &Gateway, timeout_secs: u64) -> Result<String, String> {
         let deadline = Instant::now() + std::time::Duration::from_secs(timeout_secs);
         loop {
             let last = match self.live_tasks(gateway).await {
-                Ok(live) if live.is_empty() => return Ok("no task runs".into()),
+                Ok(live) if live.is_empty() => {
+                    return Ok(format!(
+                        "ECS lists no task of {} running, pending or still stopping",
+                        gateway.tasks()
+                    ));
+                }
                 Ok(live) => format!(
                     "{} task(s) still running: {}",
                     live.len(),
@@ -291,6 +373,17 @@ impl Run {
 }
 
 impl Run {
+    /// Records a step and keeps its detail when it succeeded.
+    fn step_kept<T: std::fmt::Display>(
+        &mut self,
+        step: &'static str,
+        started: Instant,
+        result: Result<String, T>,
+    ) -> Option<String> {
+        let kept = result.as_ref().ok().cloned();
+        self.step(step, started, result).then_some(kept).flatten()
+    }
+
     /// Records a step; `false` (and the failed step) when it failed.
     fn step<T: std::fmt::Display>(&mut self, step: &'static str, started: Instant, result: Result<String, T>) -> bool {
         let secs = started.elapsed().as_secs();
@@ -304,5 +397,41 @@ impl Run {
             self.report.failed_step = Some(step);
         }
         ok
+    }
+}
+
+/// The word a stop permit carries for a recovery (the restore function's `RECOVER`).
+const RECOVER: &str = "recover";
+
+/// Error types the restore function answers only before its swap starts, or after it undid it:
+/// the state in place is known. Anything else (a timeout, a crash, an unknown type) may have
+/// stopped it between two renames.
+const SETTLED_ERRORS: &[&str] = &[
+    "NoStopPermit",
+    "InvalidRequest",
+    "UnknownGateway",
+    "StateUnavailable",
+    "StateError",
+    "NotConfirmedStopped",
+    "GatewayRunning",
+    "UnknownSnapshot",
+    "InvalidArchive",
+    "InvalidDocument",
+    "Refused",
+    "StateMissing",
+    "ArchiveWriteFailed",
+    "AwsTransient",
+    "AwsRequestFailed",
+    "RestoreSwapFailed",
+    "DeadlineTooClose",
+    "ScratchTooSmall",
+    "StateVolumeTooSmall",
+];
+
+/// Whether a failed restore invoke leaves the state's swap in doubt.
+fn may_have_died_mid_swap(e: &InvokeError) -> bool {
+    match e {
+        InvokeError::Aws(_) => true,
+        InvokeError::Function { error_type, .. } => !SETTLED_ERRORS.contains(&error_type.as_str()),
     }
 }

@@ -1,5 +1,6 @@
 //! One CloudWatch Logs delivery through the watchdog: decode it, classify each line, run each
-//! channel signal through the engine under the log event's id as its dedupe key.
+//! channel signal (and each line that says why OpenClaw refused to start) through the engine under
+//! the log event's id as its dedupe key.
 
 use clawkeeper_aws::Adapters;
 use clawkeeper_aws::FunctionError;
@@ -7,7 +8,7 @@ use clawkeeper_aws::lambda::moment;
 use clawkeeper_core::engine;
 use clawkeeper_core::health;
 use clawkeeper_core::watch::time::now_secs;
-use clawkeeper_core::watch::{ChannelEvent, ChannelSignal, Input};
+use clawkeeper_core::watch::{ChannelEvent, ChannelSignal, Input, StartRefusalLine, start_refusal_cause};
 use clawkeeper_core::{Config, Gateway};
 use clawkeeper_openclaw::channel_log::{classify_line, decode_subscription};
 use lambda_runtime::LambdaEvent;
@@ -46,11 +47,48 @@ pub async fn handle(app: &App, invocation: LambdaEvent<Value>) -> Result<Value, 
     let mut ignored = 0usize;
     let mut failures = Vec::new();
     for log_event in &data.log_events {
+        let dedupe = format!("log/{}", log_event.id);
+        // The line OpenClaw prints before it exits 78: kept in the state, so the stop event
+        // task-events plans (before or after this) knows the cause without reading the logs.
+        if let Some(cause) = start_refusal_cause(&log_event.message) {
+            tracing::info!(gateway = %gateway.id, event_id = %log_event.id, cause = cause.as_str(), "start refusal line");
+            let line = StartRefusalLine {
+                cause,
+                at: log_event.timestamp.div_euclid(1000),
+            };
+            match engine::handle(
+                &ports,
+                gateway,
+                &app.config.policy,
+                &Input::StartRefusalLogged(line),
+                Some(&dedupe),
+                start.at(now_secs()),
+            )
+            .await
+            {
+                Ok(outcome) => handled.push(json!({
+                    "event_id": log_event.id,
+                    "kind": "start_refused",
+                    "cause": cause.as_str(),
+                    "duplicate": outcome.duplicate,
+                    "executed": outcome.executed,
+                })),
+                Err(e) => {
+                    tracing::error!(gateway = %gateway.id, event_id = %log_event.id, error = %e, "line not handled");
+                    failures.push((e.is_transient(), e.to_string()));
+                }
+            }
+            continue;
+        }
         let Some(classified) = classify_line(&log_event.message) else {
             ignored += 1;
             continue;
         };
-        let conflict = matches!(classified.kind, ChannelEvent::Conflict | ChannelEvent::TelegramConflict);
+        // A 2026.9 conflict stop too: the channel is restarted, but two writers must be told.
+        let conflict = matches!(
+            classified.kind,
+            ChannelEvent::Conflict | ChannelEvent::ConflictStopped | ChannelEvent::TelegramConflict
+        );
         // A conflict is checked against ECS: two tasks at once is the usual cause (single writer).
         let running_tasks = if conflict {
             running_tasks(app, gateway).await
@@ -69,7 +107,6 @@ pub async fn handle(app: &App, invocation: LambdaEvent<Value>) -> Result<Value, 
             at: log_event.timestamp.div_euclid(1000),
             running_tasks,
         };
-        let dedupe = format!("log/{}", log_event.id);
         match engine::handle(
             &ports,
             gateway,

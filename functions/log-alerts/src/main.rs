@@ -1,5 +1,6 @@
 //! `log-alerts`: the CloudWatch Logs subscription on the gateway's log group -> channel signals
-//! (logged out, conflict, gave up, reconnected...) -> the watchdog policy -> owner notices.
+//! (logged out, conflict, gave up, reconnected...) and the causes of refused starts (another
+//! writer, an unsafe migration) -> the watchdog policy -> owner notices.
 //!
 //! A payload that does not decode fails the invocation (`MalformedPayload`) so the retry path keeps
 //! it; a control message is acknowledged. Each log event is handled once: its CloudWatch event id is

@@ -10,9 +10,11 @@ use clawkeeper_aws::metrics;
 use clawkeeper_core::engine::{self, Moment};
 use clawkeeper_core::health::{GatewayToken, ProbePlan, TokenCache, observe_ecs, probe_plan};
 use clawkeeper_core::ports::StateStore;
+use clawkeeper_core::watch::channel_runtime::ChannelsCheck;
 use clawkeeper_core::watch::health::{ProbeOutcome, SnapshotFailure, snapshot_is_stale};
 use clawkeeper_core::watch::{GatewayState, Input, Observation, ProbeReport, SnapshotCheck};
 use clawkeeper_core::{Config, Gateway};
+use clawkeeper_openclaw::admin_rpc::AdminRpc;
 use clawkeeper_openclaw::probe::Prober;
 use clawkeeper_snapshot::catalog;
 use clawkeeper_snapshot::status::{failure_observation, read_failure};
@@ -20,8 +22,13 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::channels::{self, PassAdmin, Target};
+
 /// Connecting to a gateway is bounded by this, and so is its answer once connected.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The admin RPC's bound, to connect and again to answer: `channels.status` builds every
+/// account's snapshot, slower than a probe.
+pub const ADMIN_RPC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Gateways handled at once: probes wait on the network, not the CPU.
 const CONCURRENCY: usize = 32;
 /// A token is read from Secrets Manager at most this often per warm process.
@@ -32,6 +39,8 @@ pub struct App {
     pub config: Config,
     pub adapters: Adapters,
     pub prober: Prober,
+    /// The gateways' admin RPC (channel runtimes and restarts).
+    pub admin: AdminRpc,
     pub tokens: TokenCache,
 }
 
@@ -43,6 +52,7 @@ struct Report {
     up: Option<bool>,
     ready: Option<bool>,
     probe: Value,
+    channels: Value,
     incident_open: bool,
     snapshot_stale: bool,
     probe_ms: Option<u128>,
@@ -84,6 +94,7 @@ pub async fn reconcile_all(app: &'static App, at: Moment) -> Result<Value, Funct
                     "up": report.up,
                     "ready": report.ready,
                     "probe": report.probe,
+                    "channels": report.channels,
                     "incident_open": report.incident_open,
                     "snapshot_stale": report.snapshot_stale,
                     "probe_ms": report.probe_ms,
@@ -125,12 +136,21 @@ async fn reconcile(app: &App, gateway: &Gateway, at: Moment) -> Result<Report, S
         }
     };
 
+    let mut target = None;
     let (probe, probe_elapsed) = match probe_plan(gateway, ecs.as_ref(), app.config.probe_task_ip) {
         ProbePlan::Probe { mode, base } => {
             let token = usable_token(app, gateway, &state).await;
+            target = token
+                .clone()
+                .filter(|_| gateway.token_secret_arn.is_some())
+                .map(|token| Target {
+                    base: base.clone(),
+                    token,
+                });
             let probed = app.prober.probe(&base, token.as_ref()).await;
             tracing::info!(
-                gateway = %gateway.id, mode = mode.as_str(), outcome = probed.outcome.as_str(), ready = probed.ready,
+                gateway = %gateway.id, mode = mode.as_str(), outcome = probed.outcome.as_str(),
+                startup = probed.startup.map(|s| s.as_str()), ready = probed.ready,
                 failing = probed.failing.len(), ms = probed.elapsed.as_millis() as u64,
                 detail = probed.detail.as_deref().unwrap_or(""), "probed"
             );
@@ -142,6 +162,7 @@ async fn reconcile(app: &App, gateway: &Gateway, at: Moment) -> Result<Report, S
                 mode,
                 outcome: Some(probed.outcome),
                 detail: probed.detail,
+                startup: probed.startup,
                 ready: probed.ready,
                 failing: probed.failing,
                 token_rejected: token.filter(|_| probed.token_rejected).map(|t| t.version),
@@ -157,6 +178,23 @@ async fn reconcile(app: &App, gateway: &Gateway, at: Moment) -> Result<Report, S
         }
     };
     let probed_summary = (probe.mode, probe.outcome, probe.detail.clone());
+    let startup = probe.startup;
+    let token_rejected = probe.token_rejected.is_some();
+    if token_rejected {
+        target = None;
+    }
+    let channels = channels::read(&app.admin, gateway, target.as_ref(), probe.outcome, token_rejected).await;
+    let channels_view = match &channels {
+        ChannelsCheck::NotAsked => Value::Null,
+        ChannelsCheck::Unknown(why) => json!({ "unknown": why }),
+        ChannelsCheck::Read(accounts) => json!({
+            "read": accounts.iter().map(|a| json!({
+                "channel": a.channel,
+                "account": a.account,
+                "lifecycle": a.lifecycle.map(|l| l.as_str()),
+            })).collect::<Vec<_>>(),
+        }),
+    };
 
     let snapshot = newest_snapshot(app, gateway).await;
     let snapshot_failure = snapshot_failure(app, gateway).await;
@@ -166,6 +204,7 @@ async fn reconcile(app: &App, gateway: &Gateway, at: Moment) -> Result<Report, S
         probe: Some(probe),
         snapshot,
         snapshot_failure,
+        channels,
     };
     // The probe's word where it has one; ECS's when the probe could not see the gateway.
     let up = match (probed_summary.1, &observation.ecs) {
@@ -176,7 +215,12 @@ async fn reconcile(app: &App, gateway: &Gateway, at: Moment) -> Result<Report, S
     };
     let ready = observation.probe.as_ref().and_then(|p| p.ready);
     let input = Input::Observed(observation);
-    let ports = app.adapters.engine_ports();
+    // The channel starts the policy plans go to where this pass reached the gateway.
+    let admin = PassAdmin {
+        rpc: &app.admin,
+        target,
+    };
+    let ports = app.adapters.engine_ports_with(&admin);
     // The gauges report the state the engine stored; when it could not store one, the state as
     // it was (nothing this pass decided took effect).
     let (after, executed) = match engine::handle(&ports, gateway, &app.config.policy, &input, None, at).await {
@@ -192,6 +236,7 @@ async fn reconcile(app: &App, gateway: &Gateway, at: Moment) -> Result<Report, S
         "mode": mode.as_str(),
         "outcome": outcome.map(ProbeOutcome::as_str),
         "detail": detail,
+        "startup": startup.map(|s| s.as_str()),
         // The hung streak after this pass: unknown probes leave it as it was.
         "failures": after.health.probe_failures,
     });
@@ -211,6 +256,7 @@ async fn reconcile(app: &App, gateway: &Gateway, at: Moment) -> Result<Report, S
         up,
         ready,
         probe: probe_view,
+        channels: channels_view,
         incident_open,
         snapshot_stale,
         probe_ms,

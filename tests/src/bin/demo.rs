@@ -1,7 +1,9 @@
 //! `make demo`: clawkeeper's main job, locally. Starts a private moto_server (the local AWS),
 //! creates a gateway service, the state table and the owner's topic in it, runs the real function
 //! binaries through the Lambda Runtime API emulator, and prints what they report and what the
-//! owner receives: a crash, the "down" notice, a crash loop with backoff, and the recovery.
+//! owner receives: a crash, the "down" notice, a crash loop with backoff, and the recovery; a
+//! WhatsApp logout turned into relink steps; a snapshot and a restore; and a WhatsApp channel
+//! blocked by a second client, restarted over the gateway's admin RPC without the owner.
 
 use std::time::Duration;
 
@@ -9,6 +11,7 @@ use clawkeeper_tests::aws_setup::{self, Inbox};
 use clawkeeper_tests::consts::{BUCKET, CLUSTER, INBOX_TOPIC, LOG_GROUP, SERVICE, TABLE};
 use clawkeeper_tests::events::{now, task_running, task_stopped};
 use clawkeeper_tests::lambda_bridge::LambdaBridge;
+use clawkeeper_tests::stub_gateway::{StubGateway, whatsapp, whatsapp_blocked_by_conflict, whatsapp_only};
 use clawkeeper_tests::{FunctionProcess, Invocation, Moto, clawkeeper_env};
 use serde_json::{Value, json};
 
@@ -125,7 +128,7 @@ async fn main() {
     let _ = std::fs::write(&config, b"{ broken");
     let report = invoke(
         &mut control,
-        &json!({"action": "restore", "gateway": "home", "snapshot": "latest", "stop_timeout_secs": 20}),
+        &json!({"action": "restore", "gateway": "home", "snapshot": "latest", "stop_timeout_secs": 20, "health_timeout_secs": 60}),
     );
     for step in report["steps"].as_array().into_iter().flatten() {
         println!(
@@ -145,7 +148,69 @@ async fn main() {
     section("10. control answers errors that name the problem");
     invoke(&mut control, &json!({"action": "status", "gateway": "nope"}));
 
+    channel_healed(&moto, &env, &inbox).await;
+
     println!("\ndemo finished: every function above ran as a real Lambda process against local AWS");
+}
+
+/// A second WhatsApp client takes the session of gateway `lab` (status 440): OpenClaw 2026.9 stops
+/// the channel and keeps its link. The reconciler reads `channels.status` over the gateway's
+/// admin RPC (a stand-in gateway with the real answers, reached through its `probe_url` with the
+/// token from Secrets Manager), restarts the account once with `channels.start`, and the channel
+/// is back without the owner hearing of it.
+async fn channel_healed(moto: &Moto, env: &[(String, String)], inbox: &Inbox) {
+    section("11. a second WhatsApp client takes the session (440): OpenClaw stops the channel, keeps its link");
+    let gateway = StubGateway::start();
+    gateway.report(whatsapp_only(whatsapp_blocked_by_conflict()));
+    gateway.after_start(whatsapp_only(whatsapp("ready")));
+    let token = "demo-gateway-token";
+    let arn = aws_setup::create_secret(moto, "lab-gateway-token", token);
+    let mut env = env.to_vec();
+    clawkeeper_tests::set_env(
+        &mut env,
+        "CLAWKEEPER_GATEWAYS",
+        json!([{"id": "lab", "cluster": CLUSTER, "task_family": "openclaw-lab", "probe_url": gateway.url,
+            "token_secret_arn": arn}])
+        .to_string(),
+    );
+    let mut reconciler = FunctionProcess::spawn("reconciler", &env);
+    println!(
+        "gateway lab at {} (its admin-http-rpc plugin enabled): channels.status says whatsapp/default is blocked \
+         (healthState conflict, last disconnect 440)",
+        gateway.url
+    );
+    println!("the reconciler's pass reads it and restarts the account (channels.start):");
+    channel_pass(&mut reconciler);
+    println!(
+        "  channels.start the gateway received: {}",
+        Value::from(gateway.starts())
+    );
+    println!("the next pass: the account is ready again");
+    channel_pass(&mut reconciler);
+    owner_receives(inbox).await;
+    let mut control = FunctionProcess::spawn("control", &env);
+    let status = invoke(&mut control, &json!({"action": "status", "gateway": "lab"}));
+    for account in status["gateways"][0]["watchdog"]["channels"]["accounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "  control status: {}/{} {} since {}, restarted by clawkeeper at {}",
+            account["channel"].as_str().unwrap_or("-"),
+            account["account"].as_str().unwrap_or("-"),
+            account["lifecycle"].as_str().unwrap_or("-"),
+            account["since_utc"].as_str().unwrap_or("-"),
+            account["restarted_at_utc"].as_str().unwrap_or("-")
+        );
+    }
+}
+
+/// One reconciler pass over `lab`: what it read of the channels and what it did.
+fn channel_pass(reconciler: &mut FunctionProcess) {
+    let answer = invoke(reconciler, &json!({"source": "aws.scheduler"}));
+    let g = &answer["gateways"][0];
+    println!("  -> channels {} executed {}", g["channels"], g["executed"]);
 }
 
 /// Writes a small but real-shaped OpenClaw home: state dir with config, WhatsApp creds and a SQLite

@@ -2,11 +2,13 @@
 //! around it (built with the `fakes` feature). Each keeps what it was asked so a test can assert
 //! on it, and each can be told to fail, the way its AWS counterpart fails.
 
+mod admin;
 mod ecs;
 mod notifier;
 mod snapshots;
 mod store;
 
+pub use admin::RecordingAdmin;
 pub use ecs::FakeEcs;
 pub use notifier::{HangingNotifier, RecordingNotifier};
 pub use snapshots::RecordingSnapshots;

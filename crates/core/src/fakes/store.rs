@@ -6,7 +6,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::ports::StateStore;
+use crate::permit::StopPermit;
+use crate::ports::{StateStore, StopPermits};
 use crate::store::{SaveRequest, StoreError, Versioned};
 use crate::watch::time::now_secs;
 
@@ -25,6 +26,8 @@ struct Inner {
     seen: HashSet<(String, String)>,
     /// (gateway, opened_at) -> body.
     incidents: BTreeMap<(String, i64), serde_json::Value>,
+    /// gateway -> its stop permit.
+    permits: HashMap<String, StopPermit>,
 }
 
 impl MemoryStore {
@@ -48,6 +51,17 @@ fn decode<T: DeserializeOwned>(gateway: &str, stored: &Versioned<String>) -> Res
         updated_at: stored.updated_at,
         state,
     })
+}
+
+impl StopPermits for MemoryStore {
+    async fn issue(&self, permit: &StopPermit) -> Result<(), StoreError> {
+        self.lock().permits.insert(permit.gateway.clone(), permit.clone());
+        Ok(())
+    }
+
+    async fn take(&self, gateway: &str) -> Result<Option<StopPermit>, StoreError> {
+        Ok(self.lock().permits.remove(gateway))
+    }
 }
 
 impl StateStore for MemoryStore {

@@ -52,6 +52,15 @@ pub enum ActionKind {
         /// Why: becomes the `<trigger>` part of the snapshot's name.
         trigger: String,
     },
+    /// `channels.start` over the gateway's admin RPC: restarts one channel account and keeps its
+    /// credentials. Only the reconciler reaches the RPC; what it answered is recorded for the
+    /// policy ([`super::channel_runtime::ChannelRuntimes::record_start`]).
+    StartChannel {
+        /// `whatsapp`, `telegram`, ...
+        channel: String,
+        /// OpenClaw account id.
+        account: String,
+    },
 }
 
 impl ActionKind {
@@ -72,6 +81,7 @@ impl ActionKind {
             Self::StopTask { .. } => "stop_task",
             Self::RunTask { .. } => "run_task",
             Self::RequestSnapshot { .. } => "request_snapshot",
+            Self::StartChannel { .. } => "start_channel",
         }
     }
 }

@@ -574,6 +574,54 @@ mod tests {
         let user = stop_of(&fixture("task-stopped-user.json"));
         assert_eq!(user.cause, StopCause::UserInitiated);
         assert!(user.cause.is_expected());
+
+        let refused = stop_of(&fixture("task-stopped-start-refused.json"));
+        assert_eq!(refused.cause, StopCause::StartRefused);
+        assert!(!refused.cause.is_expected());
+        assert_eq!(refused.evidence.containers[0].exit_code, Some(78));
+        assert_eq!(refused.evidence.runtime_secs, Some(24));
+    }
+
+    #[test]
+    fn exit_78_of_the_gateway_container_is_a_refused_start() {
+        let exit = |name: &str, code: i64| ContainerExit {
+            name: name.into(),
+            exit_code: Some(code),
+            reason: None,
+        };
+        let essential = Some("EssentialContainerExited");
+        // The sidecar ECS killed after the gateway exited shows 137: still a refusal, not memory.
+        assert_eq!(
+            classify_stop(
+                essential,
+                None,
+                &[exit("openclaw-gateway", 78), exit("log-router", 137)]
+            ),
+            StopCause::StartRefused
+        );
+        // A task of another layout: any container's 78.
+        assert_eq!(
+            classify_stop(essential, None, &[exit("openclaw", 78)]),
+            StopCause::StartRefused
+        );
+        assert_eq!(
+            classify_stop(None, None, &[exit("openclaw", 78)]),
+            StopCause::StartRefused
+        );
+        // The gateway container decides when the task has it.
+        assert_eq!(
+            classify_stop(essential, None, &[exit("openclaw-gateway", 1), exit("sidecar", 78)]),
+            StopCause::Crashed
+        );
+        // 78 means nothing to a stop someone asked for, or one ECS's scheduler made.
+        assert_eq!(
+            classify_stop(Some("UserInitiated"), None, &[exit("openclaw-gateway", 78)]),
+            StopCause::UserInitiated
+        );
+        assert_eq!(
+            classify_stop(Some("TaskFailedToStart"), None, &[exit("openclaw-gateway", 78)]),
+            StopCause::FailedToStart
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::channel_runtime::ChannelRuntimes;
+pub use super::channel_runtime::ChannelsCheck;
 use crate::ecs::DeploymentLimits;
 
 /// Channels OpenClaw runs, as they appear in its log subsystems (the console shows just the name)
@@ -43,6 +45,9 @@ pub struct Observation {
     /// The snapshot function's failure record, turned into its notice (the snapshot function runs in
     /// the VPC without a route to SNS, so the reconciler tells the owner).
     pub snapshot_failure: Option<SnapshotFailure>,
+    /// The channel accounts as OpenClaw's admin RPC (`channels.status`) reported them, or why
+    /// they are unknown; nothing is decided on an unknown.
+    pub channels: ChannelsCheck,
 }
 
 /// A failed snapshot run to tell the owner about, once per run of failures (the policy renders
@@ -155,6 +160,30 @@ impl ProbeOutcome {
     }
 }
 
+/// What `/startupz` said: whether OpenClaw's startup is done. Older gateways without the endpoint,
+/// or an answer that is not its JSON, give no word at all (`None` where it is kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Startup {
+    /// `200` with `status: "started"`: startup sidecars settled, not draining.
+    Started,
+    /// `503` with `status: "starting"`: still starting (it can take minutes).
+    Starting,
+    /// `503` with `status: "draining"`: shutting down.
+    Draining,
+}
+
+impl Startup {
+    /// The stable name (`started`, `starting`, `draining`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Starting => "starting",
+            Self::Draining => "draining",
+        }
+    }
+}
+
 /// What the probes of one gateway found in one pass, or why there were none.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProbeReport {
@@ -165,6 +194,8 @@ pub struct ProbeReport {
     pub outcome: Option<ProbeOutcome>,
     /// In words (never a response body): why not live, or why nothing was probed.
     pub detail: Option<String>,
+    /// What `/startupz` said; `None` when not asked or not understood.
+    pub startup: Option<Startup>,
     /// `/readyz` said ready; `None` when not asked or not understood.
     pub ready: Option<bool>,
     /// Entries of `/readyz`'s `failing` list (`channel:whatsapp:default`, `agent-database:main`...).
@@ -200,6 +231,13 @@ pub struct ProbeStatus {
     pub last_detail: Option<String>,
     /// Since when probes have found `last_outcome` (epoch seconds).
     pub since: Option<i64>,
+    /// What `/startupz` said at the last probe.
+    pub startup: Option<Startup>,
+    /// What `/readyz` said at the last probe: ready or not (`None`: no answer understood).
+    pub ready: Option<bool>,
+    /// `/readyz`'s `failing` entries at the last probe (`channel:whatsapp:default`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<String>,
 }
 
 /// Age of the newest snapshot sidecar.
@@ -237,6 +275,9 @@ pub enum ChannelEvent {
     LoggedOut,
     /// Status 440: another client uses the same creds (two gateways at once).
     Conflict,
+    /// Status 440 in 2026.9: OpenClaw stopped the channel and kept its link ("restart the
+    /// channel"): a restart (`channels.start`) brings it back once the other client is gone.
+    ConflictStopped,
     /// `max attempts reached (12/12)`: the reconnect loop gave up.
     ReconnectExhausted,
     /// `cleared cached auth after terminal close`: OpenClaw deleted the creds.
@@ -267,6 +308,7 @@ impl ChannelEvent {
         match self {
             Self::LoggedOut => "logged_out",
             Self::Conflict => "conflict",
+            Self::ConflictStopped => "conflict_stopped",
             Self::ReconnectExhausted => "reconnect_exhausted",
             Self::AuthCleared => "auth_cleared",
             Self::GaveUp => "gave_up",
@@ -282,6 +324,9 @@ impl ChannelEvent {
         match self {
             Self::LoggedOut => "the session was logged out (status 401): the link to the phone is gone",
             Self::Conflict => "another client took over the session (status 440 conflict)",
+            Self::ConflictStopped => {
+                "another client took over the session (status 440); OpenClaw stopped the channel and kept its link"
+            }
             Self::ReconnectExhausted => "reconnecting failed too often (max attempts reached)",
             Self::AuthCleared => "OpenClaw cleared the cached credentials after a terminal disconnect",
             Self::GaveUp => "OpenClaw gave up restarting the channel after 10 attempts",
@@ -302,6 +347,9 @@ pub struct Health {
     pub probe_failures: u32,
     /// The task the streak is about: a new task starts a new streak.
     pub probe_task: Option<String>,
+    /// The task `/startupz` last said started: its failed probes count at once, even when
+    /// `/startupz` stops answering (as a hung gateway's does).
+    pub started_task: Option<String>,
     /// When the current streak's first failed probe was (epoch seconds): a hung gateway has been
     /// down since then, not since the last probe.
     pub probe_failing_since: Option<i64>,
@@ -325,6 +373,8 @@ pub struct Health {
     pub probe: Option<ProbeStatus>,
     /// Channel accounts currently down (bounded).
     pub channels: Vec<ChannelEpisode>,
+    /// The channel accounts as the admin RPC last reported them, and clawkeeper's restarts.
+    pub channel_runtime: ChannelRuntimes,
 }
 
 /// Channel accounts tracked at most (a gateway has a handful).

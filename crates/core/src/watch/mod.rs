@@ -13,11 +13,13 @@
 //! 3. After each action succeeds, [`GatewayState::confirm_done`] it and write the state again.
 
 pub mod action;
+pub mod channel_runtime;
 pub mod ecs_event;
 pub mod health;
 pub mod notice;
 pub mod plan;
 pub mod signal;
+pub mod start_refusal;
 pub mod state;
 pub mod time;
 
@@ -27,4 +29,5 @@ pub use health::{ChannelEvent, ChannelSignal, EcsObservation, Observation, Obser
 pub use notice::{Notice, NoticeKind, Severity};
 pub use plan::{Input, Plan, plan};
 pub use signal::{Signal, StopCause, StopEvidence, TaskInfo, TaskStop};
+pub use start_refusal::{StartRefusalCause, StartRefusalLine, start_refusal_cause};
 pub use state::{GatewayState, Phase};

@@ -19,9 +19,9 @@ mod commands;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::channels::{ChannelSteps, channel_problem, channel_steps, retrying_steps, with_task_lookup};
+pub use self::channels::{ChannelSteps, channel_problem, channel_steps, retrying_steps, start_step, with_task_lookup};
 pub use self::clock::{Clock, format_span, is_known_zone};
-pub use self::commands::{Commands, GATEWAY_CONTAINER, NoticeContext, TaskRef, is_task_arn};
+pub use self::commands::{Commands, GATEWAY_CONTAINER, NoticeContext, RunNetwork, TaskRef, is_task_arn};
 use super::signal::StopEvidence;
 use super::time::format_utc;
 
@@ -43,12 +43,17 @@ pub enum NoticeKind {
     CrashLoop,
     /// Backoff used up: the gateway stays paused until the owner acts.
     BackoffPaused,
+    /// OpenClaw refused to start (exit 78): another writer owns its state or a migration is unsafe.
+    StartRefused,
     /// A hung task was stopped so the service replaces it.
     HungRestarted,
     /// A channel is down past its grace.
     ChannelDown,
     /// A channel needs relinking (logged out, conflict).
     RelinkNeeded,
+    /// clawkeeper restarted a channel account (`channels.start`) and it did not hold: the start
+    /// failed, or the account was blocked or stopped again soon after.
+    ChannelRestarted,
     /// Two gateways write the same state.
     SingleWriterViolation,
     /// An ECS deployment failed.
@@ -67,14 +72,16 @@ pub enum NoticeKind {
 
 impl NoticeKind {
     /// Every kind, in the order of ARCHITECTURE.md section 5.
-    pub const ALL: [NoticeKind; 14] = [
+    pub const ALL: [NoticeKind; 16] = [
         Self::GatewayDown,
         Self::Recovered,
         Self::CrashLoop,
         Self::BackoffPaused,
+        Self::StartRefused,
         Self::HungRestarted,
         Self::ChannelDown,
         Self::RelinkNeeded,
+        Self::ChannelRestarted,
         Self::SingleWriterViolation,
         Self::DeploymentFailed,
         Self::SnapshotFailed,
@@ -91,9 +98,11 @@ impl NoticeKind {
             Self::Recovered => "recovered",
             Self::CrashLoop => "crash_loop",
             Self::BackoffPaused => "backoff_paused",
+            Self::StartRefused => "start_refused",
             Self::HungRestarted => "hung_restarted",
             Self::ChannelDown => "channel_down",
             Self::RelinkNeeded => "relink_needed",
+            Self::ChannelRestarted => "channel_restarted",
             Self::SingleWriterViolation => "single_writer_violation",
             Self::DeploymentFailed => "deployment_failed",
             Self::SnapshotFailed => "snapshot_failed",
@@ -437,6 +446,7 @@ pub fn stop_summary(e: &StopEvidence) -> Option<String> {
 fn exit_hint(code: i64) -> &'static str {
     match code {
         0 => " (OpenClaw exits 0 on a full restart: not a clean stop)",
+        78 => " (EX_CONFIG: OpenClaw refused to start)",
         137 => " (killed: out of memory or SIGKILL)",
         143 => " (SIGTERM)",
         _ => "",
@@ -482,8 +492,8 @@ mod tests {
 
     #[test]
     fn kinds_serialize_as_the_documented_strings() {
-        let documented = "gateway_down, recovered, crash_loop, backoff_paused, hung_restarted, channel_down, \
-                          relink_needed, single_writer_violation, deployment_failed, snapshot_failed, \
+        let documented = "gateway_down, recovered, crash_loop, backoff_paused, start_refused, hung_restarted, channel_down, \
+                          relink_needed, channel_restarted, single_writer_violation, deployment_failed, snapshot_failed, \
                           snapshot_stale, restore_done, reminder, watchdog_error";
         let ours: Vec<&str> = NoticeKind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(ours.join(", "), documented);

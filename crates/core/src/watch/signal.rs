@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::notice::GATEWAY_CONTAINER;
+use super::start_refusal::START_REFUSED_EXIT_CODE;
+
 /// Something that happened to a gateway, in domain terms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
@@ -105,8 +108,13 @@ pub enum StopCause {
     UserInitiated,
     /// `ServiceSchedulerInitiated` for a deployment replacement or a scale-in (scale to 0 included).
     Replaced,
-    /// The essential container exited (any exit code: OpenClaw exits 0 on a full restart).
+    /// The essential container exited (any exit code but 78: OpenClaw exits 0 on a full restart).
     Crashed,
+    /// The gateway container exited 78 (`EX_CONFIG`): OpenClaw refused to start, because another
+    /// writer owns its state or a state migration cannot run safely ([`super::start_refusal`]).
+    /// Unexpected, but no crash: a restart meets the same state and refuses again, so it counts
+    /// toward no crash loop and clawkeeper restarts nothing for it.
+    StartRefused,
     /// Exit 137 or an `OutOfMemory` reason.
     OutOfMemory,
     /// `TaskFailedToStart` (image pull, EFS mount, secrets...).
@@ -137,6 +145,7 @@ impl StopCause {
             Self::UserInitiated => "stopped by a user".into(),
             Self::Replaced => "replaced by a deployment or scale-in".into(),
             Self::Crashed => "the gateway process exited".into(),
+            Self::StartRefused => "OpenClaw refused to start (exit 78)".into(),
             Self::OutOfMemory => "out of memory".into(),
             Self::FailedToStart => "the task failed to start".into(),
             Self::SpotInterruption => "Fargate Spot interruption".into(),
@@ -180,9 +189,21 @@ pub struct ContainerExit {
     pub reason: Option<String>,
 }
 
+/// Whether the gateway's container exited [`START_REFUSED_EXIT_CODE`]. The gateway container
+/// decides when the task has one by the template's name: the containers ECS stops with it exit
+/// 143 or 137, whatever OpenClaw did. A task of another layout counts when any container exited
+/// 78, a code no sidecar of a gateway has a reason to use.
+fn refused_to_start(containers: &[ContainerExit]) -> bool {
+    match containers.iter().find(|c| c.name == GATEWAY_CONTAINER) {
+        Some(gateway) => gateway.exit_code == Some(START_REFUSED_EXIT_CODE),
+        None => containers.iter().any(|c| c.exit_code == Some(START_REFUSED_EXIT_CODE)),
+    }
+}
+
 /// Classifies a stop from its stop code, reason and container exits.
 pub fn classify_stop(stop_code: Option<&str>, stopped_reason: Option<&str>, containers: &[ContainerExit]) -> StopCause {
     let reason = stopped_reason.unwrap_or_default().to_ascii_lowercase();
+    let refused = refused_to_start(containers);
     let oom = reason.contains("outofmemory")
         || containers.iter().any(|c| {
             c.exit_code == Some(137)
@@ -205,6 +226,8 @@ pub fn classify_stop(stop_code: Option<&str>, stopped_reason: Option<&str>, cont
                 StopCause::Scheduler(stopped_reason.unwrap_or_default().to_owned())
             }
         }
+        // Before the memory check: a sidecar killed after the gateway exited 78 shows 137.
+        Some("EssentialContainerExited") | None if refused => StopCause::StartRefused,
         Some("EssentialContainerExited") | None if oom => StopCause::OutOfMemory,
         Some("EssentialContainerExited") => StopCause::Crashed,
         Some("TaskFailedToStart") => StopCause::FailedToStart,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::action::Action;
 use super::notice::Notice;
 use super::signal::{StopEvidence, TaskNetwork};
+use super::start_refusal::StartRefusalCause;
 
 /// How many task versions to remember (a gateway has one task at a time; this covers the tasks of
 /// a long crash loop, so late duplicates of recent tasks are still recognised).
@@ -89,6 +90,8 @@ pub struct GatewayState {
     pub recent_stops: Vec<StopRecord>,
     /// Crash-loop backoff.
     pub backoff: Backoff,
+    /// OpenClaw's refusals to start (exit 78) since the last healthy run, and the pause they made.
+    pub start_refusals: StartRefusals,
     /// Last `detail.version` seen per task (bounded, oldest dropped first).
     pub task_versions: Vec<SeenVersion>,
     /// The task believed to be running.
@@ -165,13 +168,52 @@ pub struct Incident {
     pub stops: u32,
     /// Snapshots requested during the incident: a notice claims one only when this is not 0.
     pub snapshots_requested: u32,
+    /// The `start_refused` notice is due then (it waits a little for the log line that gives the
+    /// cause), unless sent already.
+    pub start_refused_due_at: Option<i64>,
+    /// A `start_refused` notice was sent (or held, or muted).
+    pub start_refused_notified: bool,
 }
 
 impl Incident {
     /// Whether the owner was told the gateway is down: only then is recovery announced.
     pub fn owner_told(&self) -> bool {
-        self.down_notified || self.crash_loop_notified || self.hung_notified
+        self.down_notified || self.crash_loop_notified || self.hung_notified || self.start_refused_notified
     }
+}
+
+/// OpenClaw's refusals to start (exit 78, [`super::start_refusal`]): counted apart from crashes,
+/// since a restart meets the same state and refuses again.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StartRefusals {
+    /// Refused starts in a row: no task ran healthy (`backoff_reset_secs`) since the first.
+    pub count: u32,
+    /// The first refused task of this run: the `start_refused` notice's key, so the notice goes
+    /// out once per run (a run after the owner's resume gets its own).
+    pub first_task: Option<String>,
+    /// The last refused task (the same stop delivered again counts once).
+    pub last_task: Option<String>,
+    /// When the last refused task started (epoch seconds), if it did: its log lines are its own.
+    pub last_started_at: Option<i64>,
+    /// When the last refused task stopped (epoch seconds).
+    pub last_stopped_at: Option<i64>,
+    /// clawkeeper paused the gateway then (desired count 0) for refusing again: nothing restarts it
+    /// until the owner resumes it (or a task runs healthy).
+    pub paused_at: Option<i64>,
+    /// Why it paused, in words (status and the incident log show it).
+    pub paused_why: Option<String>,
+    /// The newest refusal line of the gateway's log (`log-alerts`).
+    pub logged: Option<LoggedRefusal>,
+}
+
+/// A refusal line `log-alerts` saw in the gateway's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedRefusal {
+    /// What the line says.
+    pub cause: StartRefusalCause,
+    /// When it was logged (epoch seconds).
+    pub at: i64,
 }
 
 /// One line of an incident's log.

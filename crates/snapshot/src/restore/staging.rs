@@ -1,5 +1,7 @@
 //! Staging and the swap: the verified archive is extracted beside the live state, owned like it,
-//! then swapped in by a short list of renames that are undone in reverse if one fails.
+//! then swapped in by a short list of renames, journaled first ([`super::journal`]) so that a
+//! restore killed half way is rolled forward or back by the next one, and undone in reverse
+//! at once if one of them fails.
 
 use std::fs;
 use std::io::{self, ErrorKind};
@@ -75,40 +77,20 @@ pub struct Rename {
     pub to: PathBuf,
 }
 
-/// Runs `renames` in order; if one fails, undoes the ones done in reverse order and says what
-/// happened. Refuses to rename onto an existing path (`rename(2)` would replace an empty dir).
+/// Runs `renames` in order, without a journal; if one fails, undoes the ones done in reverse
+/// order and says what happened. Refuses to rename onto an existing path (`rename(2)` would
+/// replace an empty dir). A restore uses [`swap_journaled`], which also survives being killed.
 pub fn swap(renames: &[Rename]) -> Result<(), SnapshotError> {
-    let mut done: Vec<&Rename> = Vec::new();
-    for rename in renames {
+    for (done, rename) in renames.iter().enumerate() {
         let result = if fs::symlink_metadata(&rename.to).is_ok() {
             Err(io::Error::new(ErrorKind::AlreadyExists, "the destination exists"))
         } else {
             fs::rename(&rename.from, &rename.to)
         };
         if let Err(e) = result {
-            let mut undone = Vec::new();
-            for back in done.iter().rev() {
-                match fs::rename(&back.to, &back.from) {
-                    Ok(()) => undone.push(format!("{} is back", back.from.display())),
-                    Err(undo) => undone.push(format!(
-                        "could NOT move {} back to {} ({undo}): do it by hand",
-                        back.to.display(),
-                        back.from.display()
-                    )),
-                }
-            }
-            return Err(SnapshotError::Swap(format!(
-                "renaming {} to {}: {e}; {}",
-                rename.from.display(),
-                rename.to.display(),
-                if undone.is_empty() {
-                    "nothing had moved yet".to_string()
-                } else {
-                    format!("rolled back: {}", undone.join("; "))
-                }
-            )));
+            let (undone, _) = undo(&renames[..done], false);
+            return Err(SnapshotError::Swap(describe_failure(rename, &e, &undone)));
         }
-        done.push(rename);
     }
     Ok(())
 }
@@ -116,12 +98,16 @@ pub fn swap(renames: &[Rename]) -> Result<(), SnapshotError> {
 /// The file-system half of a restore, run on a blocking thread.
 pub(super) struct StagedRestore {
     pub(super) archive: PathBuf,
+    /// The archive's key (for the journal).
+    pub(super) key: String,
     pub(super) root: PathBuf,
     pub(super) state: PathBuf,
     pub(super) stamp: String,
     pub(super) limits: Limits,
     pub(super) quiet: Duration,
     pub(super) settle: Duration,
+    pub(super) deadline: Deadline,
+    pub(super) on_swap_step: Option<SwapStep>,
 }
 
 impl StagedRestore {
@@ -158,6 +144,8 @@ impl StagedRestore {
         let owner = owner.unwrap_or(DEFAULT_OWNER);
         let mut assets = Vec::new();
         let mut renames = Vec::new();
+        // Parents of targets that do not exist yet (`.config`): made only once the swap starts.
+        let mut parents = Vec::new();
         for target in &targets {
             let staged = staging.join(payload_path(&manifest.archive_root, Path::new(&target.source)));
             if !fs::symlink_metadata(&staged).is_ok_and(|m| m.is_dir()) {
@@ -187,7 +175,7 @@ impl StagedRestore {
                     to: previous.clone(),
                 });
             } else if let Some(parent) = target.target.parent() {
-                fs::create_dir_all(parent).map_err(SnapshotError::Write)?;
+                parents.push(parent.to_path_buf());
             }
             renames.push(Rename {
                 from: staged,
@@ -209,7 +197,19 @@ impl StagedRestore {
                 warnings.push(warning);
             }
         }
-        swap(&renames)?;
+        // Started this late, the swap could be killed half way: leave the state as it is.
+        self.deadline.check("swap", SWAP_RESERVE)?;
+        for parent in &parents {
+            fs::create_dir_all(parent).map_err(SnapshotError::Write)?;
+        }
+        let journal = SwapJournal::new(&self.root, &self.key, &self.stamp, staging, &renames)?;
+        let step = self.on_swap_step.clone();
+        warnings.extend(swap_journaled(&self.root, &journal, |k| {
+            tracing::debug!(renames_done = k, "swap step");
+            if let Some(step) = &step {
+                step(k);
+            }
+        })?);
         Ok(assets)
     }
 }
@@ -222,7 +222,8 @@ pub(super) fn remove_stale_staging(root: &Path) -> Vec<String> {
     };
     for item in items.flatten() {
         let name = item.file_name().to_string_lossy().into_owned();
-        if !name.starts_with(STAGING_PREFIX) {
+        // The journal shares the prefix; it is a file, and recovery's to resolve, never removed here.
+        if !name.starts_with(STAGING_PREFIX) || name.starts_with(JOURNAL_NAME) {
             continue;
         }
         let old = item

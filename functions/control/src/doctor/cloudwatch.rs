@@ -3,18 +3,10 @@
 //! CBOR protocol, which the local AWS of the end-to-end tests (moto) cannot read; JSON 1.0 is one of
 //! the protocols CloudWatch serves, and two calls do not need a client crate.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_credential_types::provider::ProvideCredentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_rustls::ConfigBuilderExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use clawkeeper_aws::signed_post::{SignedPost, Target};
 use serde_json::{Value, json};
 
 use super::verdicts::Alarm;
@@ -24,34 +16,17 @@ const TARGET_PREFIX: &str = "GraniteServiceVersion20100801";
 const SERVICE: &str = "monitoring";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-type Https = hyper_rustls::HttpsConnector<HttpConnector>;
-
 /// CloudWatch, for one region, with the function's credentials.
 pub struct CloudWatch {
     sdk: SdkConfig,
-    client: Client<Https, Full<Bytes>>,
+    client: SignedPost,
 }
 
 impl CloudWatch {
     pub fn new(sdk: &SdkConfig) -> Result<Self, String> {
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS: {e}"))?
-            .with_native_roots()
-            .map_err(|e| format!("TLS roots: {e}"))?
-            .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(3)));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
         Ok(Self {
             sdk: sdk.clone(),
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: SignedPost::new(Duration::from_secs(3))?,
         })
     }
 
@@ -103,7 +78,6 @@ impl CloudWatch {
     }
 
     async fn call(&self, operation: &str, body: Value) -> Result<Value, String> {
-        let body = body.to_string();
         let region = self
             .sdk
             .region()
@@ -113,52 +87,24 @@ impl CloudWatch {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("https://{SERVICE}.{region}.amazonaws.com"),
         };
-        let uri = format!("{endpoint}/");
-        let provider = self.sdk.credentials_provider().ok_or("no AWS credentials provider")?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| format!("credentials: {e}"))?;
-        let identity = credentials.into();
+        let url = format!("{endpoint}/");
         let target = format!("{TARGET_PREFIX}.{operation}");
         let headers = [
             ("content-type", "application/x-amz-json-1.0"),
             ("x-amz-target", target.as_str()),
         ];
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&region)
-            .name(SERVICE)
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| format!("signing: {e}"))?
-            .into();
-        let signable = SignableRequest::new("POST", &uri, headers.into_iter(), SignableBody::Bytes(body.as_bytes()))
-            .map_err(|e| format!("signing: {e}"))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| format!("signing: {e}"))?
-            .into_parts();
-        let mut request = http::Request::builder().method("POST").uri(&uri);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        let mut request = request
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| format!("request: {e}"))?;
-        instructions.apply_to_request_http1x(&mut request);
-        let response = tokio::time::timeout(TIMEOUT, self.client.request(request))
+        let to = Target {
+            url: &url,
+            service: SERVICE,
+            region: &region,
+        };
+        let (status, bytes) = self
+            .client
+            .post(&self.sdk, to, &headers, body.to_string(), TIMEOUT)
             .await
-            .map_err(|_| format!("CloudWatch {operation}: no answer within {} s", TIMEOUT.as_secs()))?
             .map_err(|e| format!("CloudWatch {operation}: {e}"))?;
-        let status = response.status();
-        let bytes = tokio::time::timeout(TIMEOUT, response.into_body().collect())
-            .await
-            .map_err(|_| format!("CloudWatch {operation}: the answer did not finish"))?
-            .map_err(|e| format!("CloudWatch {operation}: {e}"))?
-            .to_bytes();
         let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if !status.is_success() {
+        if !(200..300).contains(&status) {
             let code = answer["__type"].as_str().unwrap_or("").rsplit('#').next().unwrap_or("");
             let message = answer["message"].as_str().or(answer["Message"].as_str()).unwrap_or("");
             return Err(format!("CloudWatch {operation}: HTTP {status} {code} {message}")

@@ -415,6 +415,7 @@ mod tests {
             last_outcome: outcome,
             last_detail: Some("connection refused".into()),
             since: Some(1_800_000_000),
+            ..ProbeStatus::default()
         };
         assert_eq!(probe("home", None).verdict, Verdict::Warn);
         assert_eq!(

@@ -8,8 +8,8 @@
 //!   add --channel <name>`, interactive, so the token never lands in a command line or a shell
 //!   history; OpenClaw restarts the channel when its config changes). Sending these owners the
 //!   WhatsApp QR steps would be wrong and useless.
-//! - A channel OpenClaw stopped retrying is started again with the `channels.start` admin RPC,
-//!   which keeps its login; one held by OpenClaw's crash-loop breaker starts by itself once the
+//! - A channel OpenClaw stopped retrying, or stopped after a 440 conflict (2026.9 keeps the
+//!   link then), is started again with the `channels.start` admin RPC, which keeps its login; one held by OpenClaw's crash-loop breaker starts by itself once the
 //!   gateway has run cleanly for the breaker's window (5 minutes), so waiting is the right step.
 //!   A relink there would only destroy a good session.
 
@@ -140,6 +140,30 @@ pub fn channel_steps(
                 format!("log {channel} (account {account}) in again; it will not reconnect by itself."),
             )
         }
+        (_, ChannelEvent::ConflictStopped) => {
+            steps.push(Step::say(if channel == "whatsapp" {
+                "Stop the other client that took the session: a second gateway or a copy of its state, or another \
+                 WhatsApp Web session (WhatsApp > Settings > Linked devices lists them)."
+            } else {
+                "Stop the other client that took the session: a second gateway or a copy of its state."
+            }));
+            steps.push(start_step(
+                cmds,
+                task,
+                channel,
+                account,
+                "Then start the channel again; it keeps its link (clawkeeper does this by itself when the reconciler \
+                 can reach the gateway's admin RPC, OpenClaw's admin-http-rpc plugin):",
+            ));
+            steps.push(status);
+            (
+                true,
+                format!(
+                    "stop the other client or second gateway using {channel} (account {account}), then start the \
+                     channel again; OpenClaw kept its link, so do not relink."
+                ),
+            )
+        }
         (_, ChannelEvent::GaveUp | ChannelEvent::ReconnectExhausted) => {
             steps.push(start_step(
                 cmds,
@@ -204,7 +228,7 @@ pub fn with_task_lookup(cmds: &Commands, task: &TaskRef, mut steps: Vec<Step>) -
 }
 
 /// `channels.start` for one account (the default account when `account` is `default`).
-fn start_step(cmds: &Commands, task: &TaskRef, channel: &str, account: &str, text: &str) -> Step {
+pub fn start_step(cmds: &Commands, task: &TaskRef, channel: &str, account: &str, text: &str) -> Step {
     let params = if account == "default" {
         serde_json::json!({ "channel": channel })
     } else {

@@ -53,6 +53,15 @@ pub enum TaskRef {
     Lookup,
 }
 
+/// Where a one-off task runs ([`Commands::run_once`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunNetwork {
+    /// The service's own configuration, looked up into `$NET` by a step before ([`Commands::find_network`]).
+    Lookup,
+    /// These subnets with the VPC's default security group, as clawkeeper restarts a standalone task.
+    Subnets(Vec<String>),
+}
+
 /// Whether `arn` is a real ECS task ARN (not the id of a record about no task at all).
 pub fn is_task_arn(arn: &str) -> bool {
     arn.starts_with("arn:") && arn.contains(":task/")
@@ -177,6 +186,46 @@ impl<'a> Commands<'a> {
              --command {}{}",
             self.cluster(),
             double_quoted(&inner.join(" ")),
+            self.region()
+        )
+    }
+
+    /// `NET=$(...)`: the service's network configuration into `$NET`, for a one-off task in the
+    /// gateway's subnets and security groups ([`RunNetwork::Lookup`]); `None` for a standalone task.
+    pub fn find_network(&self) -> Option<String> {
+        match &self.gw.target {
+            GatewayTarget::Service(service) => Some(format!(
+                "NET=$(aws ecs describe-services --cluster {} --services {} --query \
+                 'services[0].networkConfiguration' --output json{})",
+                self.cluster(),
+                shell_word(service),
+                self.region()
+            )),
+            GatewayTarget::Standalone { .. } => None,
+        }
+    }
+
+    /// A one-off Fargate task of `task_definition` that runs `command` in the gateway container
+    /// instead of the gateway: the same image, state volume and environment, so what it does to the
+    /// state is what the gateway would see (OpenClaw's "run the same image once with `openclaw doctor
+    /// --fix` as the container command", docs/install/docker.md). The container runs as the image's
+    /// user, as the gateway does.
+    pub fn run_once(&self, task_definition: &str, network: &RunNetwork, command: &[&str]) -> String {
+        let network = match network {
+            RunNetwork::Lookup => "\"$NET\"".to_string(),
+            RunNetwork::Subnets(subnets) => {
+                shell_word(&format!("awsvpcConfiguration={{subnets=[{}]}}", subnets.join(",")))
+            }
+        };
+        let overrides = serde_json::json!({
+            "containerOverrides": [{"name": GATEWAY_CONTAINER, "command": command}]
+        });
+        format!(
+            "aws ecs run-task --cluster {} --task-definition {} --launch-type FARGATE --network-configuration {network} \
+             --overrides {}{}",
+            self.cluster(),
+            shell_word(task_definition),
+            shell_word(&overrides.to_string()),
             self.region()
         )
     }
@@ -385,5 +434,39 @@ mod tests {
                 .contains("--task \"$TASK\" ")
         );
         assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn a_one_off_task_runs_the_command_in_the_gateway_container_as_pasted() {
+        let ctx = ctx();
+        let service = fixtures::service_gateway();
+        let c = Commands::new(&service, &ctx);
+        let doctor = ["openclaw", "doctor", "--fix", "--non-interactive"];
+        let td = "arn:aws:ecs:eu-central-1:123456789012:task-definition/openclaw-gateway:7";
+        assert_eq!(
+            c.find_network().as_deref(),
+            Some(
+                "NET=$(aws ecs describe-services --cluster openclaw --services openclaw-gateway --query \
+                 'services[0].networkConfiguration' --output json --region eu-central-1)"
+            )
+        );
+        let line = c.run_once(td, &RunNetwork::Lookup, &doctor);
+        let words = shlex::split(&line).expect("the owner's shell splits it");
+        let at = |flag: &str| words[words.iter().position(|w| w == flag).expect(flag) + 1].clone();
+        assert_eq!(at("--network-configuration"), "$NET");
+        assert_eq!(at("--task-definition"), td);
+        let overrides: serde_json::Value = serde_json::from_str(&at("--overrides")).expect("JSON intact");
+        assert_eq!(overrides["containerOverrides"][0]["name"], GATEWAY_CONTAINER);
+        assert_eq!(overrides["containerOverrides"][0]["command"], serde_json::json!(doctor));
+
+        // A standalone task: no service to look the network up in; the last task's subnet.
+        let solo = fixtures::standalone_gateway();
+        let c = Commands::new(&solo, &ctx);
+        assert_eq!(c.find_network(), None);
+        let line = c.run_once(td, &RunNetwork::Subnets(vec!["subnet-0a1b2c3d".into()]), &doctor);
+        assert!(
+            line.contains(" --network-configuration 'awsvpcConfiguration={subnets=[subnet-0a1b2c3d]}' "),
+            "{line}"
+        );
     }
 }

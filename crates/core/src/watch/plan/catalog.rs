@@ -11,6 +11,8 @@ use crate::ecs::DeploymentLimits;
 use crate::gateway::Gateway;
 use crate::policy_settings::PolicySettings;
 use crate::watch::Input;
+use crate::watch::action::ActionKind;
+use crate::watch::channel_runtime::{ChannelRuntime, ChannelStart, ChannelsCheck, Lifecycle};
 use crate::watch::health::{
     ChannelEvent, ChannelSignal, EcsObservation, Observation, ObservedTask, ProbeMode, ProbeOutcome, ProbeReport,
     SnapshotCheck, SnapshotFailure,
@@ -18,6 +20,7 @@ use crate::watch::health::{
 use crate::watch::notice::{Notice, NoticeContext, NoticeKind};
 use crate::watch::plan::owner::{OwnerAction, OwnerInput};
 use crate::watch::signal::{ContainerExit, Signal, StopCause, StopEvidence, TaskInfo, TaskStop};
+use crate::watch::start_refusal::{StartRefusalCause, StartRefusalLine};
 
 /// The region every AWS command must carry.
 pub const REGION: &str = "us-east-1";
@@ -83,15 +86,15 @@ fn running(n: u8, at: i64) -> Input {
     Input::Signal(Signal::TaskRunning(info(n, Some(at))))
 }
 
-/// Task `n`, started at `started`, exited with `exit_code` at `stopped`.
+/// Task `n`, started at `started`, exited with `exit_code` at `stopped` (78: OpenClaw refused to start).
 fn crashed(n: u8, started: i64, stopped: i64, exit_code: i64) -> Input {
-    let (cause, reason) = if exit_code == 137 {
-        (
+    let (cause, reason) = match exit_code {
+        137 => (
             StopCause::OutOfMemory,
             Some("OutOfMemoryError: Container killed due to memory usage".to_string()),
-        )
-    } else {
-        (StopCause::Crashed, None)
+        ),
+        78 => (StopCause::StartRefused, None),
+        _ => (StopCause::Crashed, None),
     };
     Input::Signal(Signal::TaskStopped(TaskStop {
         task: TaskInfo {
@@ -125,6 +128,7 @@ fn pass(ecs: EcsObservation, probe: ProbeReport, snapshot: SnapshotCheck, failur
         probe: Some(probe),
         snapshot,
         snapshot_failure: failure,
+        channels: Default::default(),
     })
 }
 
@@ -149,6 +153,48 @@ fn channel(name: &str, account: Option<&str>, kind: ChannelEvent, at: i64, runni
         at,
         running_tasks,
     })
+}
+
+/// A reconciler pass that read `channels.status` through the admin RPC.
+fn runtimes(accounts: Vec<ChannelRuntime>) -> Input {
+    Input::Observed(Observation {
+        ecs: Some(ecs(vec![observed(1, T0 - 3600)])),
+        probe: Some(live()),
+        channels: ChannelsCheck::Read(accounts),
+        ..Default::default()
+    })
+}
+
+/// The default WhatsApp account, linked, in `lifecycle`.
+fn whatsapp_runtime(lifecycle: Lifecycle) -> ChannelRuntime {
+    ChannelRuntime {
+        channel: "whatsapp".into(),
+        account: "default".into(),
+        lifecycle: Some(lifecycle),
+        running: Some(lifecycle == Lifecycle::Ready),
+        enabled: Some(true),
+        configured: Some(true),
+        linked: Some(true),
+        ..Default::default()
+    }
+}
+
+/// What 2026.9 reports after a 440: blocked, `conflict`, a terminal disconnect, the link kept.
+fn blocked_by_conflict() -> ChannelRuntime {
+    ChannelRuntime {
+        health_state: Some("conflict".into()),
+        disconnect_status: Some(440),
+        terminal_disconnect: true,
+        ..whatsapp_runtime(Lifecycle::Blocked)
+    }
+}
+
+/// The key of the scenario's channel start.
+fn start_key(sim: &Sim) -> String {
+    sim.log
+        .iter()
+        .find_map(|(_, a)| matches!(a.kind, ActionKind::StartChannel { .. }).then(|| a.key.clone()))
+        .unwrap_or_else(|| panic!("the scenario started no channel"))
 }
 
 fn owner(action: OwnerAction) -> Input {
@@ -307,6 +353,59 @@ pub fn examples() -> Vec<Example> {
         ],
     ));
 
+    // start_refused: OpenClaw exits 78 at startup, 25 s in.
+    let mut s = sim();
+    s.at(T0, running(1, T0));
+    s.at(T0 + 25, crashed(1, T0, T0 + 25, 78));
+    s.tick(T0 + 85);
+    out.push(example(
+        "the cause is not known from the logs (both causes, what to do for each)",
+        newest(&s, NoticeKind::StartRefused),
+        &[
+            "the cause is not known from the logs",
+            "Since 2026-11-20 08:00 UTC, 1 min ago",
+            "another gateway already owns this state directory",
+            "clawkeeper pause home --stack home-claw --region us-east-1",
+            "openclaw\",\"doctor\",\"--fix\",\"--non-interactive",
+            "clawkeeper resume home",
+        ],
+    ));
+    for (variant, cause, expect) in [
+        (
+            "another writer owns the state (from its log)",
+            StartRefusalCause::AnotherWriter,
+            "minimumHealthyPercent=0,maximumPercent=100",
+        ),
+        (
+            "a state migration cannot run safely (from its log)",
+            StartRefusalCause::UnsafeMigration,
+            "NET=$(aws ecs describe-services",
+        ),
+    ] {
+        let mut s = sim();
+        s.at(T0, running(1, T0));
+        s.at(
+            T0 + 24,
+            Input::StartRefusalLogged(StartRefusalLine { cause, at: T0 + 24 }),
+        );
+        s.at(T0 + 25, crashed(1, T0, T0 + 25, 78));
+        out.push(example(
+            variant,
+            newest(&s, NoticeKind::StartRefused),
+            &[expect, "(its log says so)"],
+        ));
+    }
+    let mut s = sim();
+    s.at(T0, running(1, T0));
+    s.at(T0 + 25, crashed(1, T0, T0 + 25, 78));
+    s.at(T0 + 45, running(2, T0 + 45));
+    s.at(T0 + 70, crashed(2, T0 + 45, T0 + 70, 78));
+    out.push(example(
+        "refused twice in a row: paused",
+        newest(&s, NoticeKind::StartRefused),
+        &["refused to start twice, paused", "after 2 refused starts in a row"],
+    ));
+
     // hung: three failed probes over 2 minutes.
     let mut s = sim();
     let failed = || {
@@ -462,6 +561,60 @@ pub fn examples() -> Vec<Example> {
         "WhatsApp conflict (440) with two tasks running",
         newest(&s, NoticeKind::RelinkNeeded),
         &["stop the older one first"],
+    ));
+
+    // channel_restarted: clawkeeper's one restart of a WhatsApp account a 440 blocked did not hold.
+    let mut s = sim();
+    s.at(T0, runtimes(vec![blocked_by_conflict()]));
+    let key = start_key(&s);
+    s.state.health.channel_runtime.record_start(
+        &key,
+        &ChannelStart::NotStarted {
+            why: "could not reach the gateway: no answer within 5000 ms".into(),
+        },
+    );
+    s.at(T0 + 60, runtimes(vec![blocked_by_conflict()]));
+    out.push(example(
+        "the restart (channels.start) failed",
+        newest(&s, NoticeKind::ChannelRestarted),
+        &[
+            "whatsapp restart failed",
+            "it answered: could not reach the gateway",
+            "Since 2026-11-20 08:00 UTC, 1 min ago",
+        ],
+    ));
+    let mut s = sim();
+    s.at(T0, runtimes(vec![blocked_by_conflict()]));
+    let key = start_key(&s);
+    s.state.health.channel_runtime.record_start(
+        &key,
+        &ChannelStart::Started {
+            outcome: "handed-off".into(),
+        },
+    );
+    s.at(T0 + 60, runtimes(vec![whatsapp_runtime(Lifecycle::Ready)]));
+    s.at(T0 + 600, runtimes(vec![blocked_by_conflict()]));
+    out.push(example(
+        "blocked again within the window after a restart",
+        newest(&s, NoticeKind::ChannelRestarted),
+        &[
+            "whatsapp blocked again after a restart",
+            "restarted it (channels.start) at 2026-11-20 08:00 UTC",
+            "does not try again within 30 min",
+        ],
+    ));
+    // Without the admin RPC: the conflict stop in the log is channel_down, with the start command.
+    let mut s = sim();
+    s.at(T0 - 60, one_task(1, T0 - 3600));
+    s.at(
+        T0,
+        channel("whatsapp", None, ChannelEvent::ConflictStopped, T0, Some(1)),
+    );
+    s.tick(T0 + 180);
+    out.push(example(
+        "WhatsApp conflict (440) stopped the channel, link kept (no admin RPC to restart it)",
+        newest(&s, NoticeKind::ChannelDown),
+        &["kept its link", "channels.start", "do not relink"],
     ));
 
     // single_writer_violation.

@@ -171,6 +171,7 @@ impl Planner<'_> {
                     | ChannelEvent::ReconnectExhausted
                     | ChannelEvent::BreakerSuppressed
                     | ChannelEvent::TelegramConflict
+                    | ChannelEvent::ConflictStopped
             )
         });
         let (act, verdict, mut steps) = match known {

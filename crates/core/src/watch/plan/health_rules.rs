@@ -6,7 +6,8 @@
 //!   nothing running or starting while desired >= 1 and no incident open opens one (the "down"
 //!   notice then waits `down_grace_secs` like any other).
 //! - Hung: liveness failing `hung_probe_failures` times in a row while ECS says RUNNING stops the
-//!   task (the service replaces it). Only a probe that reached the gateway and got a wrong answer
+//!   task (the service replaces it), once the task is past its startup (`/startupz` said started,
+//!   or `startup_grace_secs` passed when it cannot be read: a slow start is not a hang). Only a probe that reached the gateway and got a wrong answer
 //!   (or none within the timeout) is a failure; an unreachable probe or no probe at all is unknown
 //!   and leaves the streak as it is (see [`ProbeOutcome`]): clawkeeper never stops what it cannot
 //!   see. Hung stops count as fast unexpected stops for the crash-loop rule, and at most
@@ -15,13 +16,16 @@
 //! - Channels: a terminal signal (logged out, conflict, creds cleared, Telegram 401) sends
 //!   `relink_needed` at once; any other problem sends `channel_down` once it lasts
 //!   `channel_grace_secs`; `Connected` closes the episode, with `recovered` only if something was sent.
+//!   A 2026.9 conflict stop (the link kept) is no relink: with the admin RPC readable it is
+//!   restarted (`channel_recovery.rs`, which also reads `channels.status` each pass), without it
+//!   `channel_down` says how to start it.
 //! - Single writer and snapshot freshness notify once per episode.
 //! - A token `/readyz` rejected is recorded (never sent again) and notified once.
 
 use super::{Planner, as_i64, crash_loop_holds};
 use crate::watch::health::{
     ChannelEpisode, ChannelEvent, ChannelSignal, EcsObservation, MAX_CHANNEL_EPISODES, Observation, ObservedTask,
-    ProbeOutcome, ProbeReport, ProbeStatus, SnapshotCheck, snapshot_is_stale,
+    ProbeOutcome, ProbeReport, ProbeStatus, SnapshotCheck, Startup, snapshot_is_stale,
 };
 use crate::watch::signal::{StopEvidence, TaskInfo, TaskNetwork, TaskStop, classify_stop, short_task_id};
 use crate::watch::state::{MAX_EVIDENCE, StopRecord};
@@ -38,6 +42,7 @@ impl Planner<'_> {
         if let Some(probe) = &obs.probe {
             self.probe(probe, obs.ecs.as_ref());
         }
+        self.channel_runtimes(&obs.channels);
         self.snapshot_freshness(obs.snapshot);
         if let Some(failure) = &obs.snapshot_failure
             && self.s.health.snapshot_failure_key.as_deref() != Some(failure.key.as_str())
@@ -89,7 +94,7 @@ impl Planner<'_> {
         let desired = ecs.desired.unwrap_or(0);
         let nothing_runs = ecs.running.is_empty() && ecs.pending == 0 && self.s.running.is_none();
         let backing_off = self.s.backoff.resume_at.is_some() || self.s.backoff.escalated;
-        if desired >= 1 && nothing_runs && self.s.incident.is_none() && !self.s.owner_paused && !backing_off {
+        if desired >= 1 && nothing_runs && self.s.incident.is_none() && !self.held() && !backing_off {
             self.open_incident(
                 self.now,
                 "not running (found by the reconciler: no task running or starting)",
@@ -152,22 +157,25 @@ impl Planner<'_> {
                 self.s.health.probe_failures = 0;
                 self.s.health.probe_failing_since = None;
                 self.s.health.probe_task = task.map(|t| t.task_arn.clone());
+                if let Some(task) = task
+                    && probe.startup == Some(Startup::Started)
+                {
+                    self.s.health.started_task = Some(task.task_arn.clone());
+                }
             }
             // Unknown: nothing probed, or the gateway was never reached. A watchdog must not act on
             // what it cannot see, and an unknown is no evidence of health either: the streak stays
             // exactly as it was (not reset, not counted), and nothing is ever stopped for it.
             (Some(ProbeOutcome::Unreachable) | None, _) => {}
             (Some(ProbeOutcome::Failed), Some(task)) => {
-                // A task that just started may not serve yet: its first `down_grace_secs` do not count.
-                let starting = task
-                    .started_at
-                    .is_some_and(|s| self.now.saturating_sub(s) < as_i64(self.cfg.down_grace_secs));
-                if starting {
-                    return;
-                }
+                // A new task starts a new streak.
                 if self.s.health.probe_task.as_deref() != Some(task.task_arn.as_str()) {
                     self.s.health.probe_task = Some(task.task_arn.clone());
                     self.s.health.probe_failures = 0;
+                }
+                // A gateway that is still starting may not serve yet: a slow start is not a hang.
+                if !self.startup_done(task, probe.startup) {
+                    return;
                 }
                 if self.s.health.probe_failures == 0 {
                     self.s.health.probe_failing_since = Some(self.now);
@@ -180,6 +188,29 @@ impl Planner<'_> {
                     let detail = probe.detail.clone().unwrap_or_else(|| "no valid answer".into());
                     self.hung(task, failures, first_failed_at, &detail);
                 }
+            }
+        }
+    }
+
+    /// Whether `task` is past its startup, so a failed liveness probe counts toward hung.
+    ///
+    /// `/startupz` is OpenClaw's own word: `started` counts (and is remembered for the task, since
+    /// a hung gateway stops answering `/startupz` too); `starting` and `draining` never count,
+    /// unless the task has been starting for four times `startup_grace_secs` (stuck, not slow).
+    /// Without a word (an older gateway, or no answer before it ever said started) the task's
+    /// first `startup_grace_secs` do not count.
+    fn startup_done(&mut self, task: &ObservedTask, startup: Option<Startup>) -> bool {
+        let ran = task.started_at.map(|s| self.now.saturating_sub(s));
+        let grace = as_i64(self.cfg.startup_grace_secs);
+        match startup {
+            Some(Startup::Started) => {
+                self.s.health.started_task = Some(task.task_arn.clone());
+                true
+            }
+            Some(Startup::Starting) => ran.is_some_and(|r| r >= grace.saturating_mul(4)),
+            Some(Startup::Draining) => false,
+            None => {
+                self.s.health.started_task.as_deref() == Some(task.task_arn.as_str()) || ran.is_none_or(|r| r >= grace)
             }
         }
     }
@@ -204,6 +235,9 @@ impl Planner<'_> {
                     status.last_outcome = Some(outcome);
                 }
                 status.last_detail = probe.detail.clone();
+                status.startup = probe.startup;
+                status.ready = probe.ready;
+                status.failing = probe.failing.clone();
             }
         }
         self.s.health.probe = Some(status);
@@ -212,8 +246,8 @@ impl Planner<'_> {
     fn hung(&mut self, task: &ObservedTask, failures: u32, first_failed_at: i64, detail: &str) {
         let arn = task.task_arn.clone();
         let id = short_task_id(&arn).to_owned();
-        if self.s.owner_paused {
-            self.note(format!("task {id} looks hung, but the owner paused the gateway"));
+        if self.held() {
+            self.note(format!("task {id} looks hung, but the gateway is paused"));
             return;
         }
         if self.s.backoff.resume_at.is_some() || self.s.backoff.escalated {
@@ -368,7 +402,11 @@ impl Planner<'_> {
         let since = episode.since;
         self.note(format!("channel {channel} ({account}): {}", signal.kind.describe()));
         let two_tasks = signal.running_tasks.unwrap_or(0) > 1 || self.s.health.running_tasks_seen > 1;
-        if matches!(signal.kind, ChannelEvent::Conflict | ChannelEvent::TelegramConflict) && two_tasks {
+        let conflict = matches!(
+            signal.kind,
+            ChannelEvent::Conflict | ChannelEvent::ConflictStopped | ChannelEvent::TelegramConflict
+        );
+        if conflict && two_tasks {
             let running = signal.running_tasks.unwrap_or(self.s.health.running_tasks_seen);
             self.single_writer_notice(running, false, None);
         }
@@ -401,7 +439,7 @@ impl Planner<'_> {
         channels.len() - 1
     }
 
-    fn close_episode(&mut self, channel: &str, account: &str, why: &str) {
+    pub(super) fn close_episode(&mut self, channel: &str, account: &str, why: &str) {
         let Some(index) = self.episode_index(channel, account) else {
             return;
         };
@@ -418,6 +456,9 @@ impl Planner<'_> {
     /// Channels down past their grace get one `channel_down` each.
     pub(super) fn channels_due(&mut self) {
         let grace = as_i64(self.cfg.channel_grace_secs);
+        // A conflict stop is clawkeeper's to restart while it reads the admin RPC
+        // (`channel_recovery.rs`): the owner hears only if that restart does not hold.
+        let restarts_it = self.admin_rpc_read();
         let due: Vec<usize> = self
             .s
             .health
@@ -425,6 +466,7 @@ impl Planner<'_> {
             .iter()
             .enumerate()
             .filter(|(_, e)| !e.down_notified && !e.terminal && self.now.saturating_sub(e.since) >= grace)
+            .filter(|(_, e)| !(restarts_it && e.last == Some(ChannelEvent::ConflictStopped)))
             .map(|(i, _)| i)
             .collect();
         for index in due {

@@ -8,6 +8,9 @@
 //!   waits `down_grace_secs` (delivered by a later input, usually the reconciler's tick);
 //! - `crash_loop_stops` fast stops within the window declare a crash loop: notify at once, pause,
 //!   resume after a doubling backoff, escalate after the last try and stay paused;
+//! - a start OpenClaw refused (exit 78) is no crash: no restart, no backoff count, one
+//!   `start_refused` notice; a second in a row pauses the service until the owner resumes it
+//!   (`start_refusals.rs`);
 //! - standalone gateways (no service to restart them) are restarted with `RunTask`;
 //! - at most one notice per `min_notify_interval_secs`: the rest are held and folded into the next;
 //!   silence mutes (but records) notices; nothing is ever restarted while the owner has paused.
@@ -51,6 +54,8 @@ pub enum Input {
     Observed(super::health::Observation),
     /// A channel line of the gateway's log (`log-alerts`).
     Channel(super::health::ChannelSignal),
+    /// A line of the gateway's log that says why OpenClaw refused to start (`log-alerts`).
+    StartRefusalLogged(super::start_refusal::StartRefusalLine),
 }
 
 /// The outcome of [`plan`].
@@ -81,6 +86,7 @@ pub fn plan(state: &GatewayState, input: &Input, now: i64, settings: &PolicySett
         cfg: settings,
         gw: gateway,
     };
+    p.refusals_end_with_a_healthy_run();
     match input {
         Input::Signal(signal) => p.signal(signal),
         Input::Tick => {}
@@ -93,6 +99,7 @@ pub fn plan(state: &GatewayState, input: &Input, now: i64, settings: &PolicySett
         Input::Owner(request) => p.owner(request),
         Input::Observed(observation) => p.observed(observation),
         Input::Channel(signal) => p.channel(signal),
+        Input::StartRefusalLogged(line) => p.start_refusal_logged(line),
     }
     // Time-driven rules run after every input, so a due step never waits for the next tick.
     p.due();
@@ -191,7 +198,8 @@ impl Planner<'_> {
         }
         // Under crash-loop backoff the incident stays open until the task has run healthy for
         // `backoff_reset_secs`: otherwise a flapping gateway would alternate down and recovered.
-        if self.s.incident.is_some() && !self.s.backoff.active && !self.s.owner_paused {
+        // The same after a refused start: every refused task reaches RUNNING before it exits 78.
+        if self.s.incident.is_some() && !self.s.backoff.active && !self.held() && self.s.start_refusals.count == 0 {
             self.close_incident("the gateway is RUNNING again");
         }
     }
@@ -216,13 +224,28 @@ impl Planner<'_> {
             ));
             return;
         }
+        // It ran healthy before it stopped: earlier refused starts are no longer "in a row". A
+        // refused task's own time RUNNING was spent starting (migrations can take minutes), not serving.
+        if stop.cause != StopCause::StartRefused
+            && stop
+                .evidence
+                .runtime_secs
+                .is_some_and(|r| r >= as_i64(self.cfg.backoff_reset_secs))
+        {
+            self.forget_start_refusals("a task ran healthy before it stopped");
+        }
+        if stop.cause == StopCause::StartRefused {
+            self.start_refused(stop);
+            return;
+        }
         self.unexpected_stop(stop.evidence.clone(), &stop.cause, Some(&stop.task.task_arn));
     }
 
     fn unexpected_stop(&mut self, evidence: StopEvidence, cause: &StopCause, task_arn: Option<&str>) {
-        if self.s.owner_paused {
-            // The owner stopped it on purpose: whatever ECS reports now opens no incident.
-            self.note(format!("while paused by the owner: {}", cause.label()));
+        if self.held() {
+            // The owner stopped it on purpose (or clawkeeper, after refused starts): whatever ECS
+            // reports now opens no incident.
+            self.note(format!("while paused: {}", cause.label()));
             return;
         }
         let arn = evidence.task_arn.clone();
@@ -340,7 +363,7 @@ impl Planner<'_> {
     /// Pauses and schedules the next resume, or escalates when out of tries. Returns what it did,
     /// in words for the notice.
     fn backoff_step(&mut self) -> String {
-        if self.s.owner_paused {
+        if self.held() {
             return "The owner has paused the gateway: nothing restarted.".into();
         }
         let tries = self.s.backoff.tries;
@@ -392,7 +415,7 @@ impl Planner<'_> {
 
     /// Starts the gateway again: desired count 1 for a service, `RunTask` for a standalone task.
     fn restart(&mut self, step: &str, words: &str) -> bool {
-        if self.s.owner_paused {
+        if self.held() {
             return false;
         }
         let kind = if self.is_standalone() {
@@ -433,25 +456,38 @@ impl Planner<'_> {
         self.s.owner_paused = true;
         self.s.backoff.resume_at = None;
         self.note("owner paused the gateway".into());
-        let kind = match (&self.gw.target, &self.s.running) {
-            (GatewayTarget::Service(_), _) => Some(ActionKind::SetDesiredCount { count: 0 }),
-            (GatewayTarget::Standalone { .. }, Some(running)) => Some(ActionKind::StopTask {
-                task_arn: running.task_arn.clone(),
-                reason: "paused by the owner with clawkeeper".into(),
-            }),
-            (GatewayTarget::Standalone { .. }, None) => None,
-        };
-        if let Some(kind) = kind {
+        if let Some(kind) = self.pause_action("paused by the owner with clawkeeper") {
             let key = format!("{}/owner/pause-{}", self.gw.id, self.owner_stamp());
             self.push(key, kind);
         }
     }
 
+    /// What stops the gateway for a pause: desired count 0 for a service, `StopTask` of the running
+    /// standalone task (`None`: a standalone gateway with nothing running is stopped already).
+    fn pause_action(&self, reason: &str) -> Option<ActionKind> {
+        match (&self.gw.target, &self.s.running) {
+            (GatewayTarget::Service(_), _) => Some(ActionKind::SetDesiredCount { count: 0 }),
+            (GatewayTarget::Standalone { .. }, Some(running)) => Some(ActionKind::StopTask {
+                task_arn: running.task_arn.clone(),
+                reason: reason.into(),
+            }),
+            (GatewayTarget::Standalone { .. }, None) => None,
+        }
+    }
+
+    /// Paused by the owner, or by clawkeeper after refused starts: nothing is restarted.
+    fn held(&self) -> bool {
+        self.s.owner_paused || self.s.start_refusals.paused_at.is_some()
+    }
+
     fn owner_resume(&mut self) {
-        let was_paused = self.s.owner_paused || self.s.backoff.escalated;
+        let was_paused = self.s.owner_paused || self.s.backoff.escalated || self.s.start_refusals.paused_at.is_some();
         self.s.owner_paused = false;
         self.s.backoff = Default::default();
         self.s.recent_stops.clear();
+        // The owner fixed what made OpenClaw refuse (or wants to see it try): a refusal after this
+        // is the first of a new run.
+        self.forget_start_refusals("the owner resumed the gateway");
         self.note("owner resumed the gateway".into());
         if !was_paused && self.s.running.is_some() {
             return;
@@ -471,7 +507,7 @@ impl Planner<'_> {
         let b = &self.s.backoff;
         if b.active
             && !b.escalated
-            && !self.s.owner_paused
+            && !self.held()
             && let Some(resume_at) = b.resume_at
             && resume_at <= now
         {
@@ -497,6 +533,7 @@ impl Planner<'_> {
             self.note("healthy long enough: backoff reset".into());
             self.close_incident("the gateway has run healthy since the last restart");
         }
+        self.start_refusals_due();
         self.channels_due();
         self.down_notice();
         self.reminder();
@@ -684,7 +721,7 @@ impl Planner<'_> {
 }
 
 fn derive_phase(s: &GatewayState) -> Phase {
-    if s.owner_paused || s.backoff.escalated {
+    if s.owner_paused || s.backoff.escalated || s.start_refusals.paused_at.is_some() {
         Phase::Paused
     } else if s.backoff.resume_at.is_some() {
         Phase::Backoff
@@ -748,9 +785,11 @@ fn as_i64(v: u64) -> i64 {
 
 pub mod owner;
 
+mod channel_recovery;
 mod health_notices;
 mod health_rules;
 mod notices;
+mod start_refusals;
 
 #[cfg(test)]
 mod catalog;

@@ -286,6 +286,16 @@ impl Planner<'_> {
                 Verdict::Act("fix why it crashes, then resume it: clawkeeper stopped restarting it.".into()),
                 true,
             )
+        } else if self.s.start_refusals.paused_at.is_some() {
+            (
+                Status::Paused,
+                format!("still paused after {span}"),
+                Verdict::Act(
+                    "fix why OpenClaw refuses to start, then resume it: clawkeeper paused it after it refused twice."
+                        .into(),
+                ),
+                true,
+            )
         } else if let Some(at) = b.resume_at {
             (
                 Status::Down,
@@ -351,6 +361,8 @@ impl Planner<'_> {
             "the owner paused it; it does not restart it.".into()
         } else if b.escalated {
             format!("out of restarts after {} tries: it stays paused.", b.tries)
+        } else if self.s.start_refusals.paused_at.is_some() {
+            "OpenClaw refused to start twice in a row: it stays paused until you resume it.".into()
         } else if let Some(at) = b.resume_at {
             format!("backing off: next restart at {}.", self.clock().at(at))
         } else {

@@ -19,7 +19,8 @@ const MAX_TEXT: usize = 300;
 /// One owner request, with who asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerInput {
-    /// Who asked (from the Lambda invocation context).
+    /// Who asked, as `control` renders its caller: the ARN AWS verified (a function URL call), or
+    /// what a direct invoke claims, ending with "(claimed, not verified)".
     pub by: String,
     /// What they asked for.
     pub action: OwnerAction,
@@ -144,8 +145,9 @@ impl Planner<'_> {
 
     fn owner_restart(&mut self) {
         let b = &self.s.backoff;
-        if self.s.owner_paused || b.escalated || b.resume_at.is_some() {
-            // Paused: starting it is the restart; the pause and the backoff are forgotten.
+        if self.held() || b.escalated || b.resume_at.is_some() {
+            // Paused (by the owner, the backoff, or after refused starts): starting it is the
+            // restart; the pause and the backoff are forgotten.
             self.owner_resume();
             return;
         }

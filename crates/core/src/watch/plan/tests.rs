@@ -561,7 +561,8 @@ fn backoff_delay_doubles_and_caps() {
 enum Op {
     /// A new task reaches RUNNING.
     Start,
-    /// The current task stops: 0 crash, 1 OOM, 2 owner stop, 3 deployment replacement, 4 failed start.
+    /// The current task stops: 0 crash, 1 OOM, 2 owner stop, 3 deployment replacement, 4 failed start,
+    /// 5 refused start (exit 78).
     Stop(u8),
     /// Redeliver an earlier task event (duplicate, or older version after a newer one).
     Replay(usize),
@@ -576,7 +577,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => Just(Op::Start),
-        6 => (0u8..5).prop_map(Op::Stop),
+        6 => (0u8..6).prop_map(Op::Stop),
         4 => any::<usize>().prop_map(Op::Replay),
         6 => Just(Op::Tick),
         1 => Just(Op::Impaired),
@@ -661,6 +662,7 @@ fn run_ops(ops: &[(Op, i64)], standalone: bool) -> Result<(), TestCaseError> {
                     (_, None) | (4, _) => StopCause::FailedToStart,
                     (0, _) => StopCause::Crashed,
                     (1, _) => StopCause::OutOfMemory,
+                    (5, _) => StopCause::StartRefused,
                     (2, _) => StopCause::UserInitiated,
                     _ => StopCause::Replaced,
                 };
@@ -707,8 +709,10 @@ fn run_ops(ops: &[(Op, i64)], standalone: bool) -> Result<(), TestCaseError> {
 
         // The crash-loop rule, against an independent record of the unexpected stops.
         let fresh_stop = match &input {
+            // A refused start is no crash: it never counts toward a crash loop.
             Input::Signal(Signal::TaskStopped(stop))
                 if !stop.cause.is_expected()
+                    && stop.cause != StopCause::StartRefused
                     && state
                         .seen_version(&stop.task.task_arn)
                         .is_none_or(|v| Some(v) < stop.task.version)
@@ -721,7 +725,10 @@ fn run_ops(ops: &[(Op, i64)], standalone: bool) -> Result<(), TestCaseError> {
             _ => None,
         };
         let declared = !state.backoff.active && out.state.backoff.active;
-        if let Some(stop) = fresh_stop.filter(|_| !state.backoff.active && !state.owner_paused) {
+        // Paused by the owner, or after refused starts and still (a stop after a healthy run ends
+        // that pause, and is then a stop like any other).
+        let held = state.owner_paused || out.state.start_refusals.paused_at.is_some();
+        if let Some(stop) = fresh_stop.filter(|_| !state.backoff.active && !held) {
             // Documented forgetting: stops older than twice the window are dropped.
             window.retain(|(t, _)| *t >= now - 2 * cfg.crash_loop_window_secs as i64);
             window.push(stop);
@@ -751,11 +758,38 @@ fn run_ops(ops: &[(Op, i64)], standalone: bool) -> Result<(), TestCaseError> {
             }
             if action.kind.is_restart() {
                 prop_assert!(
-                    !state.owner_paused || matches!(input, Input::OwnerResume),
-                    "restart while the owner paused: {:?}",
+                    !held || matches!(input, Input::OwnerResume),
+                    "restart while paused: {:?}",
                     action
                 );
             }
+        }
+        // A refused start restarts nothing and asks for no snapshot of its own.
+        if let Input::Signal(Signal::TaskStopped(stop)) = &input
+            && stop.cause == StopCause::StartRefused
+        {
+            let id = short_task_id(&stop.task.task_arn);
+            for action in out.actions.iter().filter(|a| a.key.contains(&format!("/{id}"))) {
+                prop_assert!(
+                    !action.kind.is_restart() && !matches!(action.kind, ActionKind::RequestSnapshot { .. }),
+                    "{:?} for a refused start",
+                    action
+                );
+            }
+        }
+        // Paused after refused starts only after enough of them in a row (at once when standalone).
+        if out.state.start_refusals.paused_at.is_some() && state.start_refusals.paused_at.is_none() {
+            let needed = if standalone {
+                1
+            } else {
+                crate::watch::start_refusal::REFUSALS_TO_PAUSE
+            };
+            prop_assert!(
+                out.state.start_refusals.count >= needed,
+                "{:?}",
+                out.state.start_refusals
+            );
+            prop_assert_eq!(out.state.phase, Phase::Paused);
         }
         // Restarts within one plan: at most one.
         prop_assert!(out.actions.iter().filter(|a| a.kind.is_restart()).count() <= 1);

@@ -203,6 +203,7 @@ fn reminders_say_how_to_silence() {
 fn every_command_parses_and_has_the_shape_of_its_cli() {
     for e in all() {
         let mut task_assigned = false;
+        let mut net_assigned = false;
         for line in command_lines(&e.notice) {
             let context = format!("{}: {line}", label(&e));
             assert!(
@@ -216,12 +217,24 @@ fn every_command_parses_and_has_the_shape_of_its_cli() {
                 task_assigned = true;
                 continue;
             }
+            if let Some(inner) = line.strip_prefix("NET=$(").and_then(|l| l.strip_suffix(')')) {
+                // The service's network configuration as JSON, which run-task takes as it is.
+                let words = split(inner, &context);
+                check_aws(&words, &context);
+                assert_eq!(&words[..3], ["aws", "ecs", "describe-services"], "{context}");
+                assert_eq!(value(&words, "--output").as_deref(), Some("json"), "{context}");
+                net_assigned = true;
+                continue;
+            }
             let words = split(line, &context);
             match words[0].as_str() {
                 "aws" => {
                     check_aws(&words, &context);
                     if value(&words, "--task").as_deref() == Some("$TASK") {
                         assert!(task_assigned, "{context}: $TASK used before it is set");
+                    }
+                    if value(&words, "--network-configuration").as_deref() == Some("$NET") {
+                        assert!(net_assigned, "{context}: $NET used before it is set");
                     }
                 }
                 "clawkeeper" => check_clawkeeper(&words, &context),
@@ -251,7 +264,18 @@ fn check_aws(words: &[String], context: &str) {
     let (required, optional, positional): (&[&str], &[&str], usize) = match (words[1].as_str(), words[2].as_str()) {
         ("ecs", "execute-command") => (&["--cluster", "--task", "--container", "--command"], &[], 0),
         ("ecs", "describe-tasks") => (&["--cluster", "--tasks"], &[], 0),
-        ("ecs", "describe-services") => (&["--cluster", "--services"], &["--query"], 0),
+        ("ecs", "describe-services") => (&["--cluster", "--services"], &["--query", "--output"], 0),
+        ("ecs", "run-task") => (
+            &[
+                "--cluster",
+                "--task-definition",
+                "--launch-type",
+                "--network-configuration",
+                "--overrides",
+            ],
+            &[],
+            0,
+        ),
         ("ecs", "list-tasks") => (
             &["--cluster", "--desired-status"],
             &["--service-name", "--family", "--query", "--output"],
@@ -303,6 +327,9 @@ fn check_aws(words: &[String], context: &str) {
         assert!(task == "$TASK" || is_task_id(&task), "{context}: --task {task}");
         check_openclaw(&value(words, "--command").unwrap_or_default(), context);
     }
+    if words[2] == "run-task" {
+        check_one_off(words, context);
+    }
     for flag in ["--task", "--tasks"] {
         if let Some(task) = value(words, flag).filter(|t| t != "$TASK") {
             assert!(is_task_id(&task), "{context}: {flag} {task} is no task id");
@@ -311,6 +338,36 @@ fn check_aws(words: &[String], context: &str) {
     assert_eq!(
         value(words, "--cluster").as_deref().unwrap_or("openclaw"),
         "openclaw",
+        "{context}"
+    );
+}
+
+/// A one-off task of the gateway's own definition that runs an OpenClaw command in the gateway
+/// container instead of the gateway (its doctor, on the same state).
+fn check_one_off(words: &[String], context: &str) {
+    assert_eq!(value(words, "--launch-type").as_deref(), Some("FARGATE"), "{context}");
+    let definition = value(words, "--task-definition").unwrap_or_default();
+    assert!(
+        definition.starts_with("arn:aws:ecs:us-east-1:123456789012:task-definition/"),
+        "{context}: {definition}"
+    );
+    let network = value(words, "--network-configuration").unwrap_or_default();
+    assert!(
+        network == "$NET" || network.starts_with("awsvpcConfiguration={subnets=["),
+        "{context}: {network}"
+    );
+    let overrides: serde_json::Value = serde_json::from_str(&value(words, "--overrides").unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{context}: --overrides is no JSON: {e}"));
+    let container = &overrides["containerOverrides"][0];
+    assert_eq!(container["name"], "openclaw-gateway", "{context}");
+    let command: Vec<&str> = container["command"]
+        .as_array()
+        .map(|c| c.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    // OpenClaw 2026.9.6: `doctor --fix --non-interactive` applies the migrations that block startup.
+    assert_eq!(
+        command,
+        ["openclaw", "doctor", "--fix", "--non-interactive"],
         "{context}"
     );
 }

@@ -9,7 +9,7 @@ use crate::policy_settings::PolicySettings;
 use crate::watch::action::{Action, ActionKind};
 use crate::watch::health::{
     ChannelEvent, ChannelSignal, EcsObservation, Observation, ProbeMode, ProbeOutcome, ProbeReport, ProbeStatus,
-    SnapshotCheck,
+    SnapshotCheck, Startup,
 };
 use crate::watch::notice::NoticeKind;
 use crate::watch::plan::fixtures::{
@@ -62,6 +62,7 @@ fn probed(ecs: EcsObservation, outcome: Option<ProbeOutcome>) -> Input {
         }),
         snapshot: SnapshotCheck::NotChecked,
         snapshot_failure: None,
+        channels: Default::default(),
     })
 }
 
@@ -72,6 +73,7 @@ fn unavailable(ecs: EcsObservation) -> Input {
         probe: Some(ProbeReport::skipped(ProbeMode::Unavailable, crate::health::OUTSIDE_VPC)),
         snapshot: SnapshotCheck::NotChecked,
         snapshot_failure: None,
+        channels: Default::default(),
     })
 }
 
@@ -242,7 +244,7 @@ fn a_hung_task_is_stopped_after_the_configured_failures_within_the_budget() {
 #[test]
 fn probe_failures_need_ecs_running_a_streak_and_a_started_task() {
     let mut sim = Sim::new(gw(), cfg());
-    // Just started: failures do not count during down_grace.
+    // Just started: failures do not count during the startup grace.
     let fresh = ecs(vec![task("a", T0 - 10)]);
     for i in 0..5 {
         assert!(sim.at(T0 + i, observe(fresh.clone(), Some(false))).is_empty());
@@ -274,6 +276,78 @@ fn probe_failures_need_ecs_running_a_streak_and_a_started_task() {
         let got = paused.at(T0 + 60 * i, observe(old.clone(), Some(false)));
         assert!(!kinds(&got).contains(&"stop_task".to_string()), "{got:?}");
     }
+}
+
+/// A failed liveness probe with what `/startupz` said.
+fn failed_with(ecs: EcsObservation, startup: Option<Startup>) -> Input {
+    let Input::Observed(mut observation) = probed(ecs, Some(ProbeOutcome::Failed)) else {
+        unreachable!("probed makes an observation")
+    };
+    if let Some(probe) = observation.probe.as_mut() {
+        probe.startup = startup;
+    }
+    Input::Observed(observation)
+}
+
+#[test]
+fn a_slow_start_is_never_a_hang_and_hung_detection_begins_when_startupz_says_started() {
+    let mut sim = Sim::new(gw(), cfg());
+    // Started ten minutes ago and still starting (well within four times the 300 s grace): however
+    // many probes fail, nothing counts.
+    let slow = ecs(vec![task("a", T0 - 600)]);
+    for i in 0..10 {
+        let got = sim.at(T0 + 60 * i, failed_with(slow.clone(), Some(Startup::Starting)));
+        assert!(got.is_empty(), "tick {i}: {got:?}");
+    }
+    assert_eq!(sim.state.health.probe_failures, 0);
+    // Draining (shutting down) never counts either.
+    assert!(
+        sim.at(T0 + 700, failed_with(slow.clone(), Some(Startup::Draining)))
+            .is_empty()
+    );
+    assert_eq!(sim.state.health.probe_failures, 0);
+    // Started: from now on failures count, also when /startupz no longer answers (a hung
+    // gateway's does not).
+    sim.at(T0 + 760, failed_with(slow.clone(), Some(Startup::Started)));
+    assert_eq!(sim.state.health.probe_failures, 1);
+    sim.at(T0 + 820, failed_with(slow.clone(), None));
+    let got = sim.at(T0 + 880, failed_with(slow.clone(), None));
+    assert_eq!(kinds(&got), ["stop_task", "notify:hung_restarted"], "{got:?}");
+}
+
+#[test]
+fn without_startupz_a_new_tasks_first_startup_grace_does_not_count_and_a_stuck_start_does() {
+    let mut sim = Sim::new(gw(), cfg());
+    // An older gateway without /startupz: the first 300 s of the task do not count, whatever
+    // down_grace_secs says.
+    let fresh = ecs(vec![task("a", T0)]);
+    for t in [100, 200, 299] {
+        assert!(sim.at(T0 + t, failed_with(fresh.clone(), None)).is_empty());
+    }
+    assert_eq!(sim.state.health.probe_failures, 0);
+    sim.at(T0 + 300, failed_with(fresh.clone(), None));
+    assert_eq!(sim.state.health.probe_failures, 1);
+
+    // Still "starting" after four times the grace: stuck, and counted.
+    let mut stuck = Sim::new(gw(), cfg());
+    let old = ecs(vec![task("b", T0 - 1200)]);
+    stuck.at(T0, failed_with(old.clone(), Some(Startup::Starting)));
+    assert_eq!(stuck.state.health.probe_failures, 1);
+
+    // A task that said started is remembered; a new task is not.
+    let mut sim = Sim::new(gw(), cfg());
+    let a = ecs(vec![task("a", T0)]);
+    let Input::Observed(mut live) = observe(a.clone(), Some(true)) else {
+        unreachable!()
+    };
+    live.probe.as_mut().expect("probe").startup = Some(Startup::Started);
+    sim.at(T0 + 10, Input::Observed(live));
+    assert_eq!(sim.state.health.started_task.as_deref(), Some(arn("a").as_str()));
+    sim.at(T0 + 20, failed_with(a, None));
+    assert_eq!(sim.state.health.probe_failures, 1, "started before: counts at once");
+    let b = ecs(vec![task("b", T0 + 30)]);
+    sim.at(T0 + 40, failed_with(b, None));
+    assert_eq!(sim.state.health.probe_failures, 0, "a new task gets its startup grace");
 }
 
 #[test]
@@ -370,6 +444,9 @@ fn the_probe_status_keeps_the_mode_and_the_last_outcome_and_writes_only_changes(
         last_outcome: Some(ProbeOutcome::Live),
         last_detail: None,
         since: Some(T0),
+        startup: None,
+        ready: None,
+        failing: Vec::new(),
     };
     assert_eq!(sim.state.health.probe.as_ref(), Some(&live));
     // The same answer a minute later changes nothing: no state write.
@@ -536,6 +613,7 @@ fn readyz_failing_channels_open_episodes_that_a_ready_probe_closes() {
             }),
             snapshot: SnapshotCheck::NotChecked,
             snapshot_failure: None,
+            channels: Default::default(),
         })
     };
     sim.at(
@@ -564,6 +642,7 @@ fn a_rejected_token_is_recorded_and_notified_once_per_version() {
             }),
             snapshot: SnapshotCheck::NotChecked,
             snapshot_failure: None,
+            channels: Default::default(),
         })
     };
     let got = sim.at(T0, rejected("v1"));
@@ -587,6 +666,7 @@ fn a_stale_snapshot_is_notified_once_per_episode() {
             probe: None,
             snapshot: check,
             snapshot_failure: None,
+            channels: Default::default(),
         })
     };
     // No snapshot yet: stale only once watched for twice the schedule.
@@ -841,4 +921,43 @@ proptest! {
         let hung = run(&ops, gateway)?;
         prop_assert!(hung.is_empty(), "hung stops at {:?}", hung);
     }
+}
+
+#[test]
+fn the_probe_status_keeps_readiness_and_what_fails_and_writes_only_changes() {
+    let mut sim = Sim::new(gw(), cfg());
+    let view = ecs(vec![task("a", T0 - 600)]);
+    let ready = |ready: bool, failing: &[&str]| {
+        Input::Observed(Observation {
+            ecs: Some(view.clone()),
+            probe: Some(ProbeReport {
+                mode: ProbeMode::TaskIp,
+                outcome: Some(ProbeOutcome::Live),
+                startup: Some(Startup::Started),
+                ready: Some(ready),
+                failing: failing.iter().map(|f| (*f).to_string()).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    };
+    sim.at(T0, ready(false, &["channel:whatsapp:default"]));
+    let status = sim.state.health.probe.clone().expect("status");
+    assert_eq!(
+        (status.ready, status.failing.as_slice(), status.startup),
+        (
+            Some(false),
+            &["channel:whatsapp:default".to_string()][..],
+            Some(Startup::Started)
+        )
+    );
+    let before = sim.state.clone();
+    sim.at(T0 + 60, ready(false, &["channel:whatsapp:default"]));
+    assert_eq!(sim.state, before, "the same answer writes nothing");
+    sim.at(T0 + 120, ready(true, &[]));
+    let status = sim.state.health.probe.clone().expect("status");
+    assert_eq!((status.ready, status.failing.len()), (Some(true), 0));
+    // An empty failing list is left out of the stored JSON.
+    let json = serde_json::to_value(&status).expect("json");
+    assert_eq!(json.get("failing"), None, "{json}");
 }
