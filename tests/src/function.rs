@@ -56,6 +56,23 @@ pub fn ok(function: &mut FunctionProcess, event: &Value) -> Value {
     }
 }
 
+/// The owner actions of a `control` `history` answer (its first gateway), each with who asked,
+/// as the incident log recorded them.
+pub fn owner_actions(history: &Value) -> Vec<(String, String)> {
+    history["gateways"][0]["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|r| r["kind"] == "owner_action")
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap_or("").to_string(),
+                r["by"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
 /// A running function binary with its own Runtime API emulator and captured logs.
 pub struct FunctionProcess {
     name: String,

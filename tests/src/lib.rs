@@ -29,7 +29,7 @@ use std::path::PathBuf;
 
 use clawkeeper_core::{Config, ConfigError};
 
-pub use function::{FunctionProcess, Invocation, ok};
+pub use function::{FunctionProcess, Invocation, ok, owner_actions};
 pub use moto::Moto;
 pub use stack::Stack;
 

@@ -11,7 +11,7 @@ use clawkeeper_tests::aws_setup::{self, kinds};
 use clawkeeper_tests::events::{now, task_stopped};
 use clawkeeper_tests::lambda_bridge::LambdaBridge;
 use clawkeeper_tests::runtime_api::FunctionFailure;
-use clawkeeper_tests::{FunctionProcess, Invocation, Stack};
+use clawkeeper_tests::{FunctionProcess, Invocation, Stack, owner_actions};
 use serde_json::{Value, json};
 
 const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
@@ -59,21 +59,6 @@ fn steps_of(report: &Value) -> Vec<&str> {
         .collect()
 }
 
-fn actions_by(history: &Value) -> Vec<(String, String)> {
-    history["gateways"][0]["records"]
-        .as_array()
-        .expect("records")
-        .iter()
-        .filter(|r| r["kind"] == "owner_action")
-        .map(|r| {
-            (
-                r["action"].as_str().unwrap_or("").to_string(),
-                r["by"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn pause_resume_restart_change_ecs_and_the_log_records_who_asked() {
     let stack = stack().await;
@@ -117,7 +102,7 @@ async fn pause_resume_restart_change_ecs_and_the_log_records_who_asked() {
     // The log: every change with who asked, in order.
     let history = ask(&mut control, json!({"action": "history", "gateway": "home", "days": 1}));
     assert_eq!(
-        actions_by(&history)
+        owner_actions(&history)
             .iter()
             .map(|(a, by)| (a.as_str(), by.contains("user/alice")))
             .collect::<Vec<_>>(),
@@ -384,7 +369,7 @@ async fn snapshot_snapshots_and_restore_run_their_steps() {
     );
     assert_eq!(stack.desired_count().await, 0, "left paused");
     let history = ask(&mut control, json!({"action": "history", "gateway": "home"}));
-    let actions: Vec<String> = actions_by(&history).into_iter().map(|(a, _)| a).collect();
+    let actions: Vec<String> = owner_actions(&history).into_iter().map(|(a, _)| a).collect();
     assert_eq!(
         actions,
         ["snapshot", "pause", "resume", "restore", "pause", "restore"],

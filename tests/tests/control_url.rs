@@ -13,7 +13,7 @@ use clawkeeper_tests::function::bin_path;
 use clawkeeper_tests::function_url::{FunctionUrlFrontEnd, Signer, url_event};
 use clawkeeper_tests::lambda_bridge::LambdaBridge;
 use clawkeeper_tests::runtime_api::FunctionFailure;
-use clawkeeper_tests::{FunctionProcess, Invocation, Stack};
+use clawkeeper_tests::{FunctionProcess, Invocation, Stack, owner_actions};
 use serde_json::{Value, json};
 
 const OPERATORS_ROLE: &str = "arn:aws:iam::123456789012:role/ops/clawkeeper-operators";
@@ -51,22 +51,6 @@ fn through_url(control: &mut FunctionProcess, request: &Value, signer: Option<&s
 fn direct(control: &mut FunctionProcess, request: &Value, caller: &str) -> Invocation {
     let context = json!({"custom": {"caller": caller, "user": "alice@laptop"}}).to_string();
     control.invoke_with_context(request, Some(context), Duration::from_secs(120))
-}
-
-/// The owner actions of the log, with who asked.
-fn owner_actions(history: &Value) -> Vec<(String, String)> {
-    history["gateways"][0]["records"]
-        .as_array()
-        .expect("records")
-        .iter()
-        .filter(|r| r["kind"] == "owner_action")
-        .map(|r| {
-            (
-                r["action"].as_str().unwrap_or("").into(),
-                r["by"].as_str().unwrap_or("").into(),
-            )
-        })
-        .collect()
 }
 
 fn history(control: &mut FunctionProcess) -> Value {

@@ -19,7 +19,10 @@ use tar::{EntryType, Header};
 use crate::clock;
 use crate::error::SnapshotError;
 use crate::inventory::{AssetKind, Entry, EntryKind, Inventory, hex};
-use crate::layout::{MANIFEST_SCHEMA_VERSION, Manifest, ManifestAsset, ManifestPaths, SqliteSummary, payload_path};
+use crate::layout::{
+    Consistency, MANIFEST_SCHEMA_VERSION, Manifest, ManifestAsset, ManifestPaths, SIDECAR_FORMAT, Sidecar,
+    SqliteSummary, payload_path,
+};
 use crate::sqlite;
 
 /// Knobs of a capture; [`CaptureOptions::new`] has the production values.
@@ -77,6 +80,39 @@ pub struct CaptureReport {
     pub sqlite: Vec<SqliteSummary>,
     /// Things a person should know. Paths only, never content.
     pub warnings: Vec<String>,
+}
+
+impl CaptureReport {
+    /// The sidecar of this capture's archive at `key`, taken at `taken_at_millis`: everything the
+    /// capture knows. What only the snapshot job knows (source task, state fingerprint, duration,
+    /// the read-back verdict) is left empty for it to fill.
+    pub fn sidecar(&self, gateway: &str, key: &str, trigger: &str, taken_at_millis: i64, quiescent: bool) -> Sidecar {
+        Sidecar {
+            format: SIDECAR_FORMAT.into(),
+            gateway: gateway.to_string(),
+            archive_key: key.to_string(),
+            archive_root: self.archive_root.clone(),
+            trigger: trigger.to_string(),
+            taken_at: clock::rfc3339(taken_at_millis),
+            archive_bytes: self.archive_bytes,
+            sha256: self.sha256.clone(),
+            file_count: self.file_count,
+            payload_bytes: self.payload_bytes,
+            entry_count: Some(self.entries),
+            consistency: Consistency {
+                sqlite: "online-backup+integrity_check+vacuum".into(),
+                files: "stability-check".into(),
+                quiescent,
+            },
+            source_task: None,
+            warnings: self.warnings.clone(),
+            sqlite: self.sqlite.clone(),
+            state_fingerprint: String::new(),
+            assets: self.manifest.assets.clone(),
+            duration_ms: 0,
+            verified: false,
+        }
+    }
 }
 
 /// A `Write` that hashes and counts what passes through.

@@ -19,10 +19,7 @@ use crate::capture::{CaptureOptions, CaptureReport, capture};
 use crate::clock;
 use crate::error::SnapshotError;
 use crate::inventory::{Inventory, gateway_assets, hex, take_inventory};
-use crate::layout::{
-    Consistency, SIDECAR_FORMAT, Sidecar, archive_key, last_check_key, parse_snapshot_key, sidecar_key,
-    snapshots_prefix,
-};
+use crate::layout::{Sidecar, archive_key, last_check_key, parse_snapshot_key, sidecar_key, snapshots_prefix};
 use crate::verify::{Limits, VerifiedArchive, verify_archive};
 
 /// What to snapshot and why.
@@ -181,29 +178,17 @@ pub async fn take_snapshot<S: ObjectStore>(
     };
 
     let sidecar = Sidecar {
-        format: SIDECAR_FORMAT.into(),
-        gateway: request.gateway.clone(),
-        archive_key: key.clone(),
-        archive_root: report.archive_root.clone(),
-        trigger: request.trigger.clone(),
-        taken_at: clock::rfc3339(request.capture.created_at_millis),
-        archive_bytes: report.archive_bytes,
-        sha256: report.sha256.clone(),
-        file_count: report.file_count,
-        payload_bytes: report.payload_bytes,
-        entry_count: Some(report.entries),
-        consistency: Consistency {
-            sqlite: "online-backup+integrity_check+vacuum".into(),
-            files: "stability-check".into(),
-            quiescent: request.quiescent,
-        },
         source_task: request.source_task.clone(),
-        warnings: report.warnings.clone(),
-        sqlite: report.sqlite.clone(),
         state_fingerprint: fingerprint,
-        assets: report.manifest.assets.clone(),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         verified,
+        ..report.sidecar(
+            &request.gateway,
+            &key,
+            &request.trigger,
+            request.capture.created_at_millis,
+            request.quiescent,
+        )
     };
     let body = serde_json::to_vec_pretty(&sidecar).map_err(|source| SnapshotError::Json {
         what: "sidecar",

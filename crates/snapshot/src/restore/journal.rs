@@ -234,11 +234,9 @@ fn explain(renames: &[JournalRename], seen: &[Seen], points: &[Vec<Seen>]) -> St
             .map(|(a, b)| usize::from(a.from != b.from) + usize::from(a.to != b.to))
             .sum::<usize>()
     };
-    let (k, closest) = points
-        .iter()
-        .enumerate()
-        .min_by_key(|(_, point)| differences(point))
-        .expect("a swap has at least its start");
+    let Some((k, closest)) = points.iter().enumerate().min_by_key(|(_, point)| differences(point)) else {
+        return "the journal describes no point of a swap".into();
+    };
     let mut problems: Vec<String> = Vec::new();
     let mut say = |problem: String| {
         if !problems.contains(&problem) {

@@ -16,7 +16,7 @@ use clawkeeper_core::objects::{ChunkSink, ObjectInfo, PartSource, PendingUpload,
 use clawkeeper_core::ports::ObjectStore;
 use clawkeeper_snapshot::capture::{CaptureOptions, capture};
 use clawkeeper_snapshot::inventory::{gateway_assets, take_inventory};
-use clawkeeper_snapshot::layout::{Consistency, SIDECAR_FORMAT, Sidecar, archive_key, sidecar_key};
+use clawkeeper_snapshot::layout::{Sidecar, archive_key, sidecar_key};
 use clawkeeper_snapshot::restore::RestoreRequest;
 use clawkeeper_snapshot::space::{FreeSpace, Space};
 use clawkeeper_snapshot::verify::Limits;
@@ -194,29 +194,9 @@ pub fn capture_snapshot(src_root: &Path, scratch: &Path, stamp: &str) -> Snapsho
     let (report, archive) = capture(&inventory, &CaptureOptions::new(millis, scratch), Vec::new()).expect("capture");
     let key = archive_key(GATEWAY, stamp, "manual");
     let sidecar = Sidecar {
-        format: SIDECAR_FORMAT.into(),
-        gateway: GATEWAY.into(),
-        archive_key: key.clone(),
-        archive_root: report.archive_root.clone(),
-        trigger: "manual".into(),
-        taken_at: clawkeeper_snapshot::clock::rfc3339(millis),
-        archive_bytes: report.archive_bytes,
-        sha256: report.sha256.clone(),
-        file_count: report.file_count,
-        payload_bytes: report.payload_bytes,
-        entry_count: Some(report.entries),
-        consistency: Consistency {
-            sqlite: "online-backup+integrity_check+vacuum".into(),
-            files: "stability-check".into(),
-            quiescent: true,
-        },
-        source_task: None,
-        warnings: report.warnings.clone(),
-        sqlite: report.sqlite.clone(),
         state_fingerprint: "x".into(),
-        assets: report.manifest.assets.clone(),
-        duration_ms: 0,
         verified: true,
+        ..report.sidecar(GATEWAY, &key, "manual", millis, true)
     };
     Snapshot { key, archive, sidecar }
 }

@@ -36,6 +36,14 @@ pub fn service_gateway() -> Gateway {
     }
 }
 
+/// The service gateway with a token in Secrets Manager: what its probes and admin RPC calls use.
+pub fn service_gateway_with_token() -> Gateway {
+    Gateway {
+        token_secret_arn: Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:gw-token".into()),
+        ..service_gateway()
+    }
+}
+
 /// The same gateway as a standalone task of family `openclaw-solo`.
 pub fn standalone_gateway() -> Gateway {
     Gateway {

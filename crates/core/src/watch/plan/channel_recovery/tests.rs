@@ -1,21 +1,13 @@
 //! Channel recovery scenarios: the runtime `channels.status` reports, the one restart, the one
 //! notice when it does not hold, a logout that stays a relink, and an admin RPC that is unknown.
 
-use crate::gateway::Gateway;
 use crate::policy_settings::PolicySettings;
 use crate::watch::Input;
 use crate::watch::action::{Action, ActionKind};
 use crate::watch::channel_runtime::{AdminRpc, ChannelRuntime, ChannelStart, ChannelsCheck, Lifecycle, Trouble};
 use crate::watch::health::{ChannelEvent, ChannelSignal, Observation, ProbeMode, ProbeOutcome, ProbeReport};
 use crate::watch::notice::NoticeKind;
-use crate::watch::plan::fixtures::{Sim, T0, ecs_running, observed_task, service_gateway};
-
-fn gw() -> Gateway {
-    Gateway {
-        token_secret_arn: Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:gw-token".into()),
-        ..service_gateway()
-    }
-}
+use crate::watch::plan::fixtures::{Sim, T0, ecs_running, observed_task, service_gateway_with_token as gw};
 
 fn cfg() -> PolicySettings {
     PolicySettings {

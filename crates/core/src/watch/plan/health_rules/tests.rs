@@ -13,19 +13,12 @@ use crate::watch::health::{
 };
 use crate::watch::notice::NoticeKind;
 use crate::watch::plan::fixtures::{
-    Sim, T0, arn, ecs_running as ecs, observed_task as task, service_gateway, standalone_gateway as standalone,
+    Sim, T0, arn, ecs_running as ecs, observed_task as task, service_gateway_with_token as gw,
+    standalone_gateway as standalone,
 };
 use crate::watch::signal::{Signal, TaskInfo};
 use crate::watch::state::GatewayState;
 use crate::watch::{Input, plan};
-
-/// The service gateway, with a token for its probes.
-fn gw() -> Gateway {
-    Gateway {
-        token_secret_arn: Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:gw-token".into()),
-        ..service_gateway()
-    }
-}
 
 fn cfg() -> PolicySettings {
     PolicySettings {
