@@ -169,12 +169,14 @@ def bench() -> Bench:
 
 def custom_metrics() -> tuple[list[str], list[str]]:
     """The metrics the functions print as embedded-metric lines: (without a dimension, per gateway),
-    read from the reconciler's code, the one function that emits any."""
+    read from the reconciler's code, the one function that emits any. Every `metrics::emit` call
+    with dimensions counts per gateway (a metric per gateway), one without counts once."""
     text = _read("functions/reconciler/src/pass.rs")
-    names = re.findall(r'\("([A-Z][A-Za-z]+)",\s*(?:[^(),]|\([^()]*\))+,\s*"Count"\)', text)
-    plain = [n for n in names if re.search(rf'metrics::emit\(&\[\],\s*&\[\("{n}"', text)]
-    per_gateway = [n for n in names if n not in plain]
-    if not plain or not per_gateway:
+    plain, per_gateway = [], []
+    for dims, body in re.findall(r"metrics::emit\(\s*&\[(.*?)\],\s*&\[(.*?)\],?\s*\)", text, re.S):
+        names = re.findall(r'\("([A-Z][A-Za-z]+)",', body)
+        (per_gateway if dims.strip() else plain).extend(names)
+    if not plain:
         raise SystemExit("scripts/cost.py: no metrics found in functions/reconciler/src/pass.rs")
     return sorted(set(plain)), sorted(set(per_gateway), key=per_gateway.index)
 
@@ -436,7 +438,8 @@ def estimate(mode: str) -> Estimate:
     metrics = len(plain) + len(per_gateway)
     counts["custom_metrics"] = metrics
     items.append(Item("metrics", "CloudWatch custom metrics", str(metrics), metrics * price("custom_metric_month"),
-                      f"{', '.join(plain)} and, for the gateway, {', '.join(per_gateway)}"))
+                      ", ".join(plain) + (f" and, for the gateway, {', '.join(per_gateway)}" if per_gateway else
+                                          ", for the whole fleet")))
     log_gb = (r_runs * LOG_BYTES["reconciler"] + s_runs * LOG_BYTES["snapshot"] + e_runs * LOG_BYTES["events"]) / 1e9
     items.append(Item("logs", "CloudWatch Logs ingestion", f"{log_gb * 1000:.0f} MB", log_gb * price("logs_ingest_gb"),
                       "the functions' logs and metric lines"))
@@ -639,8 +642,9 @@ def render() -> str:
         "writes 2 items (the state and its dedupe marker) at 2 units each. S3: DELETE is free, "
         "`DeleteObjects` is priced as a POST.",
         f"- Custom metrics: {len(plain) + len(per_gateway)}, the embedded-metric lines of the reconciler "
-        f"(`functions/reconciler/src/pass.rs`, listed in `ARCHITECTURE.md`): {', '.join(plain)}, and per gateway "
-        f"{', '.join(per_gateway)}.",
+        f"(`functions/reconciler/src/pass.rs`, listed in `ARCHITECTURE.md`): {', '.join(plain)}"
+        + (f", and per gateway {', '.join(per_gateway)}." if per_gateway else
+           ", none per gateway: the count does not grow with the fleet."),
         f"- Logs: {LOG_BYTES['reconciler'] // 1024} KB per reconciler tick, {LOG_BYTES['snapshot'] // 1024} KB "
         f"per snapshot, {LOG_BYTES['events'] // 1024} KB per other invocation.",
         f"- A created file system (elastic throughput) is read in full by each new archive; its automatic "

@@ -8,6 +8,7 @@
 //! This module only says what may be typed; what a remote subcommand sends to the control
 //! function is built in `request.rs`.
 
+mod gateways;
 mod values;
 
 use std::ffi::OsString;
@@ -16,6 +17,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::completions::Shell;
+
+pub use gateways::{Add, FromJson, Gateways};
 
 /// The binary's name, in usage lines and completion scripts (not the crate's name, which clap
 /// would use otherwise).
@@ -136,6 +139,20 @@ Exit code 1 when a check fails; each failed check prints its fix.
 
 Example: clawkeeper doctor")]
     Doctor(Target),
+    /// Watch another gateway, stop watching one, or list them and their owners
+    // No help of its own when typed bare: clap's "requires a subcommand" names add, remove and
+    // list, and is a message `--json` can carry (`summary` turns a bare help into "no command").
+    #[command(
+        subcommand,
+        subcommand_required = true,
+        arg_required_else_help = false,
+        after_help = "\
+Examples:
+  clawkeeper gateways add lab --cluster openclaw --service openclaw-lab --owner-email me@example.com
+  clawkeeper gateways list
+  clawkeeper gateways remove lab"
+    )]
+    Gateways(Gateways),
 }
 
 // The gateway an action is about.
@@ -232,6 +249,8 @@ pub enum Command {
     Remote(serde_json::Value),
     Explain(Explain),
     Completions(Shell),
+    /// `gateways add --from-json`: a `register` request once the file is read (`gateways.rs`).
+    RegisterFromJson(FromJson),
 }
 
 /// Parses the whole command line, the program name first (as `std::env::args_os` gives it).
@@ -245,11 +264,28 @@ where
 {
     let cli = Cli::try_parse_from(argv)?;
     let command = match cli.command {
-        Sub::Action(action) => Command::Remote(crate::request::build(&action)),
+        // The one request that needs a file read first: it is built in `gateways.rs`.
+        Sub::Action(action) => match action.gateway_file() {
+            Some(from) => Command::RegisterFromJson(from),
+            None => Command::Remote(crate::request::build(&action)),
+        },
         Sub::Explain(explain) => Command::Explain(explain),
         Sub::Completions(completions) => Command::Completions(completions.shell),
     };
     Ok((cli.global, command))
+}
+
+impl Action {
+    /// `gateways add --from-json FILE`: where to read the gateway object from.
+    fn gateway_file(&self) -> Option<FromJson> {
+        match self {
+            Self::Gateways(Gateways::Add(add)) => add.from_json.clone().map(|file| FromJson {
+                file,
+                owner_email: add.owner_email.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// A usage error as one paragraph, without clap's `error: ` prefix, usage line and hint: the
@@ -390,6 +426,56 @@ mod tests {
             ("explain", ErrorKind::MissingRequiredArgument, "<EVENT.json>"),
             ("status --function", ErrorKind::InvalidValue, "--function <NAME>"),
             ("completions tcsh", ErrorKind::InvalidValue, "bash"),
+            ("gateways", ErrorKind::MissingSubcommand, "add, remove, list"),
+            ("gateways drop lab", ErrorKind::InvalidSubcommand, "'drop'"),
+            ("gateways remove", ErrorKind::MissingRequiredArgument, "<ID>"),
+            ("gateways remove lab lab2", ErrorKind::UnknownArgument, "'lab2'"),
+            ("gateways list lab", ErrorKind::UnknownArgument, "'lab'"),
+            (
+                "gateways add lab --cluster c --service s --task-family f",
+                ErrorKind::ArgumentConflict,
+                "'--service <SERVICE>' cannot be used with '--task-family <FAMILY>'",
+            ),
+            (
+                "gateways add lab --cluster c",
+                ErrorKind::MissingRequiredArgument,
+                "<--service <SERVICE>|--task-family <FAMILY>|--from-json <FILE>>",
+            ),
+            (
+                "gateways add lab --service s",
+                ErrorKind::MissingRequiredArgument,
+                "--cluster <CLUSTER>",
+            ),
+            (
+                "gateways add --cluster c --service s",
+                ErrorKind::MissingRequiredArgument,
+                "<ID>",
+            ),
+            (
+                "gateways add lab --from-json lab.json",
+                ErrorKind::ArgumentConflict,
+                "the argument '[ID]' cannot be used with '--from-json <FILE>'",
+            ),
+            (
+                "gateways add --from-json lab.json --cluster c",
+                ErrorKind::ArgumentConflict,
+                "'--from-json <FILE>' cannot be used with '--cluster <CLUSTER>'",
+            ),
+            (
+                "gateways add --from-json - --service s",
+                ErrorKind::ArgumentConflict,
+                "cannot be used with",
+            ),
+            (
+                "gateways add --from-json - --state-dir d",
+                ErrorKind::ArgumentConflict,
+                "'--state-dir <PATH>'",
+            ),
+            (
+                "gateways add --from-json",
+                ErrorKind::InvalidValue,
+                "--from-json <FILE>",
+            ),
         ] {
             let e = error(line);
             assert_eq!(e.kind(), kind, "{line:?}: {e}");
@@ -454,6 +540,57 @@ mod tests {
             }
             let help = error(&format!("{name} --help")).to_string();
             assert!(help.contains(&format!("Usage: clawkeeper {name}")), "{help}");
+        }
+    }
+
+    #[test]
+    fn gateways_and_each_of_its_subcommands_have_help_with_an_example() {
+        let mut cli = Cli::command();
+        cli.build();
+        let gateways = cli.find_subcommand("gateways").expect("gateways");
+        let mut names = vec!["gateways".to_string()];
+        for command in gateways.get_subcommands().filter(|c| c.get_name() != "help") {
+            assert!(
+                command.get_about().is_some(),
+                "gateways {} has no about",
+                command.get_name()
+            );
+            for arg in command.get_arguments() {
+                assert!(
+                    arg.get_help().is_some(),
+                    "gateways {} {} has no help",
+                    command.get_name(),
+                    arg.get_id()
+                );
+            }
+            names.push(format!("gateways {}", command.get_name()));
+        }
+        assert_eq!(names, ["gateways", "gateways add", "gateways remove", "gateways list"]);
+        for name in names {
+            let help = error(&format!("{name} --help")).to_string();
+            assert!(help.contains(&format!("Usage: clawkeeper {name}")), "{help}");
+            assert!(
+                help.contains(&format!("clawkeeper {name} ")),
+                "{name}: no example in\n{help}"
+            );
+            // What the example shows parses.
+            for example in help.lines().filter_map(|l| {
+                l.trim()
+                    .strip_prefix("Example: ")
+                    .or_else(|| l.strip_prefix("  clawkeeper ").map(|_| l.trim()))
+            }) {
+                let example = example.trim();
+                parse(example.split_whitespace()).unwrap_or_else(|e| panic!("{example}: {e}"));
+            }
+        }
+        let add = error("gateways add --help").to_string();
+        for expected in [
+            "--from-json <FILE>",
+            "--owner-email <EMAIL>",
+            "(FILE - reads stdin)",
+            "--task-family <FAMILY>",
+        ] {
+            assert!(add.contains(expected), "{expected:?} not in:\n{add}");
         }
     }
 

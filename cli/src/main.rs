@@ -7,6 +7,7 @@ mod args;
 mod completions;
 mod explain;
 mod function_url;
+mod gateways;
 mod remote;
 mod render;
 mod request;
@@ -98,10 +99,18 @@ fn report(e: &CliError, json: bool) {
 }
 
 async fn run(global: &Global, command: Command) -> Result<(), CliError> {
+    // `gateways add --from-json`: the file read first (exit 2 when wrong), then a request as any.
+    let command = match command {
+        Command::RegisterFromJson(from) => {
+            Command::Remote(gateways::register_from_json(&from, std::io::stdin().lock())?)
+        }
+        command => command,
+    };
     match command {
         Command::Completions(shell) => std::io::stdout()
             .write_all(&completions::script(shell))
             .map_err(|e| CliError::Failed(format!("could not write the completion script: {e}")))?,
+        Command::RegisterFromJson(_) => unreachable!("made a request above"),
         Command::Explain(input) => {
             let report = explain::explain(&input)?;
             if global.json {

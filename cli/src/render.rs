@@ -69,6 +69,9 @@ pub fn answer(action: &str, v: &Value) -> String {
         "restore" => restore(v),
         "snapshot" => snapshot(v),
         "test" => doctor(v),
+        "register" => registered(v),
+        "unregister" => unregistered(v),
+        "gateways" => gateways(v),
         _ => changed(action, v),
     }
 }
@@ -442,6 +445,103 @@ fn changed(action: &str, v: &Value) -> String {
     out
 }
 
+/// What a gateway runs as: `service <name>` or `task family <name>`.
+fn runs_as(g: &Value) -> String {
+    match (g["service"].as_str(), g["task_family"].as_str()) {
+        (Some(service), _) => format!("service {service}"),
+        (None, Some(family)) => format!("task family {family}"),
+        (None, None) => "-".into(),
+    }
+}
+
+/// An owner's gateways, `a, b`; empty when none is left.
+fn owned(owner: &Value) -> String {
+    let ids: Vec<&str> = owner["gateways"].as_array().into_iter().flatten().map(s).collect();
+    ids.join(", ")
+}
+
+/// The owner line of a `register` or `unregister` answer; none when the answer has no owner.
+fn owner_line(owner: &Value) -> Option<String> {
+    let email = owner["email"].as_str()?;
+    let gateways = match owned(owner) {
+        ids if ids.is_empty() => "no gateway left".to_string(),
+        ids => format!("gateways {ids}"),
+    };
+    let status = s(&owner["subscription"]);
+    let mut line = format!("Owner {email} ({gateways}), email subscription: {status}.");
+    if status == "pending confirmation" {
+        line.push_str(&format!(" Open the link AWS mailed to {email} to receive the notices."));
+    }
+    Some(line)
+}
+
+fn registered(v: &Value) -> String {
+    let g = &v["registered"];
+    let mut out = format!(
+        "Registered {} (cluster {}, {}): watched from {}.",
+        s(&g["id"]),
+        s(&g["cluster"]),
+        runs_as(g),
+        s(&v["watched_from"])
+    );
+    if let Some(line) = owner_line(&v["owner"]) {
+        out.push_str(&format!("\n{line}"));
+    }
+    out
+}
+
+fn unregistered(v: &Value) -> String {
+    let mut out = format!(
+        "Unregistered {}: no longer watched; kept: {}.",
+        s(&v["unregistered"]),
+        s(&v["kept"])
+    );
+    if let Some(line) = owner_line(&v["owner"]) {
+        out.push_str(&format!("\n{line}"));
+    }
+    out
+}
+
+/// The `gateways` answer: a table of the watched gateways, then their owners.
+fn gateways(v: &Value) -> String {
+    let rows: Vec<Vec<String>> = v["gateways"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            vec![
+                s(&g["id"]).to_string(),
+                s(&g["source"]).to_string(),
+                s(&g["phase"]).to_string(),
+                runs_as(g),
+                s(&g["owner_email"]).to_string(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "No gateway is watched. Add one: clawkeeper gateways add ID --cluster C --service S".into();
+    }
+    let mut out = table(&["GATEWAY", "SOURCE", "PHASE", "RUNS AS", "OWNER"], &rows);
+    let owners: Vec<Vec<String>> = v["owners"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            let ids = owned(o);
+            vec![
+                s(&o["email"]).to_string(),
+                if ids.is_empty() { "-".into() } else { ids },
+                s(&o["status"]).to_string(),
+            ]
+        })
+        .collect();
+    if !owners.is_empty() {
+        out.push_str("\n\nOwners:\n");
+        out.push_str(&table(&["EMAIL", "GATEWAYS", "SUBSCRIPTION"], &owners));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,6 +621,88 @@ mod tests {
         assert_eq!(
             table(&["A", "LONGER"], &[vec!["xyz".into(), "1".into()]]),
             "A    LONGER\nxyz  1"
+        );
+    }
+
+    /// A `gateways` answer as the contract gives it: a seed gateway without owner or phase yet,
+    /// a registered service with an owner, a registered standalone task.
+    fn gateways_answer() -> Value {
+        serde_json::json!({
+            "gateways": [
+                {"id": "home", "cluster": "openclaw", "service": "openclaw-gateway", "source": "seed",
+                 "owner_email": null, "registered_at": null, "registered_by": null, "phase": "healthy"},
+                {"id": "lab", "cluster": "openclaw", "service": "openclaw-lab", "probe_url": "https://lab.example.com",
+                 "source": "registered", "owner_email": "me@example.com", "registered_at": 1_795_161_600,
+                 "registered_by": "arn:aws:iam::123456789012:user/me", "phase": "down"},
+                {"id": "batch", "cluster": "openclaw", "task_family": "openclaw-batch", "source": "registered",
+                 "owner_email": "me@example.com", "registered_at": 1_795_161_700, "registered_by": "me", "phase": "unknown"}
+            ],
+            "owners": [
+                {"email": "me@example.com", "gateways": ["lab", "batch"],
+                 "subscription_arn": "arn:aws:sns:us-east-1:123456789012:clawkeeper:1", "status": "pending confirmation"},
+                {"email": "ops@example.com", "gateways": [],
+                 "subscription_arn": "arn:aws:sns:us-east-1:123456789012:clawkeeper:2", "status": "confirmed"}
+            ]
+        })
+    }
+
+    #[test]
+    fn the_gateways_list_is_a_table_then_the_owners() {
+        let text = answer("gateways", &gateways_answer());
+        let expected = "\
+GATEWAY  SOURCE      PHASE    RUNS AS                     OWNER
+home     seed        healthy  service openclaw-gateway    -
+lab      registered  down     service openclaw-lab        me@example.com
+batch    registered  unknown  task family openclaw-batch  me@example.com
+
+Owners:
+EMAIL            GATEWAYS    SUBSCRIPTION
+me@example.com   lab, batch  pending confirmation
+ops@example.com  -           confirmed";
+        assert_eq!(text, expected, "\n{text}");
+        assert_eq!(
+            answer("gateways", &serde_json::json!({"gateways": [], "owners": []})),
+            "No gateway is watched. Add one: clawkeeper gateways add ID --cluster C --service S"
+        );
+    }
+
+    #[test]
+    fn register_and_unregister_say_what_changed_and_who_is_told() {
+        let registered = serde_json::json!({
+            "registered": {"id": "lab", "cluster": "openclaw", "service": "openclaw-lab",
+                           "state_root": "/mnt/openclaw", "state_dir": ".openclaw"},
+            "owner": {"email": "me@example.com", "gateways": ["lab"], "subscription": "pending confirmation"},
+            "watched_from": "the next event or reconciler tick"
+        });
+        assert_eq!(
+            answer("register", &registered),
+            "Registered lab (cluster openclaw, service openclaw-lab): watched from the next event or reconciler tick.\n\
+             Owner me@example.com (gateways lab), email subscription: pending confirmation. \
+             Open the link AWS mailed to me@example.com to receive the notices."
+        );
+        let standalone = serde_json::json!({
+            "registered": {"id": "batch", "cluster": "openclaw", "task_family": "openclaw-batch"},
+            "owner": null,
+            "watched_from": "the next event or reconciler tick"
+        });
+        assert_eq!(
+            answer("register", &standalone),
+            "Registered batch (cluster openclaw, task family openclaw-batch): watched from the next event or reconciler tick."
+        );
+        let unregistered = serde_json::json!({
+            "unregistered": "lab",
+            "kept": "snapshots and history",
+            "owner": {"email": "me@example.com", "gateways": [], "subscription": "confirmed"}
+        });
+        assert_eq!(
+            answer("unregister", &unregistered),
+            "Unregistered lab: no longer watched; kept: snapshots and history.\n\
+             Owner me@example.com (no gateway left), email subscription: confirmed."
+        );
+        let without_owner = serde_json::json!({"unregistered": "lab", "kept": "snapshots and history", "owner": null});
+        assert_eq!(
+            answer("unregister", &without_owner),
+            "Unregistered lab: no longer watched; kept: snapshots and history."
         );
     }
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::args::{Action, Target};
+use crate::args::{Action, Add, Gateways, Target};
 
 /// The request JSON for `action`.
 pub fn build(action: &Action) -> Value {
@@ -29,8 +29,41 @@ pub fn build(action: &Action) -> Value {
         Action::Restore(restore) => request
             .gateway(&restore.target)
             .field("snapshot", restore.snapshot.clone()),
+        Action::Gateways(Gateways::Add(add)) => return register(gateway_object(add), add.owner_email.clone()),
+        Action::Gateways(Gateways::Remove(remove)) => request.field("gateway", remove.id.clone()),
+        Action::Gateways(Gateways::List) => request,
     };
     Value::Object(request.0)
+}
+
+/// The `register` request for one gateway object (as one element of `CLAWKEEPER_GATEWAYS`),
+/// from the flags or from `--from-json`; `owner_email` only when typed.
+pub fn register(gateway: Map<String, Value>, owner_email: Option<String>) -> Value {
+    let request = Request::new("register")
+        .field("gateway", Value::Object(gateway))
+        .field_if("owner_email", owner_email);
+    Value::Object(request.0)
+}
+
+/// The gateway object of `gateways add`'s flags: the keys of `CLAWKEEPER_GATEWAYS`, each only
+/// when typed (the control function validates it and fills in its defaults). Empty for
+/// `--from-json`, which `args::parse` sends through `gateways.rs` instead.
+fn gateway_object(add: &Add) -> Map<String, Value> {
+    let fields = [
+        ("id", &add.id),
+        ("cluster", &add.cluster),
+        ("service", &add.service),
+        ("task_family", &add.task_family),
+        ("probe_url", &add.probe_url),
+        ("token_secret_arn", &add.token_secret_arn),
+        ("log_group", &add.log_group),
+        ("state_root", &add.state_root),
+        ("state_dir", &add.state_dir),
+    ];
+    fields
+        .into_iter()
+        .filter_map(|(key, value)| Some((key.to_string(), Value::from(value.clone()?))))
+        .collect()
 }
 
 impl Action {
@@ -48,6 +81,10 @@ impl Action {
             Self::Snapshots(_) => "snapshots",
             Self::Restore(_) => "restore",
             Self::Doctor(_) => "test",
+            // `gateways add|remove|list`: the control function's words for them.
+            Self::Gateways(Gateways::Add(_)) => "register",
+            Self::Gateways(Gateways::Remove(_)) => "unregister",
+            Self::Gateways(Gateways::List) => "gateways",
         }
     }
 }
@@ -81,7 +118,7 @@ impl Request {
 mod tests {
     use clap::CommandFactory;
 
-    use crate::args::{BIN, Cli, Command, parse};
+    use crate::args::{BIN, Cli, Command, FromJson, parse};
 
     /// What the hand-written parser this one replaced sent for each command line: recorded by
     /// running it on these lines, and byte for byte what must still be sent.
@@ -153,6 +190,69 @@ mod tests {
         ),
     ];
 
+    /// What `gateways add|remove|list` send (the control function's `register`, `unregister` and
+    /// `gateways`): the gateway object holds only the flags typed, under their
+    /// CLAWKEEPER_GATEWAYS keys; `owner_email` beside it.
+    const SENT_GATEWAYS: &[(&[&str], &str)] = &[
+        (
+            &[
+                "gateways",
+                "add",
+                "lab",
+                "--cluster",
+                "openclaw",
+                "--service",
+                "openclaw-lab",
+            ],
+            r#"{"action":"register","gateway":{"cluster":"openclaw","id":"lab","service":"openclaw-lab"}}"#,
+        ),
+        (
+            &[
+                "gateways",
+                "add",
+                "--task-family=batch-gw",
+                "batch",
+                "--cluster",
+                "arn:aws:ecs:us-east-1:1:cluster/c",
+            ],
+            r#"{"action":"register","gateway":{"cluster":"arn:aws:ecs:us-east-1:1:cluster/c","id":"batch","task_family":"batch-gw"}}"#,
+        ),
+        (
+            &[
+                "gateways",
+                "add",
+                "lab",
+                "--cluster",
+                "openclaw",
+                "--service",
+                "openclaw-lab",
+                "--probe-url",
+                "https://lab.example.com",
+                "--token-secret-arn",
+                "arn:aws:secretsmanager:us-east-1:1:secret:t",
+                "--log-group",
+                "/ecs/lab",
+                "--state-root",
+                "/mnt/lab",
+                "--state-dir",
+                "state",
+                "--owner-email",
+                "me@example.com",
+            ],
+            concat!(
+                r#"{"action":"register","gateway":{"cluster":"openclaw","id":"lab","log_group":"/ecs/lab","#,
+                r#""probe_url":"https://lab.example.com","service":"openclaw-lab","state_dir":"state","state_root":"/mnt/lab","#,
+                r#""token_secret_arn":"arn:aws:secretsmanager:us-east-1:1:secret:t"},"owner_email":"me@example.com"}"#,
+            ),
+        ),
+        (
+            &["gateways", "remove", "lab"],
+            r#"{"action":"unregister","gateway":"lab"}"#,
+        ),
+        (&["gateways", "list"], r#"{"action":"gateways"}"#),
+        (&["--json", "gateways", "list", "--direct"], r#"{"action":"gateways"}"#),
+    ];
+
     fn sent(line: &[&str]) -> String {
         match parse(std::iter::once(&BIN).chain(line)) {
             Ok((_, Command::Remote(request))) => request.to_string(),
@@ -162,18 +262,30 @@ mod tests {
 
     #[test]
     fn every_subcommand_sends_the_same_json_as_before() {
-        for (line, before) in SENT_BEFORE {
+        for (line, before) in SENT_BEFORE.iter().chain(SENT_GATEWAYS) {
             assert_eq!(sent(line), *before, "{line:?}");
         }
-        // Every remote subcommand is covered above.
+        // Every remote subcommand is covered above, and each of `gateways`'.
+        let covered = |word: &str| {
+            SENT_BEFORE
+                .iter()
+                .chain(SENT_GATEWAYS)
+                .any(|(line, _)| line.contains(&word))
+        };
         for command in Cli::command().get_subcommands() {
             let name = command.get_name();
             if !["explain", "completions", "help"].contains(&name) {
-                assert!(
-                    SENT_BEFORE.iter().any(|(line, _)| line.contains(&name)),
-                    "{name} has no request test"
-                );
+                assert!(covered(name), "{name} has no request test");
             }
+        }
+        let mut cli = Cli::command();
+        let gateways = cli.find_subcommand_mut("gateways").expect("gateways");
+        for command in gateways.get_subcommands().filter(|c| c.get_name() != "help") {
+            assert!(
+                covered(command.get_name()),
+                "gateways {} has no request test",
+                command.get_name()
+            );
         }
     }
 
@@ -182,7 +294,8 @@ mod tests {
         for command in Cli::command().get_subcommands() {
             let name = command.get_name();
             let line: Vec<&str> = match name {
-                "explain" | "completions" | "help" => continue,
+                // `gateways`' subcommands ask for actions of other words: the next test.
+                "explain" | "completions" | "help" | "gateways" => continue,
                 "silence" => vec![name, "--minutes", "1"],
                 "restore" => vec![name, "latest"],
                 _ => vec![name],
@@ -199,6 +312,49 @@ mod tests {
     }
 
     #[test]
+    fn gateways_add_remove_and_list_ask_for_register_unregister_and_gateways() {
+        for (line, action) in [
+            (
+                &["gateways", "add", "lab", "--cluster", "c", "--service", "s"][..],
+                "register",
+            ),
+            (&["gateways", "remove", "lab"], "unregister"),
+            (&["gateways", "list"], "gateways"),
+        ] {
+            let request: serde_json::Value = serde_json::from_str(&sent(line)).expect("JSON");
+            assert_eq!(request["action"], action, "{line:?}");
+            assert!(
+                clawkeeper_core::control::ACTIONS.contains(&action),
+                "{action} is not an action the control function knows"
+            );
+        }
+    }
+
+    #[test]
+    fn add_from_json_reads_the_file_before_anything_is_sent() {
+        for (line, file, owner_email) in [
+            (&["gateways", "add", "--from-json", "lab.json"][..], "lab.json", None),
+            (
+                &["gateways", "add", "--from-json", "-", "--owner-email", "me@example.com"],
+                "-",
+                Some("me@example.com"),
+            ),
+            (
+                &["gateways", "add", "--owner-email=me@example.com", "--from-json=-"],
+                "-",
+                Some("me@example.com"),
+            ),
+        ] {
+            let parsed = parse(std::iter::once(&BIN).chain(line)).map(|(_, command)| command);
+            let expected = Command::RegisterFromJson(FromJson {
+                file: file.into(),
+                owner_email: owner_email.map(str::to_string),
+            });
+            assert_eq!(parsed.ok(), Some(expected), "{line:?}");
+        }
+    }
+
+    #[test]
     fn the_defaults_the_help_names_are_the_control_functions() {
         use clawkeeper_core::control::{DEFAULT_HISTORY_DAYS, DEFAULT_SNAPSHOT_LIMIT};
         let help = |sub: &str| {
@@ -211,5 +367,15 @@ mod tests {
         };
         assert!(help("history").contains(&format!("[default: {DEFAULT_HISTORY_DAYS}]")));
         assert!(help("snapshots").contains(&format!("[default: {DEFAULT_SNAPSHOT_LIMIT}]")));
+        use clawkeeper_core::config::{DEFAULT_STATE_DIR, DEFAULT_STATE_ROOT};
+        let mut command = Cli::command();
+        let add = command
+            .find_subcommand_mut("gateways")
+            .and_then(|g| g.find_subcommand_mut("add"))
+            .expect("gateways add")
+            .render_long_help()
+            .to_string();
+        assert!(add.contains(&format!("[default: {DEFAULT_STATE_ROOT}]")), "{add}");
+        assert!(add.contains(&format!("[default: {DEFAULT_STATE_DIR}]")), "{add}");
     }
 }

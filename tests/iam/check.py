@@ -90,6 +90,8 @@ class Run:
                     self._evaluate_call(mode, p, call, env, m)
 
     def _gateway(self, env: mapping.Env, gateway_id: str | None) -> dict | None:
+        """The seed gateway a need is about; for None (a registered gateway, several, the registry)
+        the first seed, whose cluster is the watched one (deployment.names_and_params)."""
         for g in env.gateways:
             if g.get("id") == gateway_id:
                 return g

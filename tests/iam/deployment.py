@@ -181,7 +181,12 @@ class Deployment:
 
 
 def names_and_params(env: dict[str, str], gateway: dict | None) -> tuple[dict, dict]:
-    """The template's names and parameters that make its stack the one a test ran against."""
+    """The template's names and parameters that make its stack the one a test ran against.
+
+    `gateway` is the seed gateway (CLAWKEEPER_GATEWAYS) the request is about, or the first seed for
+    a request about a gateway registered at run time: every gateway of the fleet runs in the watched
+    cluster, the seed's, so the stack is the same. Without any seed gateway, the watched cluster is
+    CLAWKEEPER_WATCHED_CLUSTERS' first."""
     names = {}
     for logical, var in (("StateTable", "CLAWKEEPER_TABLE"), ("SnapshotBucket", "CLAWKEEPER_BUCKET"),
                          ("AlertTopic", "CLAWKEEPER_TOPIC_ARN"), ("SnapshotFunction", "CLAWKEEPER_SNAPSHOT_FUNCTION"),
@@ -200,6 +205,8 @@ def names_and_params(env: dict[str, str], gateway: dict | None) -> tuple[dict, d
             names["GatewayTokenSecret"] = gateway["token_secret_arn"]
         if gateway.get("log_group"):
             params["GatewayLogGroup"] = gateway["log_group"]
+    elif env.get("CLAWKEEPER_WATCHED_CLUSTERS", "").strip():
+        params["ClusterName"] = env["CLAWKEEPER_WATCHED_CLUSTERS"].split(",")[0].strip().rsplit("/", 1)[-1]
     return names, params
 
 

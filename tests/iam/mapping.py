@@ -11,7 +11,14 @@ the places where AWS authorizes differently from what a reading of the API sugge
   s3:ListBucket on the bucket with s3:prefix; a CopyObject reads the source and writes the target;
   DeleteObjects is s3:DeleteObject for every key in the body;
 - encryption: when the bucket or the topic uses a KMS key, S3 and SNS use that key on the
-  caller's behalf, with the caller's permissions (see `encryption_needs`).
+  caller's behalf, with the caller's permissions (see `encryption_needs`);
+- sns Unsubscribe, SetSubscriptionAttributes and GetSubscriptionAttributes name a subscription but
+  are authorized on its topic (their one resource type), whose ARN is the subscription's minus its
+  last `:<id>` part; Subscribe carries the condition keys sns:Protocol and sns:Endpoint.
+
+The fleet: a request may be about a gateway registered at run time, which the recording's
+CLAWKEEPER_GATEWAYS (the seed) does not name. Its Need.gateway is None, and the stack is resolved
+with the seed's names (its cluster is the watched ClusterName, where every registered gateway runs).
 
 A (service, operation) not listed here is an error naming it, so a new call cannot slip by
 unmapped: add it here, with the reference's resource and condition keys.
@@ -26,6 +33,10 @@ from dataclasses import dataclass, field
 
 # The clawkeeper store's partition key of a gateway's items (crates/aws/src/dynamodb.rs, gateway_pk).
 GATEWAY_PK_PREFIX = "GW#"
+# The partition of the gateway registry (registrations GW#<id>, owners OWNER#<email>).
+REGISTRY_PK = "REGISTRY"
+# The environment variable naming where registered gateways' token secrets must be (the stack's prefix).
+TOKEN_SECRET_PREFIX_VAR = "CLAWKEEPER_TOKEN_SECRET_PREFIX"
 
 
 class MappingError(ValueError):
@@ -39,7 +50,8 @@ class Need:
     action: str
     resource: str
     context: tuple = ()  # ((key, value or tuple of values), ...), sorted
-    # The gateway (its id) the request is about: the stack is resolved with that gateway's names.
+    # The gateway (its id) the request is about: the stack is resolved with that gateway's names. None:
+    # no one seed gateway (a registered gateway, several gateways, the registry): the seed's names.
     gateway: str | None = None
     # What the deployed stack must have for this request to happen at all (else the request is
     # not applicable in that mode): "gateway:<key>" in the function's CLAWKEEPER_GATEWAYS entry,
@@ -100,6 +112,11 @@ class Env:
     def has_gateway(self, gateway_id: str) -> bool:
         return any(g.get("id") == gateway_id for g in self.gateways)
 
+    def seed(self, gateway_id: str | None) -> str | None:
+        """The id when it is a seed gateway (CLAWKEEPER_GATEWAYS), else None: a gateway registered at
+        run time is resolved with the seed's names."""
+        return gateway_id if gateway_id is not None and self.has_gateway(gateway_id) else None
+
 
 def _last(name_or_arn: str) -> str:
     """A name from a name or an ARN whose last part (after `/` or `:`) is that name."""
@@ -122,6 +139,7 @@ def _ecs(call, env: Env) -> Mapped:
         return task if task.startswith("arn:") else env.arn("ecs", f"task/{cluster_name}/{task}")
 
     if op in ("DescribeServices", "UpdateService"):
+        # DescribeServices takes up to 10 services: one authorization per service ARN.
         services = body.get("services", []) if op == "DescribeServices" else [body.get("service")]
         for service in services:
             if not service:
@@ -139,6 +157,8 @@ def _ecs(call, env: Env) -> Mapped:
             out.needs.append(Need("ecs:ListTasks", "*", keys, env.gateway_where(cluster=cluster_name, task_family=body["family"]),
                                   requires="gateway:task_family"))
         else:
+            # With serviceName (one gateway's tasks) or without (the reconciler lists the whole
+            # cluster once a pass): authorized alike, on "*" with ecs:cluster.
             gateway = env.gateway_where(cluster=cluster_name, service=body.get("serviceName"))
             out.needs.append(Need("ecs:ListTasks", "*", keys, gateway))
     elif op == "DescribeTasks":
@@ -182,8 +202,10 @@ class _Table:
 
 
 def _gateway_of_pk(env: Env, values: list[str]) -> str | None:
+    """The seed gateway whose partition (GW#<id>) the keys are in; None for several gateways, none (the
+    registry, a stop permit) or a registered gateway."""
     ids = {v[len(GATEWAY_PK_PREFIX):] for v in values if v.startswith(GATEWAY_PK_PREFIX)}
-    return ids.pop() if len(ids) == 1 else None
+    return env.seed(ids.pop()) if len(ids) == 1 else None
 
 
 def _dynamodb(call, env: Env, hash_key: str) -> Mapped:
@@ -216,6 +238,8 @@ def _dynamodb(call, env: Env, hash_key: str) -> Mapped:
             table = _Table(env, spec["TableName"], hash_key)
             need(actions[kind], spec["TableName"], table.leading(spec.get("Item") or spec.get("Key")))
     elif op in ("BatchGetItem", "BatchWriteItem"):
+        # One authorization per table (dynamodb:BatchGetItem / BatchWriteItem on it), its leading keys
+        # the partition keys of every key or item asked for there.
         for table_name, spec in body.get("RequestItems", {}).items():
             table = _Table(env, table_name, hash_key)
             if op == "BatchGetItem":
@@ -360,11 +384,32 @@ def _delete_keys(call) -> list[tuple[str, str | None]]:
 
 
 # ----------------------------------------------------------------------------- SNS
+_SUBSCRIPTION_ARN = re.compile(r"^(arn:[^:]+:sns:[^:]+:\d{12}:[^:]+):[^:]+$")
+
+
+def _topic_of_subscription(call, arn: str | None) -> str:
+    """A subscription's topic: its ARN minus the last `:<id>` part (not a pending confirmation's
+    placeholder, which no request can name)."""
+    m = _SUBSCRIPTION_ARN.match(arn or "")
+    if not m:
+        raise MappingError(f"{call.where}: {arn!r} is not a subscription ARN (arn:...:sns:<region>:<account>:<topic>:<id>)")
+    return m.group(1)
+
+
 def _sns(call, env: Env) -> Mapped:
     form = _form_body(call)
     op = form.get("Action")
     if op == "ListSubscriptionsByTopic":
         return Mapped(op, [Need("sns:ListSubscriptionsByTopic", form["TopicArn"])])
+    if op == "Subscribe":
+        # An owner's email subscription (control), filtered on the gateway attribute.
+        keys = {"sns:Protocol": form.get("Protocol", "")}
+        if form.get("Endpoint"):
+            keys["sns:Endpoint"] = form["Endpoint"]
+        return Mapped(op, [Need("sns:Subscribe", form["TopicArn"], context(keys))])
+    if op in ("Unsubscribe", "SetSubscriptionAttributes", "GetSubscriptionAttributes"):
+        # Authorized on the subscription's topic (the reference's one resource type for them).
+        return Mapped(op, [Need(f"sns:{op}", _topic_of_subscription(call, form.get("SubscriptionArn")))])
     if op != "Publish":
         raise MappingError(f"{call.where}: SNS {op} is not mapped to IAM yet (tests/iam/mapping.py)")
     topic = form.get("TopicArn") or form.get("TargetArn")
@@ -374,7 +419,7 @@ def _sns(call, env: Env) -> Mapped:
     for k, v in form.items():
         m = re.fullmatch(r"MessageAttributes\.entry\.(\d+)\.Name", k)
         if m and v == "gateway":
-            gateway = form.get(f"MessageAttributes.entry.{m.group(1)}.Value.StringValue")
+            gateway = env.seed(form.get(f"MessageAttributes.entry.{m.group(1)}.Value.StringValue"))
     return Mapped("Publish", [Need("sns:Publish", topic, (), gateway)], [KmsUse("sns", topic, gateway=gateway)])
 
 
@@ -416,8 +461,15 @@ def _secretsmanager(call, env: Env) -> Mapped:
     secret = _json_body(call)["SecretId"]
     if not secret.startswith("arn:"):
         raise MappingError(f"{call.where}: GetSecretValue by name ({secret}) is not mapped: ARNs only")
-    gateway = env.gateway_where(token_secret_arn=secret)
-    return Mapped(op, [Need("secretsmanager:GetSecretValue", secret, (), gateway, "gateway:token_secret_arn")])
+    prefix = env.raw.get(TOKEN_SECRET_PREFIX_VAR)
+    seed = [g.get("id") for g in env.gateways if g.get("token_secret_arn") == secret]
+    if seed and not (prefix and secret.startswith(prefix)):
+        # The seed gateway's own token: only a created gateway's template names one (CreateGateway).
+        return Mapped(op, [Need("secretsmanager:GetSecretValue", secret, (), seed[0], "gateway:token_secret_arn")])
+    # A registered gateway's token (or the seed's, named under the stack's prefix): read in every mode
+    # whose functions know the prefix. One outside the prefix is evaluated too, and denied: control
+    # should have refused to register it.
+    return Mapped(op, [Need("secretsmanager:GetSecretValue", secret, (), None, f"env:{TOKEN_SECRET_PREFIX_VAR}")])
 
 
 # ----------------------------------------------------------------------------- CloudWatch and SQS

@@ -101,9 +101,7 @@ pub fn kinds(delivered: &[Delivered]) -> Vec<&str> {
 impl Inbox {
     /// Creates the topic `name` and a queue subscribed to it.
     pub async fn create(sdk: &SdkConfig, name: &str) -> Self {
-        let sns = aws_sdk_sns::Client::new(sdk);
-        let sqs = aws_sdk_sqs::Client::new(sdk);
-        let topic_arn = sns
+        let topic_arn = aws_sdk_sns::Client::new(sdk)
             .create_topic()
             .name(name)
             .send()
@@ -111,9 +109,17 @@ impl Inbox {
             .expect("create topic")
             .topic_arn
             .expect("topic arn");
+        Self::attach(sdk, &topic_arn, &format!("{name}-inbox"), None).await
+    }
+
+    /// A queue `queue` subscribed to `topic_arn`, with `filter_policy` (on message attributes) when given.
+    pub async fn attach(sdk: &SdkConfig, topic_arn: &str, queue: &str, filter_policy: Option<&str>) -> Self {
+        let sns = aws_sdk_sns::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let topic_arn = topic_arn.to_string();
         let queue_url = sqs
             .create_queue()
-            .queue_name(format!("{name}-inbox"))
+            .queue_name(queue)
             .send()
             .await
             .expect("create queue")
@@ -129,13 +135,15 @@ impl Inbox {
             .attributes
             .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
             .expect("queue arn");
-        sns.subscribe()
+        let mut subscribe = sns
+            .subscribe()
             .topic_arn(&topic_arn)
             .protocol("sqs")
-            .endpoint(queue_arn)
-            .send()
-            .await
-            .expect("subscribe queue");
+            .endpoint(queue_arn);
+        if let Some(policy) = filter_policy {
+            subscribe = subscribe.attributes("FilterPolicy", policy);
+        }
+        subscribe.send().await.expect("subscribe queue");
         Self {
             topic_arn,
             queue_url,
@@ -193,6 +201,26 @@ impl Inbox {
         tokio::time::sleep(Duration::from_millis(200)).await;
         self.drain().await
     }
+}
+
+/// One more service `name` of the gateway's task definition in the sample cluster (after
+/// [`create_gateway_service`]): a second gateway of the fleet.
+pub async fn create_fleet_service(sdk: &SdkConfig, name: &str) {
+    aws_sdk_ecs::Client::new(sdk)
+        .create_service()
+        .cluster(CLUSTER)
+        .service_name(name)
+        .task_definition(FAMILY)
+        .desired_count(1)
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .minimum_healthy_percent(0)
+                .maximum_percent(100)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create fleet service");
 }
 
 /// Creates the cluster, a task definition and the service of the sample events, desired 1,

@@ -41,8 +41,8 @@ class CostDocument(unittest.TestCase):
                 alarms = _count(self.templates[mode], "AWS::CloudWatch::Alarm")
                 self.assertEqual(e.counts["alarms"], alarms)
                 self.assertAlmostEqual(e.item("alarms").monthly, alarms * 0.10)
-        # The issue that started this table: 6 or 7 alarms, never 8.
-        self.assertEqual({e.counts["alarms"] for e in self.estimates.values()}, {6, 7})
+        # The issue that started this table: 6 or 7 alarms, never 8; then the fleet's gateways-down alarm: 7 or 8.
+        self.assertEqual({e.counts["alarms"] for e in self.estimates.values()}, {7, 8})
 
     def test_half_a_vcpu_and_one_gb_of_arm64_fargate_is_about_14_40(self):
         monthly = cost.fargate_monthly(512, 1024, "ARM64")
@@ -103,7 +103,8 @@ class CostDocument(unittest.TestCase):
     def test_the_metrics_priced_are_the_ones_documented(self):
         architecture = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
         plain, per_gateway = cost.custom_metrics()
-        self.assertEqual(plain, ["ReconcilerHeartbeat"])
+        self.assertIn("ReconcilerHeartbeat", plain)
+        self.assertEqual(per_gateway, [], "a metric per gateway makes the bill grow with the fleet")
         for name in plain + per_gateway:
             self.assertIn(f"`{name}`", architecture, f"{name} is published but not in docs/ARCHITECTURE.md")
 

@@ -18,20 +18,24 @@ import modes  # noqa: E402
 
 # What each function's code calls over the network (read from functions/*/src and crates/aws/src):
 # the clients each main.rs builds and the adapters it hands them to.
-#   snapshot   functions/snapshot/src/main.rs: S3Store only. It never publishes: a failure is a record in
-#              S3 (crates/snapshot/src/status.rs) that the reconciler turns into a notice.
-#   restore    functions/restore/src/main.rs: S3Store only (control checks ECS before invoking it).
+#   snapshot   functions/snapshot/src/main.rs: S3Store, and DynamoDB: the gateway registry (Query of pk
+#              REGISTRY). It never publishes: a failure is a
+#              record that the reconciler turns into a notice.
+#   restore    functions/restore/src/main.rs: S3Store, and DynamoDB: the registry and its stop permit
+#              (control checks ECS before invoking it).
 #   reconciler functions/reconciler/src/main.rs: DynamoStore (DynamoDB), SnsNotifier (SNS), EcsClient (ECS),
 #              S3Store (snapshot freshness, failure records), SnapshotInvoker (Lambda Invoke, only when
 #              CLAWKEEPER_SNAPSHOT_FUNCTION is set: crates/aws/src/invoke.rs), SecretsClient (Secrets
 #              Manager, only for a gateway with token_secret_arn: usable_token), and the HTTP probe of
 #              the task's private IP (inside the VPC, not an AWS service).
 #   task-events, log-alerts, control: DynamoDB, SNS, ECS, Lambda (and control S3); never in the VPC.
+# Every function reads the registry (DynamoDB). A registered gateway's token is read only where the
+# subnets reach Secrets Manager: its interface endpoint is made for a created gateway's token only.
 # The heartbeat and gauges are embedded-metric log lines (no CloudWatch API call); logs go through
 # the Lambda service, not the function's network.
 SERVICES = {
-    "snapshot": {"s3"},
-    "restore": {"s3", "dynamodb"},  # dynamodb: the stop permit it takes
+    "snapshot": {"s3", "dynamodb"},  # dynamodb: the registry
+    "restore": {"s3", "dynamodb"},  # dynamodb: the registry, the stop permit it takes
     "reconciler": {"s3", "dynamodb", "sns", "ecs"},
     "task-events": {"dynamodb", "sns", "ecs"},
     "log-alerts": {"dynamodb", "sns", "ecs"},
@@ -83,6 +87,21 @@ def _listed(v) -> list:
     return v if isinstance(v, list) else [v]
 
 
+def granting(role: dict, action: str, resource: str) -> list[dict]:
+    """The Allow statements of the role's inline policies that name the action and resource (wildcards
+    as IAM matches them), with their conditions, for the checks that look at those."""
+    found = []
+    for policy in role.get("Policies", []):
+        for st in _listed(policy["PolicyDocument"]["Statement"]):
+            if st.get("Effect") != "Allow":
+                continue
+            if not any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in _listed(st.get("Action", []))):
+                continue
+            if any(fnmatch.fnmatchcase(resource, r) for r in _listed(st.get("Resource", []))):
+                found.append(st)
+    return found
+
+
 def allows(role: dict, action: str, resource: str) -> bool:
     """True when an Allow statement of the role's inline policies names the action and resource
     (wildcards as IAM matches them; conditions are not evaluated here: a real IAM evaluator checks
@@ -101,6 +120,9 @@ def allows(role: dict, action: str, resource: str) -> bool:
 
 # The functions that run the watchdog engine (and so drain any gateway outbox).
 ENGINE_FUNCTIONS = {"task-events", "reconciler", "log-alerts", "control"}
+# The reconciler's embedded metrics (namespace Clawkeeper, no dimension: they do not grow with the fleet).
+FLEET_GAUGES = {"GatewaysWatched", "GatewaysUp", "GatewaysDown", "GatewaysUnknown", "IncidentsOpen", "SnapshotsStale"}
+FLEET_METRICS = FLEET_GAUGES | {"ReconcilerHeartbeat", "ReconcileMillis"}
 
 class EveryMode(unittest.TestCase):
     """Each check runs once per mode (a subTest each), on modes.resolved(mode)."""
@@ -437,7 +459,7 @@ class EveryMode(unittest.TestCase):
             with self.subTest(mode=mode):
                 t, _ids, _p = self.get(mode)
                 for kind, key in [("AWS::Scheduler::Schedule", "Name"), ("AWS::CloudWatch::Alarm", "AlarmName"),
-                                  ("AWS::KMS::Alias", "AliasName")]:
+                                  ("AWS::KMS::Alias", "AliasName"), ("AWS::CloudWatch::Dashboard", "DashboardName")]:
                     for logical, r in of_type(t, kind).items():
                         name = r["Properties"].get(key)
                         if name is not None:
@@ -454,6 +476,160 @@ class EveryMode(unittest.TestCase):
                     if props.get("VpcConfig"):
                         self.assertEqual(props["VpcConfig"]["SubnetIds"], p["SubnetIds"].split(","), fn)
                         self.assertNotIn("", props["VpcConfig"]["SecurityGroupIds"], fn)
+
+    # ------------------------------------------------------------------ 11. a fleet of gateways
+    def test_every_function_reads_the_registry_and_only_control_changes_it(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, ids, _p = self.get(mode)
+                table = ids["StateTable"]["Arn"]
+                registry = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["REGISTRY"]}}
+                for fn, (binary, props) in functions(t).items():
+                    role = role_of(t, ids, props)
+                    self.assertIn(registry, [st.get("Condition") for st in granting(role, "dynamodb:Query", table)],
+                                  f"{binary} reads the fleet from the registry")
+                    for action in ("dynamodb:PutItem", "dynamodb:DeleteItem"):
+                        writes = [st.get("Condition") for st in granting(role, action, table)]
+                        self.assertEqual(registry in writes, binary == "control", f"{binary}: {action} of REGISTRY items")
+                    # Every grant on the table is scoped to some partitions: none reaches the whole table.
+                    for policy in role.get("Policies", []):
+                        for st in _listed(policy["PolicyDocument"]["Statement"]):
+                            if any(a.lower().startswith("dynamodb:") for a in _listed(st["Action"])):
+                                [(op, keys)] = st["Condition"].items()
+                                self.assertTrue(op.startswith("ForAllValues:"), f"{binary}: {st.get('Sid')}")
+                                self.assertEqual(list(keys), ["dynamodb:LeadingKeys"], f"{binary}: {st.get('Sid')}")
+                                self.assertNotIn("*", keys["dynamodb:LeadingKeys"])
+                rec = role_of(t, ids, function_named(t, "reconciler")[1])
+                self.assertEqual([st["Condition"] for st in granting(rec, "dynamodb:BatchGetItem", table)],
+                                 [{"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["GW#*"]}}], "batched state reads")
+                snap = role_of(t, ids, function_named(t, "snapshot")[1])
+                self.assertEqual(granting(snap, "dynamodb:PutItem", table), [], "the snapshot function writes no state")
+
+    def test_every_gateway_of_the_watched_cluster_is_covered_and_no_other(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, ids, p = self.get(mode)
+                service = lambda cluster, name: modes._arn("ecs", f"service/{cluster}/{name}")  # noqa: E731
+                wants = {"task-events": ["ecs:UpdateService"], "reconciler": ["ecs:DescribeServices", "ecs:UpdateService"],
+                         "log-alerts": ["ecs:DescribeServices", "ecs:UpdateService"],
+                         "control": ["ecs:DescribeServices", "ecs:UpdateService"]}
+                for binary, actions in wants.items():
+                    role = role_of(t, ids, function_named(t, binary)[1])
+                    for action in actions:
+                        for name in (p["ServiceName"], "registered-gw-7"):
+                            self.assertTrue(allows(role, action, service(p["ClusterName"], name)), f"{binary}: {action} {name}")
+                        self.assertFalse(allows(role, action, service("another-cluster", p["ServiceName"])), f"{binary}: {action}")
+                bucket = ids["SnapshotBucket"]["Arn"]
+                reads = {"reconciler": "s3:GetObject", "control": "s3:GetObject", "restore": "s3:GetObject",
+                         "snapshot": "s3:PutObject"}
+                for binary, action in reads.items():
+                    role = role_of(t, ids, function_named(t, binary)[1])
+                    for gw in (p["GatewayId"], "registered-gw-7"):
+                        self.assertTrue(allows(role, action, f"{bucket}/{gw}/snapshots/x.json"), f"{binary}: {action} of {gw}")
+                    self.assertFalse(allows(role, action, f"{bucket}/registered-gw-7/other.json"), f"{binary}: outside snapshots/")
+                for fn, (binary, props) in functions(t).items():
+                    env = props["Environment"]["Variables"]
+                    self.assertEqual(env["CLAWKEEPER_WATCHED_CLUSTERS"], p["ClusterName"], binary)
+                    [seed] = json.loads(env["CLAWKEEPER_GATEWAYS"])
+                    self.assertEqual(seed["cluster"], p["ClusterName"], f"{binary}: the seed runs in the watched cluster")
+
+    def test_the_reconciler_reads_the_tokens_of_registered_gateways_named_after_the_stack(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, ids, p = self.get(mode)
+                prefix = modes._arn("secretsmanager", f"secret:clawkeeper/{modes.STACK}/")
+                for fn, (binary, props) in functions(t).items():
+                    self.assertEqual(props["Environment"]["Variables"]["CLAWKEEPER_TOKEN_SECRET_PREFIX"], prefix, binary)
+                    role = role_of(t, ids, props)
+                    may = allows(role, "secretsmanager:GetSecretValue", prefix + "gw-7/token-AbC123")
+                    self.assertEqual(may, binary == "reconciler", binary)
+                rec = role_of(t, ids, function_named(t, "reconciler")[1])
+                for other in (modes._arn("secretsmanager", "secret:clawkeeper/another-stack/gw-AbC123"),
+                              modes._arn("secretsmanager", "secret:openclaw/model-keys-AbC123"),
+                              modes._arn("secretsmanager", f"secret:clawkeeper/{modes.STACK}-other/gw-AbC123")):
+                    self.assertFalse(allows(rec, "secretsmanager:GetSecretValue", other), other)
+                created = p["CreateGateway"] == "true"
+                if created:
+                    self.assertTrue(allows(rec, "secretsmanager:GetSecretValue", ids["GatewayTokenSecret"]["Ref"]))
+
+    def test_only_control_manages_subscriptions_and_subscribes_email_only(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, ids, _p = self.get(mode)
+                topic = ids["AlertTopic"]["Ref"]
+                for fn, (binary, props) in functions(t).items():
+                    role = role_of(t, ids, props)
+                    subscribe = granting(role, "sns:Subscribe", topic)
+                    changes = [a for a in ("sns:SetSubscriptionAttributes", "sns:Unsubscribe") if allows(role, a, topic)]
+                    if binary != "control":
+                        self.assertEqual((subscribe, changes), ([], []), binary)
+                        continue
+                    self.assertEqual([st["Condition"] for st in subscribe], [{"StringEquals": {"sns:Protocol": "email"}}])
+                    self.assertEqual(changes, ["sns:SetSubscriptionAttributes", "sns:Unsubscribe"])
+                    self.assertFalse(allows(role, "sns:Subscribe", modes._arn("sns", "another-topic")))
+
+    def test_every_alarm_is_one_control_checks_and_none_grows_with_the_fleet(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, ids, _p = self.get(mode)
+                alarms = {r["Properties"]["AlarmName"]: r["Properties"] for r in of_type(t, "AWS::CloudWatch::Alarm").values()}
+                _, control = function_named(t, "control")
+                listed = control["Environment"]["Variables"]["CLAWKEEPER_ALARM_NAMES"].split(",")
+                self.assertEqual(sorted(listed), sorted(alarms), "control's `test` checks every alarm, and only those")
+                for name, a in alarms.items():
+                    if a["Namespace"] == "Clawkeeper":
+                        self.assertNotIn("Dimensions", a, f"{name}: the reconciler's metrics have no dimension")
+                        self.assertIn(a["MetricName"], FLEET_METRICS, name)
+                down = alarms[f"{modes.STACK}-gateways-down"]
+                self.assertEqual((down["MetricName"], down["Statistic"], down["Period"], down["EvaluationPeriods"],
+                                  down["DatapointsToAlarm"], down["Threshold"], down["ComparisonOperator"],
+                                  down["TreatMissingData"], down["AlarmActions"]),
+                                 ("GatewaysDown", "Maximum", 300, 3, 3, 1, "GreaterThanOrEqualToThreshold", "notBreaching",
+                                  [ids["AlertTopic"]["Ref"]]))
+                stale = alarms.get(f"{modes.STACK}-stale-snapshot")
+                if stale:
+                    self.assertEqual((stale["MetricName"], stale["Statistic"], stale["Threshold"]), ("SnapshotsStale", "Maximum", 1))
+
+    def test_the_fleet_dashboard_shows_the_fleet_the_functions_and_each_gateway(self):
+        for mode in modes.MODES:
+            with self.subTest(mode=mode):
+                t, ids, _p = self.get(mode)
+                [dash] = of_type(t, "AWS::CloudWatch::Dashboard").values()
+                self.assertEqual(dash["Properties"]["DashboardName"], f"{modes.STACK}-fleet")
+                body = json.loads(dash["Properties"]["DashboardBody"])
+                metrics, logs = set(), []
+                for w in body["widgets"]:
+                    self.assertLessEqual(w["x"] + w["width"], 24, "the dashboard grid is 24 wide")
+                    props = w["properties"]
+                    self.assertEqual(props["region"], modes.REGION)
+                    if w["type"] == "log":
+                        logs.append(props)
+                        continue
+                    for m in props["metrics"]:
+                        options = m[-1] if isinstance(m[-1], dict) else {}
+                        names = [x for x in m if not isinstance(x, dict)]
+                        stat = options.get("stat", props.get("stat"))
+                        self.assertIsNotNone(stat, f"{names}: a statistic")
+                        metrics.add((tuple(names), stat, options.get("period", props.get("period"))))
+                fleet = {(("Clawkeeper", m), "Maximum", 60) for m in FLEET_GAUGES}
+                self.assertEqual(fleet - metrics, set(), "the fleet's gauges, Maximum over a minute")
+                clawkeeper = {names[1] for names, _s, _p in metrics if names[0] == "Clawkeeper"}
+                self.assertEqual(clawkeeper, FLEET_METRICS)
+                self.assertTrue(all(len(names) == 2 for names, _s, _p in metrics if names[0] == "Clawkeeper"), "no dimension")
+                for fn in functions(t):
+                    for metric in ("Errors", "Throttles"):
+                        self.assertIn(("AWS/Lambda", metric, "FunctionName", ids[fn]["Ref"]), {n for n, _s, _p in metrics}, fn)
+                self.assertIn(("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", ids["EventDeadLetterQueue"]["Ref"].rsplit("/", 1)[1]),
+                              {n for n, _s, _p in metrics})
+                [log] = logs
+                reconciler = ids[function_named(t, "reconciler")[0]]["Ref"]
+                self.assertTrue(log["query"].startswith(f"SOURCE '/aws/lambda/{reconciler}' |"), log["query"])
+                self.assertIn('filter fields.message = "fleet gateway"', log["query"])
+                self.assertIn("by gateway", log["query"])
+                self.assertEqual(log["view"], "table")
+                url = t["Outputs"]["DashboardUrl"]["Value"]
+                self.assertTrue(url.startswith(f"https://{modes.REGION}.console.aws.amazon.com/cloudwatch/"), url)
+                self.assertTrue(url.endswith(f"/{modes.STACK}-fleet"), url)
 
 
 # ------------------------------------------------------------------ 10. a created gateway's models and load balancer

@@ -103,8 +103,11 @@ class Template(unittest.TestCase):
         self.assertEqual(glob["LoggingConfig"]["LogFormat"], "JSON")
         env = glob["Environment"]["Variables"]
         for var in ["CLAWKEEPER_TABLE", "CLAWKEEPER_TOPIC_ARN", "CLAWKEEPER_BUCKET", "CLAWKEEPER_GATEWAYS", "CLAWKEEPER_POLICY",
-                    "CLAWKEEPER_SNAPSHOT_INTERVAL_SECS"]:
+                    "CLAWKEEPER_SNAPSHOT_INTERVAL_SECS", "CLAWKEEPER_TOKEN_SECRET_PREFIX", "CLAWKEEPER_WATCHED_CLUSTERS"]:
             self.assertIn(var, env)
+        # The fleet: registered gateways run in the watched cluster and keep their tokens under the stack's prefix.
+        self.assertEqual(env["CLAWKEEPER_WATCHED_CLUSTERS"], {"Ref": "ClusterName"})
+        self.assertTrue(env["CLAWKEEPER_TOKEN_SECRET_PREFIX"]["Fn::Sub"].endswith(":secret:clawkeeper/${AWS::StackName}/"))
 
     def test_only_snapshot_restore_and_optionally_reconciler_join_the_vpc(self):
         for name, r in self.resources.items():
@@ -134,8 +137,10 @@ class Template(unittest.TestCase):
         heartbeat = self.resources["ReconcilerHeartbeatAlarm"]["Properties"]
         self.assertEqual(heartbeat["TreatMissingData"], "breaching")
         self.assertEqual(heartbeat["MetricName"], "ReconcilerHeartbeat")
-        for alarm in ["DeadLetterQueueAlarm", "StaleSnapshotAlarm", "TaskEventsErrorsAlarm"]:
+        for alarm in ["DeadLetterQueueAlarm", "StaleSnapshotAlarm", "TaskEventsErrorsAlarm", "GatewaysDownAlarm"]:
             self.assertIn(alarm, self.resources)
+        self.assertEqual(self.resources["FleetDashboard"]["Type"], "AWS::CloudWatch::Dashboard")
+        self.assertIn("DashboardUrl", self.t["Outputs"])
 
     def test_created_gateway_is_a_single_writer_on_arm64_with_a_json_health_check(self):
         svc = self.resources["GatewayService"]["Properties"]

@@ -310,7 +310,8 @@ class _Resolver:
             "AWS::SecretsManager::Secret": "Name", "AWS::Logs::LogGroup": "LogGroupName",
             "AWS::ECS::Cluster": "ClusterName", "AWS::ECS::Service": "ServiceName",
             "AWS::ECS::TaskDefinition": "Family", "AWS::Events::Rule": "Name", "AWS::Scheduler::Schedule": "Name",
-            "AWS::CloudWatch::Alarm": "AlarmName", "AWS::KMS::Alias": "AliasName",
+            "AWS::CloudWatch::Alarm": "AlarmName", "AWS::CloudWatch::Dashboard": "DashboardName",
+            "AWS::KMS::Alias": "AliasName",
             "AWS::EC2::SecurityGroup": None,
             "AWS::ElasticLoadBalancingV2::LoadBalancer": "Name", "AWS::ElasticLoadBalancingV2::TargetGroup": "Name",
         }.get(kind)

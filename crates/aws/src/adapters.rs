@@ -3,9 +3,13 @@
 //! A function's `main` builds this and hands it to its handler; nothing else constructs a client.
 
 use aws_config::SdkConfig;
+use std::sync::Arc;
+
 use clawkeeper_core::config::Config;
 use clawkeeper_core::engine::Ports;
+use clawkeeper_core::fleet::{FleetCache, FleetError};
 use clawkeeper_core::ports::NoGatewayAdmin;
+use clawkeeper_core::registry::Fleet;
 
 use super::dynamodb::DynamoStore;
 use super::ecs::EcsClient;
@@ -30,6 +34,8 @@ pub struct Adapters {
     pub secrets: SecretsClient,
     /// The SDK configuration they share, for a function's own extra client.
     pub sdk: SdkConfig,
+    /// The watched gateways: the configuration's seeds and the registry (in the state table).
+    pub fleet: FleetCache,
 }
 
 impl Adapters {
@@ -49,7 +55,34 @@ impl Adapters {
             objects: S3Store::new(&sdk, config.bucket.clone()),
             secrets: SecretsClient::new(&sdk),
             sdk,
+            fleet: FleetCache::new(config.gateways.clone()),
         }
+    }
+
+    /// `config` watching the fleet (seeds and registry, read at most every
+    /// [`clawkeeper_core::fleet::FLEET_TTL`], and again at once unless the cached fleet satisfies
+    /// `known`: an input about a gateway registered a moment ago), with the fleet itself. When the
+    /// registry cannot be read but the last fleet known (else the seeds) satisfies `known`, it goes
+    /// on with that one: the registry's outage then stops nothing of a gateway already known. An
+    /// input about an unknown one gets the error, so it is retried rather than dropped.
+    pub async fn watched_or_known(
+        &self,
+        config: &Config,
+        known: impl Fn(&Fleet) -> bool,
+    ) -> Result<(Config, Arc<Fleet>), FleetError> {
+        match self.fleet.knowing(&self.store, &known).await {
+            Ok(fleet) => Ok(watching(config, fleet)),
+            Err(e) if known(&e.last_known) => {
+                tracing::warn!(error = %e, "gateway registry unreadable; going on with the fleet last known");
+                Ok(watching(config, e.last_known))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `config` watching the fleet read now (the reconciler's and control's every invocation).
+    pub async fn watched_fresh(&self, config: &Config) -> Result<(Config, Arc<Fleet>), FleetError> {
+        Ok(watching(config, self.fleet.fresh(&self.store).await?))
     }
 
     /// The ports the watchdog engine drives, without the gateway's admin RPC (only the
@@ -71,4 +104,9 @@ impl Adapters {
             admin,
         }
     }
+}
+
+/// `config` with the gateways of `fleet`, beside the fleet itself.
+pub fn watching(config: &Config, fleet: Arc<Fleet>) -> (Config, Arc<Fleet>) {
+    (config.with_gateways(fleet.gateways()), fleet)
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use clawkeeper_core::aws_error::{AwsError, Retry};
@@ -20,7 +20,7 @@ use tracing::debug;
 
 use super::FromSdk;
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// The DynamoDB state store.
 #[derive(Debug, Clone)]
@@ -310,21 +310,12 @@ impl StateStore for DynamoStore {
         Ok(out.item().is_some())
     }
 
-    async fn list_states<T: DeserializeOwned>(&self) -> Result<Vec<(String, Versioned<T>)>, StoreError> {
-        // A scan reads the markers and incidents too before filtering them out; with a handful of
-        // gateways and TTL-bounded markers the table stays small enough that an index is not worth it.
-        let items: Vec<Item> = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("sk = :state")
-            .expression_attribute_values(":state", s(STATE_SK))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(|e| self.error("Scan", e))?;
+    async fn load_many<T: DeserializeOwned + Send>(
+        &self,
+        gateways: &[String],
+    ) -> Result<HashMap<String, Versioned<T>>, StoreError> {
+        let keys: Vec<Item> = gateways.iter().map(|g| key(g, STATE_SK.to_string())).collect();
+        let items = self.batch_get(keys).await?;
         items
             .iter()
             .filter_map(|item| {
@@ -332,6 +323,75 @@ impl StateStore for DynamoStore {
                 Some(decode_state(gateway, item).map(|state| (gateway.to_string(), state)))
             })
             .collect()
+    }
+}
+
+/// Most keys one `BatchGetItem` takes.
+const BATCH_GET_KEYS: usize = 100;
+/// Rounds of unprocessed keys retried before the read fails (DynamoDB hands back keys it had no
+/// capacity for; on-demand tables rarely do).
+const BATCH_GET_ROUNDS: usize = 8;
+
+impl DynamoStore {
+    /// Reads the items of `keys`, 100 keys per `BatchGetItem`, strongly consistent (a state read
+    /// here conditions the next save, like [`StateStore::load`]); keys DynamoDB leaves unprocessed
+    /// are asked again with a short backoff. Items that do not exist are absent.
+    pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            let mut pending = chunk.to_vec();
+            for round in 0..BATCH_GET_ROUNDS {
+                if pending.is_empty() {
+                    break;
+                }
+                if round > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << round.min(5))).await;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| {
+                        StoreError::Aws(AwsError {
+                            service: "dynamodb",
+                            operation: "BatchGetItem",
+                            code: None,
+                            retry: Retry::Permanent,
+                            message: DisplayErrorContext(&e).to_string(),
+                        })
+                    })?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| self.error("BatchGetItem", e))?;
+                if let Some(mut responses) = out.responses
+                    && let Some(items) = responses.remove(&self.table)
+                {
+                    found.extend(items);
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut left| left.remove(&self.table))
+                    .map(|left| left.keys)
+                    .unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Aws(AwsError {
+                    service: "dynamodb",
+                    operation: "BatchGetItem",
+                    code: Some("UnprocessedKeys".into()),
+                    retry: Retry::Transient,
+                    message: format!(
+                        "{} keys still unprocessed after {BATCH_GET_ROUNDS} rounds",
+                        pending.len()
+                    ),
+                }));
+            }
+        }
+        Ok(found)
     }
 }
 

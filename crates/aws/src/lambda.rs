@@ -121,6 +121,14 @@ impl FunctionError {
     }
 }
 
+impl From<clawkeeper_core::fleet::FleetError> for FunctionError {
+    /// An unreadable registry: retryable when a later attempt may read it (the input is kept).
+    fn from(e: clawkeeper_core::fleet::FleetError) -> Self {
+        let error_type = if e.is_transient() { "Retryable" } else { "Failed" };
+        Self::new(error_type, e.to_string())
+    }
+}
+
 impl From<clawkeeper_core::aws_error::AwsError> for FunctionError {
     fn from(e: clawkeeper_core::aws_error::AwsError) -> Self {
         let error_type = if e.is_transient() {

@@ -8,6 +8,7 @@ pub mod ecs;
 pub mod invoke;
 pub mod lambda;
 pub mod metrics;
+pub mod registry;
 pub mod s3;
 pub mod sdk;
 pub mod sdk_error;

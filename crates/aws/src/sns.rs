@@ -6,7 +6,8 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use clawkeeper_core::aws_error::{AwsError, Retry};
 use clawkeeper_core::notifier::{Publication, fit_message, fit_subject};
-use clawkeeper_core::ports::Notifier;
+use clawkeeper_core::ports::{Notifier, OwnerSubscriptions};
+use clawkeeper_core::registry::filter_policy;
 use tracing::info;
 
 use super::FromSdk;
@@ -83,5 +84,83 @@ impl Notifier for SnsNotifier {
             "notification published"
         );
         Ok(message_id)
+    }
+}
+
+fn sns_error(operation: &'static str, e: impl std::fmt::Display) -> AwsError {
+    AwsError {
+        service: "sns",
+        operation,
+        code: None,
+        retry: Retry::Permanent,
+        message: e.to_string(),
+    }
+}
+
+impl OwnerSubscriptions for SnsNotifier {
+    async fn subscribe(&self, email: &str, gateways: &[String]) -> Result<String, AwsError> {
+        let out = self
+            .client
+            .subscribe()
+            .topic_arn(&self.topic_arn)
+            .protocol("email")
+            .endpoint(email)
+            .attributes("FilterPolicyScope", "MessageAttributes")
+            .attributes("FilterPolicy", filter_policy(gateways))
+            // Without it SNS answers "pending confirmation" instead of the ARN the registry keeps.
+            .return_subscription_arn(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("sns", "Subscribe", e))?;
+        let arn = out
+            .subscription_arn()
+            .filter(|arn| arn.starts_with("arn:"))
+            .ok_or_else(|| sns_error("Subscribe", "SNS answered without a subscription ARN"))?;
+        info!(gateways = gateways.len(), "owner subscribed (confirmation e-mail sent)");
+        Ok(arn.to_string())
+    }
+
+    async fn set_gateways(&self, subscription_arn: &str, gateways: &[String]) -> Result<(), AwsError> {
+        self.client
+            .set_subscription_attributes()
+            .subscription_arn(subscription_arn)
+            .attribute_name("FilterPolicy")
+            .attribute_value(filter_policy(gateways))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("sns", "SetSubscriptionAttributes", e))?;
+        Ok(())
+    }
+
+    async fn find(&self, email: &str) -> Result<Option<String>, AwsError> {
+        let mut pages = self
+            .client
+            .list_subscriptions_by_topic()
+            .topic_arn(&self.topic_arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| AwsError::from_sdk("sns", "ListSubscriptionsByTopic", e))?;
+            if let Some(found) = page
+                .subscriptions()
+                .iter()
+                .find(|s| s.protocol() == Some("email") && s.endpoint().is_some_and(|e| e.eq_ignore_ascii_case(email)))
+            {
+                return Ok(Some(
+                    found.subscription_arn().unwrap_or("PendingConfirmation").to_string(),
+                ));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn unsubscribe(&self, subscription_arn: &str) -> Result<(), AwsError> {
+        self.client
+            .unsubscribe()
+            .subscription_arn(subscription_arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("sns", "Unsubscribe", e))?;
+        Ok(())
     }
 }

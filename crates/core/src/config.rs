@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::gateway::{Gateway, GatewayTarget};
 use crate::policy_settings::PolicySettings;
+use crate::registry::Admission;
 use crate::watch::notice::NoticeContext;
 
 /// Names of the variables of the contract, in one place so messages and docs agree.
@@ -35,6 +36,8 @@ pub mod vars {
     pub const RESTORE_SETTLE_SECS: &str = "CLAWKEEPER_RESTORE_SETTLE_SECS";
     pub const AWS_ATTEMPT_TIMEOUT_MS: &str = "CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS";
     pub const STACK: &str = "CLAWKEEPER_STACK";
+    pub const WATCHED_CLUSTERS: &str = "CLAWKEEPER_WATCHED_CLUSTERS";
+    pub const TOKEN_SECRET_PREFIX: &str = "CLAWKEEPER_TOKEN_SECRET_PREFIX";
     /// Set by Lambda; read for the `--region` of the commands in notices.
     pub const REGION: &str = "AWS_REGION";
 }
@@ -104,8 +107,13 @@ pub struct Config {
     pub topic_arn: String,
     /// S3 bucket for snapshots.
     pub bucket: String,
-    /// The gateways this deployment watches, in configuration order.
+    /// The gateways this deployment watches, in configuration order: at init the seeds of
+    /// `CLAWKEEPER_GATEWAYS`; a handler works on [`Config::with_gateways`] of the current fleet
+    /// (seeds and registry, [`crate::registry`]).
     pub gateways: Vec<Gateway>,
+    /// What a gateway registered at run time must satisfy (`CLAWKEEPER_WATCHED_CLUSTERS`,
+    /// `CLAWKEEPER_TOKEN_SECRET_PREFIX`).
+    pub admission: Admission,
     /// Watchdog policy: the defaults of ARCHITECTURE.md section 4, then the stack's
     /// `CLAWKEEPER_SNAPSHOT_INTERVAL_SECS`, then the owner's `CLAWKEEPER_POLICY` laid over both.
     pub policy: PolicySettings,
@@ -170,6 +178,21 @@ impl Config {
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty());
         let probe_task_ip = parse_probe_task_ip(lookup(vars::PROBE_TASK_IP))?;
+        let admission = Admission {
+            clusters: lookup(vars::WATCHED_CLUSTERS)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect(),
+            token_secret_prefix: optional_name(
+                &lookup,
+                vars::TOKEN_SECRET_PREFIX,
+                |v| v.starts_with("arn:") && v.contains(":secretsmanager:") && v.contains(":secret:"),
+                "a Secrets Manager ARN prefix (arn:aws:secretsmanager:<region>:<account>:secret:<path>/)",
+            )?,
+        };
         let mut policy = policy;
         policy.notices = NoticeContext {
             region: optional_name(&lookup, vars::REGION, is_region, "an AWS region like us-east-1")?,
@@ -206,6 +229,7 @@ impl Config {
             topic_arn,
             bucket,
             gateways,
+            admission,
             policy,
             dead_letter_queue_url,
             alarm_names,
@@ -219,6 +243,14 @@ impl Config {
     /// The configured gateway with this id.
     pub fn gateway(&self, id: &str) -> Option<&Gateway> {
         self.gateways.iter().find(|g| g.id == id)
+    }
+
+    /// This configuration watching `gateways` (the current fleet) instead of the seeds.
+    pub fn with_gateways(&self, gateways: Vec<Gateway>) -> Self {
+        Self {
+            gateways,
+            ..self.clone()
+        }
     }
 }
 
@@ -376,15 +408,12 @@ fn parse_gateways(json: &str) -> Result<Vec<Gateway>, ConfigError> {
     let err = |problem: String| ConfigError::new(vars::GATEWAYS, problem);
     let raw: Vec<serde_json::Value> =
         serde_json::from_str(json).map_err(|e| err(format!("is not a JSON array of gateway objects: {e}")))?;
-    if raw.is_empty() {
-        return Err(err("is an empty array: configure at least one gateway".into()));
-    }
+    // An empty list is a stack whose gateways are all registered at run time (`control register`).
     let mut seen = HashSet::new();
     let mut gateways = Vec::with_capacity(raw.len());
     for (index, value) in raw.into_iter().enumerate() {
         let label = gateway_label(index, &value);
-        let raw: RawGateway = serde_json::from_value(value).map_err(|e| err(format!("{label}: {e}")))?;
-        let gateway = validate_gateway(raw).map_err(|problem| err(format!("{label}: {problem}")))?;
+        let gateway = parse_gateway_object(value).map_err(|problem| err(format!("{label}: {problem}")))?;
         if !seen.insert(gateway.id.clone()) {
             return Err(err(format!(
                 "{label}: id {:?} is used twice; ids must be unique",
@@ -397,6 +426,17 @@ fn parse_gateways(json: &str) -> Result<Vec<Gateway>, ConfigError> {
 }
 
 /// "gateway 2 (\"home\")": position (1-based) and id when there is one, for error messages.
+/// One gateway object (an element of `CLAWKEEPER_GATEWAYS`, or a registration), validated as
+/// strictly as the environment: unknown fields, a bad id, both or neither of `service` and
+/// `task_family`, a malformed URL, ARN or path are each an error saying what to fix.
+pub fn parse_gateway_object(value: serde_json::Value) -> Result<Gateway, String> {
+    if !value.is_object() {
+        return Err("a gateway must be a JSON object".into());
+    }
+    let raw: RawGateway = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    validate_gateway(raw)
+}
+
 fn gateway_label(index: usize, value: &serde_json::Value) -> String {
     match value.get("id").and_then(|v| v.as_str()) {
         Some(id) => format!("gateway {} ({id:?})", index + 1),
@@ -555,6 +595,23 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_seed_list_is_a_stack_of_registered_gateways_only() {
+        let config = env(&[(vars::GATEWAYS, Some("[]"))]).expect("valid");
+        assert!(config.gateways.is_empty());
+        let config = env(&[
+            (vars::WATCHED_CLUSTERS, Some("openclaw, lab")),
+            (
+                vars::TOKEN_SECRET_PREFIX,
+                Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:clawkeeper/ck/"),
+            ),
+        ])
+        .expect("valid");
+        assert_eq!(config.admission.clusters, ["openclaw", "lab"]);
+        let e = error_for(&[(vars::TOKEN_SECRET_PREFIX, Some("clawkeeper/ck/"))]);
+        assert_eq!(e.var, vars::TOKEN_SECRET_PREFIX);
+    }
+
+    #[test]
     fn each_missing_variable_is_named() {
         for var in [vars::TABLE, vars::TOPIC_ARN, vars::BUCKET, vars::GATEWAYS] {
             let e = error_for(&[(var, None)]);
@@ -585,7 +642,6 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("{not json", "is not a JSON array"),
             (r#"{"id":"home"}"#, "is not a JSON array"),
-            ("[]", "empty array"),
             (r#"[{"cluster":"c","service":"s"}]"#, "gateway 1: missing field `id`"),
             (
                 r#"[{"id":"home","service":"s"}]"#,

@@ -13,6 +13,9 @@ pub const ACTIONS: &[&str] = &[
     "snapshots",
     "restore",
     "test",
+    "register",
+    "unregister",
+    "gateways",
 ];
 
 /// Default and longest `history` window, in days (incident records are kept 90 days).

@@ -191,6 +191,27 @@ where
     R: SnapshotRequester + Sync,
     G: GatewayAdmin + Sync,
 {
+    handle_from(ports, gateway, settings, input, dedupe_key, at, None).await
+}
+
+/// [`handle`], planning first from `loaded`, the state as a batched read found it (`Some(None)`:
+/// never saved), instead of loading it; a conflict loads it again as usual.
+pub async fn handle_from<S, N, E, R, G>(
+    ports: &Ports<'_, S, N, E, R, G>,
+    gateway: &Gateway,
+    settings: &PolicySettings,
+    input: &Input,
+    dedupe_key: Option<&str>,
+    at: Moment,
+    mut loaded: Option<Option<Versioned<GatewayState>>>,
+) -> Result<Outcome, EngineError>
+where
+    S: StateStore + Sync,
+    N: Notifier + Sync,
+    E: EcsControl + Sync,
+    R: SnapshotRequester + Sync,
+    G: GatewayAdmin + Sync,
+{
     let store_err = |source| EngineError::Store {
         gateway: gateway.id.clone(),
         source,
@@ -205,8 +226,11 @@ where
                 gateway: gateway.id.clone(),
             });
         }
-        let loaded = ports.store.load::<GatewayState>(&gateway.id).await.map_err(store_err)?;
-        let (current, expected_rev) = match loaded {
+        let stored = match loaded.take() {
+            Some(stored) => stored,
+            None => ports.store.load::<GatewayState>(&gateway.id).await.map_err(store_err)?,
+        };
+        let (current, expected_rev) = match stored {
             Some(Versioned { state, rev, .. }) => (state, Some(rev)),
             None => (GatewayState::default(), None),
         };

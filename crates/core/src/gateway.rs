@@ -57,6 +57,30 @@ impl Gateway {
         }
     }
 
+    /// The gateway as one `CLAWKEEPER_GATEWAYS` element (what the registry stores and `gateways`
+    /// lists); [`crate::config::parse_gateway_object`] reads it back to the same gateway.
+    pub fn to_object(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        object.insert("id".into(), self.id.clone().into());
+        object.insert("cluster".into(), self.cluster.clone().into());
+        match &self.target {
+            GatewayTarget::Service(name) => object.insert("service".into(), name.clone().into()),
+            GatewayTarget::Standalone { family } => object.insert("task_family".into(), family.clone().into()),
+        };
+        for (key, value) in [
+            ("probe_url", &self.probe_url),
+            ("token_secret_arn", &self.token_secret_arn),
+            ("log_group", &self.log_group),
+        ] {
+            if let Some(value) = value {
+                object.insert(key.into(), value.clone().into());
+            }
+        }
+        object.insert("state_root".into(), self.state_root.clone().into());
+        object.insert("state_dir".into(), self.state_dir.clone().into());
+        serde_json::Value::Object(object)
+    }
+
     /// Absolute path of the OpenClaw state dir on the mounted volume.
     pub fn state_path(&self) -> PathBuf {
         PathBuf::from(&self.state_root).join(&self.state_dir)

@@ -14,6 +14,7 @@ pub mod ecs;
 pub mod engine;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+pub mod fleet;
 pub mod gateway;
 pub mod health;
 pub mod notifier;
@@ -21,6 +22,7 @@ pub mod objects;
 pub mod permit;
 pub mod policy_settings;
 pub mod ports;
+pub mod registry;
 pub mod store;
 pub mod watch;
 

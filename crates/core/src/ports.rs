@@ -14,8 +14,11 @@
 //! | [`SnapshotRequester`] | Lambda (async invoke) | asking the snapshot function for a run |
 //! | [`TokenSource`] | Secrets Manager | the gateway token for authenticated probes |
 //! | [`ObjectStore`] | S3 | snapshot archives, sidecars and status records |
+//! | [`GatewayRegistry`] | DynamoDB | the gateways registered at run time, their owners |
+//! | [`OwnerSubscriptions`] | SNS | one owner's e-mail subscription, filtered to their gateways |
 //! | [`GatewayAdmin`] | the gateway's admin RPC (reconciler only) | restarting one channel account |
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use serde::Serialize;
@@ -28,6 +31,7 @@ use crate::health::GatewayToken;
 use crate::notifier::Publication;
 use crate::objects::{ChunkSink, ObjectInfo, PartSource, PendingUpload, UploadError, Uploaded};
 use crate::permit::StopPermit;
+use crate::registry::{OwnerRecord, Registration, RegistryContents};
 use crate::store::{SaveRequest, StoreError, Versioned};
 use crate::watch::channel_runtime::ChannelStart;
 
@@ -56,10 +60,51 @@ pub trait StateStore {
     /// True when the dedupe marker `key` of `gateway` exists.
     fn seen(&self, gateway: &str, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Every stored gateway state, as `(gateway, state)`, in no particular order (for the reconciler).
-    fn list_states<T: DeserializeOwned>(
+    /// The stored states of `gateways` (batched reads; a gateway never saved is absent).
+    fn load_many<T: DeserializeOwned + Send>(
         &self,
-    ) -> impl Future<Output = Result<Vec<(String, Versioned<T>)>, StoreError>> + Send;
+        gateways: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, Versioned<T>>, StoreError>> + Send;
+}
+
+/// The gateway registry ([`crate::registry`]): every function reads it, only `control` writes it.
+pub trait GatewayRegistry {
+    /// Every registration, tombstone and owner record.
+    fn read(&self) -> impl Future<Output = Result<RegistryContents, StoreError>> + Send;
+
+    /// Writes (or replaces) one registration or tombstone.
+    fn put_registration(&self, registration: &Registration) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the registration of `id` (absent is not an error).
+    fn delete_registration(&self, id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes (or replaces) one owner record.
+    fn put_owner(&self, owner: &OwnerRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the owner record of `email` (absent is not an error).
+    fn delete_owner(&self, email: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Owners' e-mail subscriptions to the stack's topic, each filtered on the `gateway` message
+/// attribute to that owner's gateways.
+pub trait OwnerSubscriptions {
+    /// Subscribes `email` with a filter passing exactly `gateways`; returns the subscription ARN
+    /// (SNS sends the owner a confirmation e-mail first).
+    fn subscribe(&self, email: &str, gateways: &[String]) -> impl Future<Output = Result<String, AwsError>> + Send;
+
+    /// Replaces the filter of `subscription_arn` with one passing exactly `gateways`.
+    fn set_gateways(
+        &self,
+        subscription_arn: &str,
+        gateways: &[String],
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// The subscription of `email` to the topic that the registry does not record, if any (the
+    /// stack's `OwnerEmail`, or one made by hand): left alone, it already receives its notices.
+    fn find(&self, email: &str) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+
+    /// Ends `subscription_arn`.
+    fn unsubscribe(&self, subscription_arn: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
 /// Stop permits ([`crate::permit`]): `control` issues them, the restore function takes them.

@@ -25,7 +25,7 @@ fn answer(gateway: &Gateway, action: &str, by: &str, outcome: &Outcome) -> Value
     })
 }
 
-impl App {
+impl App<'_> {
     /// Desired 0, as the owner's wish: the watchdog restarts nothing until `resume`.
     pub async fn pause(&self, id: &str, by: &str, at: Moment) -> Result<Value, FunctionError> {
         let gateway = self.gateway(id)?;

@@ -4,16 +4,18 @@
 use clawkeeper_aws::Adapters;
 use clawkeeper_aws::FunctionError;
 use clawkeeper_core::engine::{self, EngineError, Moment, Outcome};
+use clawkeeper_core::registry::Fleet;
 use clawkeeper_core::watch::Input;
 use clawkeeper_core::watch::plan::owner::{OwnerAction, OwnerInput};
 use clawkeeper_core::{Config, Gateway};
+use std::sync::Arc;
 
 use crate::functions::LambdaFunctions;
 use crate::operators::Operators;
 
-/// Everything an action may use: the configuration, the AWS adapters built once from it, and
-/// synchronous invokes of the snapshot and restore functions.
-pub struct App {
+/// What a warm process keeps: its configuration (with the seed gateways), the AWS adapters built
+/// once from it, synchronous invokes of the snapshot and restore functions, and its operators.
+pub struct Shared {
     /// The function's configuration.
     pub config: Config,
     /// The state table, topic, ECS, snapshot requests and the snapshot bucket.
@@ -24,7 +26,24 @@ pub struct App {
     pub operators: Operators,
 }
 
-impl App {
+/// Everything one request's action may use: the configuration watching the current fleet, and
+/// the process's adapters.
+pub struct App<'s> {
+    /// The configuration, its gateways those of the fleet as this request found it.
+    pub config: Config,
+    /// The fleet itself (where each gateway comes from, owners).
+    pub fleet: Arc<Fleet>,
+    /// The environment's configuration (its gateways are the seeds).
+    pub seeds: &'s Config,
+    /// The state table, topic, ECS, snapshot requests and the snapshot bucket.
+    pub adapters: &'s Adapters,
+    /// Synchronous invokes of the snapshot and restore functions.
+    pub functions: &'s LambdaFunctions,
+    /// Who may pause, silence and restore.
+    pub operators: &'s Operators,
+}
+
+impl App<'_> {
     /// The configured gateway (parsing already checked the id).
     pub fn gateway(&self, id: &str) -> Result<&Gateway, FunctionError> {
         self.config

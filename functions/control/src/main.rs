@@ -14,6 +14,7 @@ mod dispatch;
 mod doctor;
 mod functions;
 mod operators;
+mod registry;
 mod request;
 mod restore;
 mod restore_budget;
@@ -21,7 +22,7 @@ mod snapshots;
 mod status;
 mod url;
 
-use app::App;
+use app::Shared;
 use clawkeeper_aws::lambda::{report_init_error, start};
 use functions::LambdaFunctions;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -37,11 +38,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         report_init_error("Runtime.ConfigError", e);
     })?;
     let functions = LambdaFunctions::new(&adapters.sdk);
-    let app = App {
+    let shared = Shared {
         config,
         adapters,
         functions,
         operators,
     };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| dispatch::handle(&app, event))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| dispatch::handle(&shared, event))).await
 }

@@ -19,7 +19,7 @@ pub const OPERATOR_PRINCIPALS_VAR: &str = "CLAWKEEPER_OPERATOR_PRINCIPALS";
 
 /// The actions limited to operators when operators are configured: the ones that stop the gateway
 /// (pause; restore pauses first and replaces its state) or mute what would say it is down.
-pub const OPERATOR_ACTIONS: &[&str] = &["pause", "silence", "restore"];
+pub const OPERATOR_ACTIONS: &[&str] = &["pause", "silence", "restore", "register", "unregister"];
 
 /// The configured operators; none configured means no limit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

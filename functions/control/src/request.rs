@@ -45,6 +45,15 @@ pub enum Request {
     /// Send a test notice and check the deployment: subscriptions, alarms, heartbeat, dead letters,
     /// and each gateway's (or one's) newest snapshot and probe.
     Test { gateway: Option<String> },
+    /// Watch one more gateway (or replace a registration), told to `owner_email` too when given.
+    Register {
+        gateway: clawkeeper_core::Gateway,
+        owner_email: Option<String>,
+    },
+    /// Stop watching a gateway (its snapshots and history are kept).
+    Unregister { gateway: String },
+    /// The registry: every watched gateway with where it comes from and its phase, and the owners.
+    Gateways,
 }
 
 impl Request {
@@ -61,6 +70,9 @@ impl Request {
             Self::Snapshots { .. } => "snapshots",
             Self::Restore { .. } => "restore",
             Self::Test { .. } => "test",
+            Self::Register { .. } => "register",
+            Self::Unregister { .. } => "unregister",
+            Self::Gateways => "gateways",
         }
     }
 }
@@ -170,6 +182,44 @@ pub fn parse(event: &Value, config: &Config) -> Result<Request, FunctionError> {
                 gateway: optional_gateway(fields, config)?,
             })
         }
+        "register" => {
+            allow(&["action", "gateway", "owner_email"])?;
+            let object = fields.get("gateway").cloned().ok_or_else(|| {
+                invalid("`gateway` is missing: the gateway object, as one CLAWKEEPER_GATEWAYS element".into())
+            })?;
+            let gateway = clawkeeper_core::config::parse_gateway_object(object)
+                .map_err(|problem| invalid(format!("`gateway`: {problem}")))?;
+            config
+                .admission
+                .check(&gateway, &config.gateways, &config.gateways)
+                .map_err(|problem| invalid(format!("`gateway`: {problem}")))?;
+            let owner_email = match fields.get("owner_email") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(email)) => Some(clawkeeper_core::registry::normalize_email(email).map_err(invalid)?),
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "`owner_email` must be a string, got {}",
+                        kind_of(other)
+                    )));
+                }
+            };
+            Ok(Request::Register { gateway, owner_email })
+        }
+        "unregister" => {
+            allow(&["action", "gateway"])?;
+            match fields.get("gateway") {
+                Some(Value::String(_)) => Ok(Request::Unregister {
+                    gateway: required_gateway(fields, config)?,
+                }),
+                _ => Err(invalid(
+                    "`gateway` is missing: the id of the gateway to stop watching".into(),
+                )),
+            }
+        }
+        "gateways" => {
+            allow(&["action"])?;
+            Ok(Request::Gateways)
+        }
         other => Err(FunctionError::new(
             "UnknownAction",
             format!("unknown action {other:?}; known actions: {}", ACTIONS.join(", ")),
@@ -257,13 +307,20 @@ fn text(fields: &Fields, name: &str, max_chars: usize) -> Result<Option<String>,
 }
 
 fn reject_unknown_fields(fields: &Fields, allowed: &[&str]) -> Result<(), FunctionError> {
-    match fields.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(unknown) => Err(invalid(format!(
-            "unknown field {unknown:?} for this action; allowed: {}",
-            allowed.join(", ")
-        ))),
-        None => Ok(()),
+    // Every unknown field named, so a request with several typos is fixed in one go.
+    let unknown: Vec<String> = fields
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .map(|k| format!("unknown field {k:?}"))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
     }
+    Err(invalid(format!(
+        "{} for this action; allowed: {}",
+        unknown.join(", "),
+        allowed.join(", ")
+    )))
 }
 
 fn invalid(message: String) -> FunctionError {
@@ -453,6 +510,7 @@ mod fuzz {
     const FIELDS: &[&str] = &[
         "action",
         "gateway",
+        "owner_email",
         "force",
         "minutes",
         "reason",

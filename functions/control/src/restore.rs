@@ -65,7 +65,7 @@ pub struct Waits {
     pub health_timeout_secs: u64,
 }
 
-impl App {
+impl App<'_> {
     /// Restores `wanted` (name, key or `latest`) onto gateway `id`.
     pub async fn restore(
         &self,

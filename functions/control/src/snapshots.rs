@@ -115,7 +115,7 @@ pub async fn resolve<O: ObjectStore>(objects: &O, gateway: &str, wanted: &str) -
     }
 }
 
-impl crate::app::App {
+impl crate::app::App<'_> {
     /// `snapshots`: the newest `limit` snapshots of one gateway or each.
     pub async fn list_snapshots(&self, only: Option<&str>, limit: usize) -> Result<serde_json::Value, FunctionError> {
         let mut gateways = Vec::new();

@@ -62,7 +62,7 @@ async fn ecs_state(gateway: &Gateway, ecs: &impl EcsRead) -> EcsState {
 /// Snapshots shown by `status`.
 const NEWEST_SNAPSHOTS: usize = 3;
 
-impl App {
+impl App<'_> {
     /// `status`: ECS, the watchdog's view and the newest snapshots of one gateway or all.
     pub async fn status(&self, only: Option<&str>) -> Result<Value, FunctionError> {
         let mut gateways = Vec::new();

@@ -32,12 +32,12 @@ pub async fn handle(app: &App, invocation: LambdaEvent<Value>) -> Result<Value, 
         tracing::info!("CloudWatch Logs control message acknowledged");
         return Ok(json!({ "control": true }));
     }
-    let Some(gateway) = app
-        .config
-        .gateways
-        .iter()
-        .find(|g| g.log_group.as_deref() == Some(data.log_group.as_str()))
-    else {
+    let of_group = |g: &&clawkeeper_core::Gateway| g.log_group.as_deref() == Some(data.log_group.as_str());
+    let (config, _) = app
+        .adapters
+        .watched_or_known(&app.config, |fleet| fleet.members.iter().any(|m| of_group(&&m.gateway)))
+        .await?;
+    let Some(gateway) = config.gateways.iter().find(of_group) else {
         // Retrying cannot help: the subscription points at a group no gateway is configured with.
         tracing::warn!(log_group = %data.log_group, events = data.log_events.len(), "log group of no configured gateway; ignored");
         return Ok(json!({ "ignored": format!("log group {} is not a configured gateway's", data.log_group) }));

@@ -6,10 +6,12 @@ use std::time::{Duration, Instant};
 
 use clawkeeper_aws::Adapters;
 use clawkeeper_aws::FunctionError;
+use clawkeeper_aws::adapters::watching;
 use clawkeeper_aws::metrics;
 use clawkeeper_core::engine::{self, Moment};
 use clawkeeper_core::health::{GatewayToken, ProbePlan, TokenCache, observe_ecs, probe_plan};
 use clawkeeper_core::ports::StateStore;
+use clawkeeper_core::store::Versioned;
 use clawkeeper_core::watch::channel_runtime::ChannelsCheck;
 use clawkeeper_core::watch::health::{ProbeOutcome, SnapshotFailure, snapshot_is_stale};
 use clawkeeper_core::watch::{GatewayState, Input, Observation, ProbeReport, SnapshotCheck};
@@ -30,7 +32,7 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// account's snapshot, slower than a probe.
 pub const ADMIN_RPC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Gateways handled at once: probes wait on the network, not the CPU.
-const CONCURRENCY: usize = 32;
+const CONCURRENCY: usize = 64;
 /// A token is read from Secrets Manager at most this often per warm process.
 pub const TOKEN_TTL: Duration = Duration::from_secs(300);
 
@@ -55,19 +57,47 @@ struct Report {
     channels: Value,
     incident_open: bool,
     snapshot_stale: bool,
+    snapshot_age_secs: Option<i64>,
     probe_ms: Option<u128>,
     millis: u128,
     problems: Vec<String>,
 }
 
 pub async fn reconcile_all(app: &'static App, at: Moment) -> Result<Value, FunctionError> {
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    // An unreadable registry does not stop the watch: the fleet last read (or the seeds) is
+    // reconciled, and the run fails so the errors alarm says so.
+    let (config, fleet) = match app.adapters.watched_fresh(&app.config).await {
+        Ok(watched) => watched,
+        Err(e) => {
+            tracing::error!(error = %e, "gateway registry unreadable; reconciling the fleet last known");
+            failures.push(e.to_string());
+            watching(&app.config, e.last_known)
+        }
+    };
+    failures.extend(fleet.problems.iter().cloned());
+    let config = Arc::new(config);
+    // Every state in a few batched reads; a gateway whose state the batch could not give is
+    // loaded by the engine itself.
+    let ids: Vec<String> = config.gateways.iter().map(|g| g.id.clone()).collect();
+    let mut states = match app.adapters.store.load_many::<GatewayState>(&ids).await {
+        Ok(states) => Some(states),
+        Err(e) => {
+            tracing::warn!(error = %e, "batched state read failed; each gateway loads its own");
+            None
+        }
+    };
     let limit = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = JoinSet::new();
-    for (index, gateway) in app.config.gateways.iter().enumerate() {
+    for (index, gateway) in config.gateways.iter().enumerate() {
         let limit = Arc::clone(&limit);
+        let config = Arc::clone(&config);
+        let loaded = states.as_mut().map(|found| found.remove(&gateway.id));
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
-            (index, reconcile(app, gateway, at).await)
+            let gateway = &config.gateways[index];
+            (index, reconcile(app, &config, gateway, at, loaded).await)
         });
     }
     let mut results: Vec<(usize, Result<Report, String>)> = Vec::new();
@@ -79,11 +109,12 @@ pub async fn reconcile_all(app: &'static App, at: Moment) -> Result<Value, Funct
     }
     results.sort_by_key(|(i, _)| *i);
     let mut answer = Vec::new();
-    let mut failures = Vec::new();
+    let mut totals = Totals::default();
     for (_, result) in results {
         match result {
             Ok(report) => {
-                emit_gateway_metrics(&report);
+                totals.add(&report);
+                log_gateway(&report);
                 if !report.problems.is_empty() {
                     failures.push(format!("{}: {}", report.gateway, report.problems.join("; ")));
                 }
@@ -102,11 +133,13 @@ pub async fn reconcile_all(app: &'static App, at: Moment) -> Result<Value, Funct
                     "problems": report.problems,
                 }));
             }
-            Err(e) => failures.push(e),
+            Err(e) => {
+                totals.unknown += 1;
+                failures.push(e);
+            }
         }
     }
-    // The heartbeat says the reconciler ran, whatever it found: the dead-man's switch watches it.
-    metrics::emit(&[], &[("ReconcilerHeartbeat", 1.0, "Count")]);
+    totals.emit(config.gateways.len(), started.elapsed());
     if !failures.is_empty() {
         tracing::error!(failed = failures.len(), "reconciler pass finished with failures");
         return Err(FunctionError::new("ReconcileFailed", failures.join(" | ")));
@@ -114,18 +147,87 @@ pub async fn reconcile_all(app: &'static App, at: Moment) -> Result<Value, Funct
     Ok(json!({ "gateways": answer }))
 }
 
-async fn reconcile(app: &App, gateway: &Gateway, at: Moment) -> Result<Report, String> {
+/// The fleet's figures of one run: the stack-level gauges, whose number (and cost) does not grow
+/// with the fleet; per-gateway figures go to the log line of each gateway instead.
+#[derive(Debug, Default)]
+struct Totals {
+    up: u32,
+    down: u32,
+    unknown: u32,
+    incidents: u32,
+    stale: u32,
+}
+
+impl Totals {
+    fn add(&mut self, report: &Report) {
+        match report.up {
+            Some(true) => self.up += 1,
+            Some(false) => self.down += 1,
+            None => self.unknown += 1,
+        }
+        self.incidents += u32::from(report.incident_open);
+        self.stale += u32::from(report.snapshot_stale);
+    }
+
+    fn emit(&self, watched: usize, elapsed: Duration) {
+        // The heartbeat says the reconciler ran, whatever it found: the dead-man's switch watches it.
+        metrics::emit(
+            &[],
+            &[
+                ("ReconcilerHeartbeat", 1.0, "Count"),
+                ("GatewaysWatched", watched as f64, "Count"),
+                ("GatewaysUp", f64::from(self.up), "Count"),
+                ("GatewaysDown", f64::from(self.down), "Count"),
+                ("GatewaysUnknown", f64::from(self.unknown), "Count"),
+                ("IncidentsOpen", f64::from(self.incidents), "Count"),
+                ("SnapshotsStale", f64::from(self.stale), "Count"),
+                ("ReconcileMillis", elapsed.as_millis() as f64, "Milliseconds"),
+            ],
+        );
+    }
+}
+
+/// One structured line per gateway and run (the dashboard's fleet table reads it).
+fn log_gateway(report: &Report) {
+    let word = |flag: Option<bool>| flag.map_or("unknown", |b| if b { "true" } else { "false" });
+    let probe = report
+        .probe
+        .get("outcome")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("none");
+    tracing::info!(
+        gateway = %report.gateway,
+        phase = %report.phase,
+        up = word(report.up),
+        ready = word(report.ready),
+        incident_open = report.incident_open,
+        snapshot_stale = report.snapshot_stale,
+        snapshot_age_secs = report.snapshot_age_secs,
+        probe,
+        "fleet gateway"
+    );
+}
+
+async fn reconcile(
+    app: &App,
+    config: &Config,
+    gateway: &Gateway,
+    at: Moment,
+    loaded: Option<Option<Versioned<GatewayState>>>,
+) -> Result<Report, String> {
     let now = at.now;
     let started = Instant::now();
     let mut problems = Vec::new();
-    let state = app
-        .adapters
-        .store
-        .load::<GatewayState>(&gateway.id)
-        .await
-        .map_err(|e| format!("{}: state store: {e}", gateway.id))?
-        .map(|v| v.state)
-        .unwrap_or_default();
+    let loaded = match loaded {
+        Some(loaded) => loaded,
+        None => app
+            .adapters
+            .store
+            .load::<GatewayState>(&gateway.id)
+            .await
+            .map_err(|e| format!("{}: state store: {e}", gateway.id))?,
+    };
+    let state = loaded.as_ref().map(|v| v.state.clone()).unwrap_or_default();
 
     let ecs = match observe_ecs(&app.adapters.ecs, gateway, &state).await {
         Ok(view) => view,
@@ -223,14 +325,15 @@ async fn reconcile(app: &App, gateway: &Gateway, at: Moment) -> Result<Report, S
     let ports = app.adapters.engine_ports_with(&admin);
     // The gauges report the state the engine stored; when it could not store one, the state as
     // it was (nothing this pass decided took effect).
-    let (after, executed) = match engine::handle(&ports, gateway, &app.config.policy, &input, None, at).await {
-        Ok(outcome) => (outcome.state, outcome.executed),
-        Err(e) => {
-            tracing::error!(gateway = %gateway.id, error = %e, "policy pass failed");
-            problems.push(e.to_string());
-            (state, Vec::new())
-        }
-    };
+    let (after, executed) =
+        match engine::handle_from(&ports, gateway, &config.policy, &input, None, at, Some(loaded)).await {
+            Ok(outcome) => (outcome.state, outcome.executed),
+            Err(e) => {
+                tracing::error!(gateway = %gateway.id, error = %e, "policy pass failed");
+                problems.push(e.to_string());
+                (state, Vec::new())
+            }
+        };
     let (mode, outcome, detail) = probed_summary;
     let probe_view = json!({
         "mode": mode.as_str(),
@@ -244,8 +347,12 @@ async fn reconcile(app: &App, gateway: &Gateway, at: Moment) -> Result<Report, S
         snapshot,
         after.health.watching_since,
         now,
-        app.config.policy.snapshot_interval_secs,
+        config.policy.snapshot_interval_secs,
     );
+    let snapshot_age_secs = match snapshot {
+        SnapshotCheck::NewestAt(at) => Some(now.saturating_sub(at)),
+        _ => None,
+    };
     let (phase, incident_open) = (after.phase.as_str().to_string(), after.incident.is_some());
     let millis = started.elapsed().as_millis();
     tracing::info!(gateway = %gateway.id, phase = %phase, executed = executed.len(), ms = millis as u64, "reconciled");
@@ -259,6 +366,7 @@ async fn reconcile(app: &App, gateway: &Gateway, at: Moment) -> Result<Report, S
         channels: channels_view,
         incident_open,
         snapshot_stale,
+        snapshot_age_secs,
         probe_ms,
         millis,
         problems,
@@ -310,19 +418,4 @@ async fn newest_snapshot(app: &App, gateway: &Gateway) -> SnapshotCheck {
             SnapshotCheck::NotChecked
         }
     }
-}
-
-fn emit_gateway_metrics(report: &Report) {
-    let flag = |b: bool| if b { 1.0 } else { 0.0 };
-    let mut metrics = vec![
-        ("IncidentOpen", flag(report.incident_open), "Count"),
-        ("SnapshotStale", flag(report.snapshot_stale), "Count"),
-    ];
-    if let Some(up) = report.up {
-        metrics.push(("GatewayUp", flag(up), "Count"));
-    }
-    if let Some(ready) = report.ready {
-        metrics.push(("GatewayReady", flag(ready), "Count"));
-    }
-    metrics::emit(&[("Gateway", report.gateway.as_str())], &metrics);
 }

@@ -22,7 +22,12 @@ use crate::request::{self, Request};
 /// Restores the snapshot the request names onto its gateway's state (or recovers an interrupted
 /// swap), or fails without changing it. `ends_at_ms` is this invocation's own deadline.
 pub async fn handle(app: &App, event: Value, ends_at_ms: i64) -> Result<Value, FunctionError> {
-    let request = request::parse(&event, &app.config).inspect_err(|e| {
+    let named = event.get("gateway").and_then(Value::as_str);
+    let (config, _) = app
+        .adapters
+        .watched_or_known(&app.config, |fleet| named.is_none_or(|id| fleet.member(id).is_some()))
+        .await?;
+    let request = request::parse(&event, &config).inspect_err(|e| {
         tracing::warn!(error_type = e.error_type, error = %e.message, "refused restore request");
     })?;
     let what = request.permit_word().to_string();

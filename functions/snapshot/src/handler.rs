@@ -16,7 +16,14 @@ use crate::request;
 
 /// Snapshots every gateway the request names; any failure fails the invocation (after recording it).
 pub async fn handle(app: &App, event: Value) -> Result<Value, FunctionError> {
-    let (config, store, scratch) = (&app.config, &app.adapters.objects, app.scratch.as_path());
+    // A request for one gateway needs the fleet that knows it; a scheduled run snapshots the fleet
+    // last known when the registry cannot be read.
+    let named = event.get("gateway").and_then(Value::as_str);
+    let (config, _) = app
+        .adapters
+        .watched_or_known(&app.config, |fleet| named.is_none_or(|id| fleet.member(id).is_some()))
+        .await?;
+    let (config, store, scratch) = (&config, &app.adapters.objects, app.scratch.as_path());
     let stale_upload_age = config.timings.stale_upload_age;
     let request = request::parse(&event, config).inspect_err(|e| {
         tracing::warn!(error_type = e.error_type, error = %e.message, "refused snapshot request");

@@ -5,12 +5,14 @@
 mod admin;
 mod ecs;
 mod notifier;
+mod registry;
 mod snapshots;
 mod store;
 
 pub use admin::RecordingAdmin;
 pub use ecs::FakeEcs;
 pub use notifier::{HangingNotifier, RecordingNotifier};
+pub use registry::{MemoryRegistry, RecordingSubscriptions};
 pub use snapshots::RecordingSnapshots;
 pub use store::{MemoryStore, RacingStore};
 

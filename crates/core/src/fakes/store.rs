@@ -128,11 +128,14 @@ impl StateStore for MemoryStore {
         Ok(self.lock().seen.contains(&(gateway.to_string(), key.to_string())))
     }
 
-    async fn list_states<T: DeserializeOwned>(&self) -> Result<Vec<(String, Versioned<T>)>, StoreError> {
+    async fn load_many<T: DeserializeOwned + Send>(
+        &self,
+        gateways: &[String],
+    ) -> Result<HashMap<String, Versioned<T>>, StoreError> {
         let inner = self.lock();
-        inner
-            .states
+        gateways
             .iter()
+            .filter_map(|gateway| inner.states.get(gateway).map(|stored| (gateway, stored)))
             .map(|(gateway, stored)| Ok((gateway.clone(), decode(gateway, stored)?)))
             .collect()
     }
@@ -190,7 +193,10 @@ impl StateStore for RacingStore {
         self.inner.seen(gateway, key).await
     }
 
-    async fn list_states<T: DeserializeOwned>(&self) -> Result<Vec<(String, Versioned<T>)>, StoreError> {
-        self.inner.list_states().await
+    async fn load_many<T: DeserializeOwned + Send>(
+        &self,
+        gateways: &[String],
+    ) -> Result<HashMap<String, Versioned<T>>, StoreError> {
+        self.inner.load_many(gateways).await
     }
 }

@@ -141,7 +141,7 @@ fn parse_task(
         .find(|g| g.task_group() == group && cluster.as_deref().is_some_and(|c| c == cluster_name(&g.cluster)))
     else {
         return Ok(ignored(format!(
-            "task group {group} on cluster {} matches no configured gateway",
+            "task group {group} on cluster {} {NO_GATEWAY}",
             cluster.as_deref().unwrap_or("(unknown)")
         )));
     };
@@ -242,7 +242,7 @@ fn parse_service(
             && cluster.as_deref().is_some_and(|c| c == cluster_name(&g.cluster))
     }) else {
         return Ok(ignored(format!(
-            "service {service} on cluster {} matches no configured gateway",
+            "service {service} on cluster {} {NO_GATEWAY}",
             cluster.as_deref().unwrap_or("(unknown)")
         )));
     };
@@ -360,6 +360,10 @@ fn cluster_from_resource_arn(arn: &str, kind: &str) -> Option<String> {
     let (cluster, _) = path.split_once('/')?;
     Some(cluster.to_owned())
 }
+
+/// How an ignored event's reason ends when no watched gateway is its: the caller may read the
+/// registry again before it lets the event go (a gateway registered a moment ago).
+pub const NO_GATEWAY: &str = "matches no configured gateway";
 
 fn ignored(reason: String) -> Parsed {
     Parsed::Ignored { reason }

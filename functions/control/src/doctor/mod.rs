@@ -28,7 +28,7 @@ const HEARTBEAT_NAMESPACE: &str = "Clawkeeper";
 const HEARTBEAT_METRIC: &str = "ReconcilerHeartbeat";
 const HEARTBEAT_WINDOW: Duration = Duration::from_secs(30 * 60);
 
-impl App {
+impl App<'_> {
     /// `test`: the notice, then the deployment's checks and those of one gateway or all.
     pub async fn test(&self, only: Option<&str>, by: &str, at: Moment) -> Result<Value, FunctionError> {
         let topic = self.adapters.notifier.topic_arn().to_string();
