@@ -86,6 +86,29 @@ async fn reconciler_rides_out_transient_faults_and_a_lasting_sns_outage_loses_no
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_failed_batched_state_read_falls_back_to_each_gateways_own_read() {
+    let stack = faulty_stack().with_service().start().await;
+    let mut reconciler = stack.spawn("reconciler");
+    // The batch fails on every attempt; the run still reconciles the gateway from its own read.
+    stack.proxy().inject("BatchGetItem", Fault::Status(500), 100);
+    let answer = ok(&mut reconciler, &json!({}));
+    assert_eq!(answer["gateways"][0]["phase"], "down", "{answer}");
+    assert_eq!(answer["gateways"][0]["incident_open"], true, "{answer}");
+    assert_eq!(answer["gateways"][0]["problems"], json!([]), "{answer}");
+    let own_reads = stack.proxy().forwarded().iter().filter(|op| *op == "GetItem").count();
+    assert!(own_reads >= 1, "{:?}", stack.proxy().forwarded());
+    assert_eq!(
+        forwarded(stack.proxy(), "BatchGetItem"),
+        0,
+        "every batch attempt failed"
+    );
+    stack.proxy().clear();
+    // The next tick batches again and, the incident already open, sends nothing more.
+    ok(&mut reconciler, &json!({}));
+    assert_eq!(kinds(&stack.inbox().settle_and_drain().await), ["gateway_down"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_hung_gateway_is_stopped_exactly_once_through_ecs_faults() {
     // Every path answers an HTML 200, like the Control UI: not the probe contract, so the gateway
     // counts as hung.

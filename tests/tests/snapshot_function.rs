@@ -149,7 +149,18 @@ async fn a_failure_mid_upload_leaves_no_sidecar_and_no_incomplete_upload() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_requests_are_refused_with_stable_error_types() {
+    // Without the state table the registry cannot say whether `office` is registered: a clear
+    // error naming the read, never a guess either way.
     let stack = Stack::bare().with_state_root().start().await;
+    let mut function = stack.spawn("snapshot");
+    let failure = function.invoke(&json!({"gateway": "office"})).expect_failed();
+    assert_eq!(failure.error_type, "RegistryUnreadable", "{failure:?}");
+    assert!(
+        failure.error_message.contains("gateway registry unreadable"),
+        "{failure:?}"
+    );
+
+    let stack = Stack::bare().with_table().with_state_root().start().await;
     let mut function = stack.spawn("snapshot");
     let failure = function.invoke(&json!({"gateway": "office"})).expect_failed();
     assert_eq!(failure.error_type, "UnknownGateway");

@@ -122,9 +122,14 @@ impl FunctionError {
 }
 
 impl From<clawkeeper_core::fleet::FleetError> for FunctionError {
-    /// An unreadable registry: retryable when a later attempt may read it (the input is kept).
+    /// An unreadable registry: `Retryable` when a later attempt may read it (the input is kept),
+    /// else `RegistryUnreadable` (a missing table, a denied read: the message says which).
     fn from(e: clawkeeper_core::fleet::FleetError) -> Self {
-        let error_type = if e.is_transient() { "Retryable" } else { "Failed" };
+        let error_type = if e.is_transient() {
+            "Retryable"
+        } else {
+            "RegistryUnreadable"
+        };
         Self::new(error_type, e.to_string())
     }
 }
