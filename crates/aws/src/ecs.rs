@@ -1,12 +1,17 @@
 //! [`EcsRead`] and [`EcsControl`] over `aws-sdk-ecs`.
 
+use std::collections::HashMap;
+
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, DesiredStatus, LaunchType, NetworkConfiguration, Service, Task,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
 use clawkeeper_core::aws_error::{AwsError, Retry};
-use clawkeeper_core::ecs::{DeploymentLimits, DeploymentView, Missing, RunSpec, ServiceView, TaskGroup, TaskView};
+use clawkeeper_core::ecs::{
+    DESCRIBE_TASKS_MAX, DeploymentLimits, DeploymentView, Missing, RunSpec, ServiceView, TaskGroup, TaskView,
+    service_name,
+};
 use clawkeeper_core::ports::{EcsControl, EcsRead};
 use tracing::info;
 
@@ -79,6 +84,105 @@ impl EcsRead for EcsClient {
         Ok(Err(Missing { reason }))
     }
 
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<HashMap<String, Result<ServiceView, Missing>>, AwsError> {
+        let out = match self
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(services.to_vec()))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let e = AwsError::from_sdk("ecs", "DescribeServices", e);
+                if e.code.as_deref() == Some("ClusterNotFoundException") {
+                    let missing = Missing {
+                        reason: format!("cluster {cluster} not found"),
+                    };
+                    return Ok(services.iter().map(|s| (s.clone(), Err(missing.clone()))).collect());
+                }
+                return Err(e);
+            }
+        };
+        let mut answers = HashMap::with_capacity(services.len());
+        for asked in services {
+            // ECS answers each service by its name and ARN, whichever was asked.
+            let found = out
+                .services()
+                .iter()
+                .find(|s| s.service_arn() == Some(asked.as_str()) || s.service_name() == Some(service_name(asked)));
+            let answer = match found {
+                Some(found) => Ok(service_view(found)),
+                None => Err(Missing {
+                    reason: out
+                        .failures()
+                        .iter()
+                        .find(|f| f.arn().is_some_and(|arn| service_name(arn) == service_name(asked)))
+                        .and_then(|f| f.reason())
+                        .unwrap_or("MISSING")
+                        .to_string(),
+                }),
+            };
+            answers.insert(asked.clone(), answer);
+        }
+        Ok(answers)
+    }
+
+    async fn cluster_tasks(&self, cluster: &str, desired_status: &str) -> Result<Vec<TaskView>, AwsError> {
+        let mut arns = Vec::new();
+        let mut next = None;
+        for _ in 0..MAX_TASK_PAGES {
+            let page = self
+                .client
+                .list_tasks()
+                .cluster(cluster)
+                .desired_status(DesiredStatus::from(desired_status))
+                .max_results(DESCRIBE_TASKS_MAX as i32)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("ecs", "ListTasks", e))?;
+            arns.extend(page.task_arns.unwrap_or_default());
+            next = page.next_token;
+            if next.is_none() {
+                break;
+            }
+        }
+        if next.is_some() {
+            // Gateways judged from part of a listing could be taken for stopped: none is.
+            return Err(AwsError {
+                service: "ecs",
+                operation: "ListTasks",
+                code: None,
+                retry: Retry::Permanent,
+                message: format!(
+                    "cluster {cluster} lists more than {} tasks; clawkeeper reads at most that many",
+                    MAX_TASK_PAGES * DESCRIBE_TASKS_MAX
+                ),
+            });
+        }
+        let mut tasks = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(DESCRIBE_TASKS_MAX) {
+            let out = self
+                .client
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("ecs", "DescribeTasks", e))?;
+            // A task that stopped and expired between the listing and its description is a
+            // failure in the answer: no longer running, nothing to report.
+            tasks.extend(out.tasks().iter().map(task_view));
+        }
+        Ok(tasks)
+    }
+
     async fn tasks(&self, cluster: &str, group: &TaskGroup, desired_status: &str) -> Result<Vec<TaskView>, AwsError> {
         let listing = self
             .client
@@ -127,6 +231,9 @@ impl EcsClient {
         Ok(out.tasks.unwrap_or_default())
     }
 }
+
+/// A cluster listing reads at most this many pages of [`DESCRIBE_TASKS_MAX`] tasks.
+const MAX_TASK_PAGES: usize = 100;
 
 /// ECS keeps at most this many characters of a stop reason.
 const MAX_STOP_REASON_CHARS: usize = 255;

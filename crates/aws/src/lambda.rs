@@ -61,6 +61,15 @@ pub fn deadline_secs(context: &lambda_runtime::Context) -> i64 {
     i64::try_from(context.deadline.div_ceil(1000)).unwrap_or(i64::MAX)
 }
 
+/// How long until Lambda ends this invocation, to the millisecond (zero once past).
+pub fn time_left(context: &lambda_runtime::Context) -> std::time::Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let left = u128::from(context.deadline).saturating_sub(now);
+    std::time::Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX))
+}
+
 /// Now, inside this invocation: what the engine needs to take an outbox lease that ends with it.
 pub fn moment(context: &lambda_runtime::Context) -> clawkeeper_core::engine::Moment {
     clawkeeper_core::engine::Moment::within(clawkeeper_core::watch::time::now_secs(), deadline_secs(context))

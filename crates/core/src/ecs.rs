@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 use crate::watch::ObservedTask;
 use crate::watch::time::parse_rfc3339;
 
+/// The most services one `DescribeServices` call describes.
+pub const DESCRIBE_SERVICES_MAX: usize = 10;
+/// The most tasks one `DescribeTasks` call describes (and one `ListTasks` page lists).
+pub const DESCRIBE_TASKS_MAX: usize = 100;
+
 /// An ECS service as `DescribeServices` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceView {
@@ -104,6 +109,31 @@ pub enum TaskGroup {
     Family(String),
 }
 
+impl TaskGroup {
+    /// Whether `task` is one of this group's, read from the task alone (a cluster-wide listing
+    /// holds every gateway's tasks and others'): a service's tasks carry the group
+    /// `service:<name>`, a family's the family in their task definition.
+    pub fn holds(&self, task: &TaskView) -> bool {
+        match self {
+            Self::Service(service) => {
+                task.group.as_deref().and_then(|g| g.strip_prefix("service:")) == Some(service_name(service))
+            }
+            Self::Family(family) => task.task_definition.as_deref().map(family_of) == Some(family.as_str()),
+        }
+    }
+}
+
+/// The family of a task definition ARN or `family:revision`.
+pub fn family_of(task_definition: &str) -> &str {
+    let name = task_definition.rsplit('/').next().unwrap_or(task_definition);
+    name.split(':').next().unwrap_or(name)
+}
+
+/// The service name of a service ARN or name (`arn:aws:ecs:...:service/<cluster>/<name>` or `<name>`).
+pub fn service_name(service: &str) -> &str {
+    service.rsplit('/').next().unwrap_or(service)
+}
+
 impl std::fmt::Display for TaskGroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -135,4 +165,41 @@ pub struct RunSpec {
     /// Idempotency token (up to 64 ASCII letters, digits, `-` and `_`): the same token within a few
     /// hours starts no second task. Use the action's idempotency key.
     pub client_token: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(group: Option<&str>, task_definition: Option<&str>) -> TaskView {
+        TaskView {
+            arn: "arn:aws:ecs:us-east-1:123456789012:task/c/1".into(),
+            last_status: Some("RUNNING".into()),
+            desired_status: Some("RUNNING".into()),
+            task_definition: task_definition.map(str::to_string),
+            group: group.map(str::to_string),
+            started_at: None,
+            stopped_reason: None,
+            stop_code: None,
+            stopped_at: None,
+            private_ip: None,
+            subnet_id: None,
+        }
+    }
+
+    #[test]
+    fn a_cluster_listing_is_split_by_service_group_or_task_family() {
+        let home = TaskGroup::Service("home".into());
+        let by_arn = TaskGroup::Service("arn:aws:ecs:us-east-1:123456789012:service/c/home".into());
+        let family = TaskGroup::Family("openclaw".into());
+        let own = task(Some("service:home"), Some("arn:aws:ecs:us-east-1:123456789012:task-definition/openclaw:3"));
+        let other = task(Some("service:homework"), None);
+        let ungrouped = task(None, Some("openclaw:7"));
+        assert!(home.holds(&own) && by_arn.holds(&own));
+        assert!(!home.holds(&other), "a prefix of another service's name is not the service");
+        assert!(!home.holds(&ungrouped), "a task without a group is no service's");
+        assert!(family.holds(&own) && family.holds(&ungrouped));
+        assert!(!family.holds(&task(None, Some("openclaw-staging:1"))));
+        assert!(!family.holds(&task(None, None)));
+    }
 }

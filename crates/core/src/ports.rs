@@ -135,6 +135,23 @@ pub trait EcsRead {
         service: &str,
     ) -> impl Future<Output = Result<Result<ServiceView, Missing>, AwsError>> + Send;
 
+    /// Up to [`crate::ecs::DESCRIBE_SERVICES_MAX`] services of one cluster in one call, each by the
+    /// name (or ARN) asked; `Err(Missing)` for one ECS does not know, every one of them when the
+    /// cluster does not exist.
+    fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, Result<ServiceView, Missing>>, AwsError>> + Send;
+
+    /// Every task of the cluster with the desired status, all pages, whatever its group (one
+    /// listing for all the cluster's gateways).
+    fn cluster_tasks(
+        &self,
+        cluster: &str,
+        desired_status: &str,
+    ) -> impl Future<Output = Result<Vec<TaskView>, AwsError>> + Send;
+
     /// Tasks of `group` with the desired status (`RUNNING` or `STOPPED`), at most 100: a
     /// single-writer gateway has one task, two during a bad deployment.
     fn tasks(

@@ -1,11 +1,13 @@
 //! `reconciler`: the every-minute, level-triggered pass over every configured gateway.
 //!
-//! For each gateway, concurrently (bounded): read ECS (service counts, deployment limits, RUNNING
-//! tasks with their IPs, the task the state thinks runs if ECS no longer lists it), probe the
+//! Each run reads the fleet (seeds and registry) and every gateway's state and ECS view in a few
+//! batched calls (services 10 at a time, one task listing per cluster), then for each gateway,
+//! concurrently (bounded): the task the state thinks runs if ECS no longer lists it, a probe of the
 //! gateway (`probe_url`; else the task's private IP on port 18789, only when this function runs in
-//! the gateway's VPC: `CLAWKEEPER_PROBE_TASK_IP=true`), check the age of the newest snapshot, and
-//! run it all through the watchdog policy as one [`Input::Observed`], which also runs the
-//! time-driven rules (due "down" notices, backoff resumes, reminders, channel grace).
+//! the gateway's VPC: `CLAWKEEPER_PROBE_TASK_IP=true`), the age of the newest snapshot, all run
+//! through the watchdog policy as one [`Input::Observed`], which also runs the time-driven rules
+//! (due "down" notices, backoff resumes, reminders, channel grace). Probes end 15 s before the
+//! invocation does: a gateway not probed by then is unknown this run, and the others go on.
 //!
 //! A probe that cannot be made (outside the VPC) or that never reaches the gateway is reported as
 //! such, never as a failure: the policy stops a hung task only on answers it actually got.
@@ -14,14 +16,16 @@
 //! gateway's admin RPC (OpenClaw's opt-in `admin-http-rpc` plugin) and runs the `channels.start`
 //! the policy plans for a channel account OpenClaw will not restart by itself (`channels.rs`).
 //!
-//! It prints CloudWatch embedded-metric lines (namespace `Clawkeeper`): `ReconcilerHeartbeat` for the
-//! dead-man's-switch alarm, and per gateway `GatewayUp`, `GatewayReady`, `IncidentOpen`,
-//! `SnapshotStale`. One gateway's failure does not stop the others; the invocation then fails.
+//! It prints one CloudWatch embedded-metric line per run (namespace `Clawkeeper`, no dimensions):
+//! `ReconcilerHeartbeat` for the dead-man's-switch alarm and the fleet's totals (`GatewaysWatched`,
+//! `GatewaysUp`, `GatewaysDown`, `GatewaysUnknown`, `IncidentsOpen`, `SnapshotsStale`,
+//! `ReconcileMillis`), and one `fleet gateway` log line per gateway. One gateway's failure does
+//! not stop the others; the invocation then fails.
 
 mod channels;
 mod pass;
 
-use clawkeeper_aws::lambda::{moment, start};
+use clawkeeper_aws::lambda::{moment, start, time_left};
 use clawkeeper_core::health::TokenCache;
 use clawkeeper_openclaw::admin_rpc::AdminRpc;
 use clawkeeper_openclaw::probe::Prober;
@@ -42,7 +46,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Lives as long as the process: gateway passes run as tasks that borrow it.
     let app: &'static App = Box::leak(Box::new(app));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        pass::reconcile_all(app, moment(&event.context))
+        pass::reconcile_all(app, moment(&event.context), time_left(&event.context))
     }))
     .await
 }

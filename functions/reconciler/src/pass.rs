@@ -8,13 +8,16 @@ use clawkeeper_aws::Adapters;
 use clawkeeper_aws::FunctionError;
 use clawkeeper_aws::adapters::watching;
 use clawkeeper_aws::metrics;
+use clawkeeper_core::aws_error::{AwsError, Retry};
 use clawkeeper_core::engine::{self, Moment};
-use clawkeeper_core::health::{GatewayToken, ProbePlan, TokenCache, observe_ecs, probe_plan};
+use clawkeeper_core::health::{
+    EcsAnswer, GatewayToken, ProbePlan, TokenCache, add_missed_stop, observe_fleet_ecs, probe_plan,
+};
 use clawkeeper_core::ports::StateStore;
 use clawkeeper_core::store::Versioned;
 use clawkeeper_core::watch::channel_runtime::ChannelsCheck;
-use clawkeeper_core::watch::health::{ProbeOutcome, SnapshotFailure, snapshot_is_stale};
-use clawkeeper_core::watch::{GatewayState, Input, Observation, ProbeReport, SnapshotCheck};
+use clawkeeper_core::watch::health::{ProbeMode, ProbeOutcome, SnapshotFailure, snapshot_is_stale};
+use clawkeeper_core::watch::{EcsObservation, GatewayState, Input, Observation, ProbeReport, SnapshotCheck};
 use clawkeeper_core::{Config, Gateway};
 use clawkeeper_openclaw::admin_rpc::AdminRpc;
 use clawkeeper_openclaw::probe::Prober;
@@ -33,6 +36,9 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 pub const ADMIN_RPC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Gateways handled at once: probes wait on the network, not the CPU.
 const CONCURRENCY: usize = 64;
+/// Probes and channel reads end this long before Lambda ends the invocation: what is left saves
+/// the states, sends the notices and answers. A gateway not probed by then is unknown this run.
+pub const AFTER_PROBES: Duration = Duration::from_secs(15);
 /// A token is read from Secrets Manager at most this often per warm process.
 pub const TOKEN_TTL: Duration = Duration::from_secs(300);
 
@@ -63,8 +69,10 @@ struct Report {
     problems: Vec<String>,
 }
 
-pub async fn reconcile_all(app: &'static App, at: Moment) -> Result<Value, FunctionError> {
+/// One run over the fleet at `at`, with `time_left` until Lambda ends the invocation.
+pub async fn reconcile_all(app: &'static App, at: Moment, time_left: Duration) -> Result<Value, FunctionError> {
     let started = Instant::now();
+    let probes_until = tokio::time::Instant::now() + time_left.saturating_sub(AFTER_PROBES);
     let mut failures = Vec::new();
     // An unreadable registry does not stop the watch: the fleet last read (or the seeds) is
     // reconciled, and the run fails so the errors alarm says so.
@@ -88,16 +96,20 @@ pub async fn reconcile_all(app: &'static App, at: Moment) -> Result<Value, Funct
             None
         }
     };
+    // ECS for the whole fleet in a few batched calls.
+    let mut ecs_views = observe_fleet_ecs(&app.adapters.ecs, &config.gateways).await;
     let limit = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = JoinSet::new();
     for (index, gateway) in config.gateways.iter().enumerate() {
         let limit = Arc::clone(&limit);
         let config = Arc::clone(&config);
         let loaded = states.as_mut().map(|found| found.remove(&gateway.id));
+        let ecs = ecs_views.remove(&gateway.id);
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let gateway = &config.gateways[index];
-            (index, reconcile(app, &config, gateway, at, loaded).await)
+            let seen = Seen { loaded, ecs };
+            (index, reconcile(app, &config, gateway, at, seen, probes_until).await)
         });
     }
     let mut results: Vec<(usize, Result<Report, String>)> = Vec::new();
@@ -208,17 +220,25 @@ fn log_gateway(report: &Report) {
     );
 }
 
+/// What the run's batched reads already saw of one gateway: its stored state (`None` when the
+/// batch failed and the gateway reads its own) and ECS's answer (`None`: no answer, unseen).
+struct Seen {
+    loaded: Option<Option<Versioned<GatewayState>>>,
+    ecs: Option<EcsAnswer>,
+}
+
 async fn reconcile(
     app: &App,
     config: &Config,
     gateway: &Gateway,
     at: Moment,
-    loaded: Option<Option<Versioned<GatewayState>>>,
+    seen: Seen,
+    probes_until: tokio::time::Instant,
 ) -> Result<Report, String> {
     let now = at.now;
     let started = Instant::now();
     let mut problems = Vec::new();
-    let loaded = match loaded {
+    let loaded = match seen.loaded {
         Some(loaded) => loaded,
         None => app
             .adapters
@@ -229,7 +249,7 @@ async fn reconcile(
     };
     let state = loaded.as_ref().map(|v| v.state.clone()).unwrap_or_default();
 
-    let ecs = match observe_ecs(&app.adapters.ecs, gateway, &state).await {
+    let ecs = match seen_by_ecs(app, gateway, &state, seen.ecs).await {
         Ok(view) => view,
         Err(e) => {
             tracing::error!(gateway = %gateway.id, error = %e, "ECS not readable; probing anyway");
@@ -241,35 +261,18 @@ async fn reconcile(
     let mut target = None;
     let (probe, probe_elapsed) = match probe_plan(gateway, ecs.as_ref(), app.config.probe_task_ip) {
         ProbePlan::Probe { mode, base } => {
-            let token = usable_token(app, gateway, &state).await;
-            target = token
-                .clone()
-                .filter(|_| gateway.token_secret_arn.is_some())
-                .map(|token| Target {
-                    base: base.clone(),
-                    token,
-                });
-            let probed = app.prober.probe(&base, token.as_ref()).await;
-            tracing::info!(
-                gateway = %gateway.id, mode = mode.as_str(), outcome = probed.outcome.as_str(),
-                startup = probed.startup.map(|s| s.as_str()), ready = probed.ready,
-                failing = probed.failing.len(), ms = probed.elapsed.as_millis() as u64,
-                detail = probed.detail.as_deref().unwrap_or(""), "probed"
-            );
-            if probed.token_rejected {
-                tracing::warn!(gateway = %gateway.id, "the gateway rejected the token (401): not sending it again");
-                app.tokens.forget(&gateway.id);
+            // A gateway slow to answer waits for its own probe, never the run: past the run's
+            // probe deadline it is unknown this time, and the others go on.
+            match tokio::time::timeout_at(probes_until, probe(app, gateway, &state, mode, base)).await {
+                Ok(Probed { report, elapsed, admin }) => {
+                    target = admin;
+                    (report, Some(elapsed))
+                }
+                Err(_) => {
+                    tracing::warn!(gateway = %gateway.id, mode = mode.as_str(), "probe deadline passed; unknown this run");
+                    (ProbeReport::skipped(mode, PROBE_DEADLINE_PASSED), None)
+                }
             }
-            let report = ProbeReport {
-                mode,
-                outcome: Some(probed.outcome),
-                detail: probed.detail,
-                startup: probed.startup,
-                ready: probed.ready,
-                failing: probed.failing,
-                token_rejected: token.filter(|_| probed.token_rejected).map(|t| t.version),
-            };
-            (report, Some(probed.elapsed))
         }
         ProbePlan::Skip(report) => {
             tracing::info!(
@@ -285,7 +288,12 @@ async fn reconcile(
     if token_rejected {
         target = None;
     }
-    let channels = channels::read(&app.admin, gateway, target.as_ref(), probe.outcome, token_rejected).await;
+    let channels = tokio::time::timeout_at(
+        probes_until,
+        channels::read(&app.admin, gateway, target.as_ref(), probe.outcome, token_rejected),
+    )
+    .await
+    .unwrap_or_else(|_| ChannelsCheck::Unknown(PROBE_DEADLINE_PASSED.into()));
     let channels_view = match &channels {
         ChannelsCheck::NotAsked => Value::Null,
         ChannelsCheck::Unknown(why) => json!({ "unknown": why }),
@@ -371,6 +379,73 @@ async fn reconcile(
         millis,
         problems,
     })
+}
+
+/// Why a gateway was not probed, or its channels not read, this run.
+pub const PROBE_DEADLINE_PASSED: &str = "the run's probe deadline passed first; unknown this run";
+
+/// One gateway's probe, and the admin RPC target for its channels where it has a token.
+struct Probed {
+    report: ProbeReport,
+    elapsed: Duration,
+    admin: Option<Target>,
+}
+
+async fn probe(app: &App, gateway: &Gateway, state: &GatewayState, mode: ProbeMode, base: String) -> Probed {
+    let token = usable_token(app, gateway, state).await;
+    let admin = token
+        .clone()
+        .filter(|_| gateway.token_secret_arn.is_some())
+        .map(|token| Target {
+            base: base.clone(),
+            token,
+        });
+    let probed = app.prober.probe(&base, token.as_ref()).await;
+    tracing::info!(
+        gateway = %gateway.id, mode = mode.as_str(), outcome = probed.outcome.as_str(),
+        startup = probed.startup.map(|s| s.as_str()), ready = probed.ready,
+        failing = probed.failing.len(), ms = probed.elapsed.as_millis() as u64,
+        detail = probed.detail.as_deref().unwrap_or(""), "probed"
+    );
+    if probed.token_rejected {
+        tracing::warn!(gateway = %gateway.id, "the gateway rejected the token (401): not sending it again");
+        app.tokens.forget(&gateway.id);
+    }
+    Probed {
+        report: ProbeReport {
+            mode,
+            outcome: Some(probed.outcome),
+            detail: probed.detail,
+            startup: probed.startup,
+            ready: probed.ready,
+            failing: probed.failing,
+            token_rejected: token.filter(|_| probed.token_rejected).map(|t| t.version),
+        },
+        elapsed: probed.elapsed,
+        admin,
+    }
+}
+
+/// ECS's view of the gateway from the run's batched reads, with the stop the state may have
+/// missed; `Ok(None)` when its service does not exist.
+async fn seen_by_ecs(
+    app: &App,
+    gateway: &Gateway,
+    state: &GatewayState,
+    answer: Option<EcsAnswer>,
+) -> Result<Option<EcsObservation>, AwsError> {
+    let Some(mut view) = answer.ok_or_else(|| AwsError {
+        service: "ecs",
+        operation: "DescribeServices",
+        code: None,
+        retry: Retry::Transient,
+        message: "the batched read gave no answer about this gateway".into(),
+    })??
+    else {
+        return Ok(None);
+    };
+    add_missed_stop(&app.adapters.ecs, gateway, state, &mut view).await?;
+    Ok(Some(view))
 }
 
 /// The gateway token, unless none is configured, it cannot be read, or the gateway rejected this

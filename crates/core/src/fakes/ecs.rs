@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use super::lock;
 use crate::aws_error::AwsError;
-use crate::ecs::{Missing, RunSpec, ServiceView, TaskGroup, TaskView};
+use crate::ecs::{DESCRIBE_SERVICES_MAX, Missing, RunSpec, ServiceView, TaskGroup, TaskView};
 use crate::ports::{EcsControl, EcsRead};
 
 /// A fake ECS. A service it was not given is `MISSING`; tasks belong to a group by their `group`
@@ -15,6 +15,8 @@ pub struct FakeEcs {
     services: Mutex<HashMap<String, Result<ServiceView, AwsError>>>,
     tasks: Mutex<Vec<TaskView>>,
     calls: Mutex<Vec<String>>,
+    reads: Mutex<Vec<String>>,
+    listing_error: Mutex<Option<AwsError>>,
 }
 
 impl FakeEcs {
@@ -41,15 +43,24 @@ impl FakeEcs {
         lock(&self.calls).clone()
     }
 
+    /// The batched reads made, in order: `describe-services <n>`, `cluster-tasks`.
+    pub fn reads(&self) -> Vec<String> {
+        lock(&self.reads).clone()
+    }
+
+    /// Fails every cluster listing with `error`.
+    pub fn failing_listings(self, error: AwsError) -> Self {
+        *lock(&self.listing_error) = Some(error);
+        self
+    }
+
     fn record(&self, call: String) {
         lock(&self.calls).push(call);
     }
-}
 
-/// The family of a task definition ARN or `family:revision`.
-fn family_of(task_definition: &str) -> &str {
-    let name = task_definition.rsplit('/').next().unwrap_or(task_definition);
-    name.split(':').next().unwrap_or(name)
+    fn record_read(&self, read: String) {
+        lock(&self.reads).push(read);
+    }
 }
 
 impl EcsRead for FakeEcs {
@@ -63,14 +74,37 @@ impl EcsRead for FakeEcs {
         }
     }
 
+    async fn describe_services(
+        &self,
+        cluster: &str,
+        services: &[String],
+    ) -> Result<HashMap<String, Result<ServiceView, Missing>>, AwsError> {
+        assert!(services.len() <= DESCRIBE_SERVICES_MAX, "ECS describes at most 10 services a call");
+        self.record_read(format!("describe-services {}", services.len()));
+        let mut answers = HashMap::new();
+        for service in services {
+            answers.insert(service.clone(), self.describe_service(cluster, service).await?);
+        }
+        Ok(answers)
+    }
+
+    async fn cluster_tasks(&self, _: &str, desired_status: &str) -> Result<Vec<TaskView>, AwsError> {
+        self.record_read("cluster-tasks".into());
+        if let Some(e) = lock(&self.listing_error).clone() {
+            return Err(e);
+        }
+        Ok(lock(&self.tasks)
+            .iter()
+            .filter(|t| t.desired_status.as_deref().is_none_or(|d| d == desired_status))
+            .cloned()
+            .collect())
+    }
+
     async fn tasks(&self, _: &str, group: &TaskGroup, desired_status: &str) -> Result<Vec<TaskView>, AwsError> {
         Ok(lock(&self.tasks)
             .iter()
             .filter(|t| t.desired_status.as_deref().is_none_or(|d| d == desired_status))
-            .filter(|t| match group {
-                TaskGroup::Service(name) => t.group.as_deref() == Some(&format!("service:{name}")),
-                TaskGroup::Family(family) => t.task_definition.as_deref().map(family_of) == Some(family.as_str()),
-            })
+            .filter(|t| group.holds(t))
             .cloned()
             .collect())
     }
