@@ -192,11 +192,17 @@ mod tests {
         let home = TaskGroup::Service("home".into());
         let by_arn = TaskGroup::Service("arn:aws:ecs:us-east-1:123456789012:service/c/home".into());
         let family = TaskGroup::Family("openclaw".into());
-        let own = task(Some("service:home"), Some("arn:aws:ecs:us-east-1:123456789012:task-definition/openclaw:3"));
+        let own = task(
+            Some("service:home"),
+            Some("arn:aws:ecs:us-east-1:123456789012:task-definition/openclaw:3"),
+        );
         let other = task(Some("service:homework"), None);
         let ungrouped = task(None, Some("openclaw:7"));
         assert!(home.holds(&own) && by_arn.holds(&own));
-        assert!(!home.holds(&other), "a prefix of another service's name is not the service");
+        assert!(
+            !home.holds(&other),
+            "a prefix of another service's name is not the service"
+        );
         assert!(!home.holds(&ungrouped), "a task without a group is no service's");
         assert!(family.holds(&own) && family.holds(&ungrouped));
         assert!(!family.holds(&task(None, Some("openclaw-staging:1"))));

@@ -124,7 +124,11 @@ where
             let mut view = EcsObservation::default();
             if let GatewayTarget::Service(service) = &gateway.target {
                 // Every name was answered; the fallback only keeps a gateway unseen, never gone.
-                match services.get(service.as_str()).cloned().unwrap_or_else(|| Err(no_answer(service))) {
+                match services
+                    .get(service.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| Err(no_answer(service)))
+                {
                     Ok(Ok(found)) => {
                         view.desired = Some(found.desired);
                         view.limits = found.deployment_configuration;
@@ -403,24 +407,43 @@ mod tests {
     async fn a_fleet_is_read_in_batches_of_ten_services_and_one_listing_per_cluster() {
         let mut ecs = crate::fakes::FakeEcs::new();
         let mut gateways = Vec::new();
-        for i in 0..23 {
+        for i in 0..23_u32 {
             let name = format!("gw-{i}");
             gateways.push(fleet_gateway(&name, "a", GatewayTarget::Service(name.clone())));
             if i != 7 {
                 ecs = ecs.with_service(&name, Ok(service(&name, 1)));
             }
-            if i % 2 == 0 {
-                ecs = ecs.with_task(task_of(&format!("t{i}"), Some(&format!("service:{name}")), "openclaw:1", "RUNNING"));
+            if i.is_multiple_of(2) {
+                ecs = ecs.with_task(task_of(
+                    &format!("t{i}"),
+                    Some(&format!("service:{name}")),
+                    "openclaw:1",
+                    "RUNNING",
+                ));
             }
         }
         ecs = ecs
             .with_task(task_of("t-pending", Some("service:gw-1"), "openclaw:1", "PROVISIONING"))
-            .with_task(task_of("t-solo", None, "arn:aws:ecs:us-east-1:123456789012:task-definition/solo:4", "RUNNING"));
-        gateways.push(fleet_gateway("solo", "a", GatewayTarget::Standalone { family: "solo".into() }));
+            .with_task(task_of(
+                "t-solo",
+                None,
+                "arn:aws:ecs:us-east-1:123456789012:task-definition/solo:4",
+                "RUNNING",
+            ));
+        gateways.push(fleet_gateway(
+            "solo",
+            "a",
+            GatewayTarget::Standalone { family: "solo".into() },
+        ));
         let views = observe_fleet_ecs(&ecs, &gateways).await;
         assert_eq!(
             ecs.reads(),
-            ["describe-services 10", "describe-services 10", "describe-services 3", "cluster-tasks"]
+            [
+                "describe-services 10",
+                "describe-services 10",
+                "describe-services 3",
+                "cluster-tasks"
+            ]
         );
         assert_eq!(views.len(), 24);
         let view = |id: &str| views[id].as_ref().expect("read").clone();
@@ -456,7 +479,11 @@ mod tests {
         let listing = crate::fakes::FakeEcs::new()
             .with_service("a1", Ok(service("a1", 1)))
             .failing_listings(throttled());
-        let views = observe_fleet_ecs(&listing, &[fleet_gateway("a1", "a", GatewayTarget::Service("a1".into()))]).await;
+        let views = observe_fleet_ecs(
+            &listing,
+            &[fleet_gateway("a1", "a", GatewayTarget::Service("a1".into()))],
+        )
+        .await;
         assert!(views["a1"].is_err(), "no listing: unseen, never taken for stopped");
     }
 
@@ -467,17 +494,23 @@ mod tests {
         stopped.desired_status = Some("STOPPED".into());
         let ecs = crate::fakes::FakeEcs::new().with_task(stopped);
         let mut state = GatewayState::default();
-        state.running = Some(ObservedTask {
-            task_arn: "t-old".into(),
-            ..ObservedTask::default()
-        });
+        let believed = |arn: &str| crate::watch::state::RunningTask {
+            task_arn: arn.into(),
+            task_definition: None,
+            started_at: None,
+            seen_at: 0,
+            network: None,
+        };
+        state.running = Some(believed("t-old"));
         let mut view = EcsObservation::default();
         add_missed_stop(&ecs, &gateway, &state, &mut view).await.expect("read");
         assert_eq!(view.stopped.len(), 1);
 
         let mut listed = running(&[Some("10.0.1.23")]);
-        state.running = Some(listed.running[0].clone());
-        add_missed_stop(&ecs, &gateway, &state, &mut listed).await.expect("read");
+        state.running = Some(believed(&listed.running[0].task_arn));
+        add_missed_stop(&ecs, &gateway, &state, &mut listed)
+            .await
+            .expect("read");
         assert!(listed.stopped.is_empty());
     }
 

@@ -79,7 +79,10 @@ impl EcsRead for FakeEcs {
         cluster: &str,
         services: &[String],
     ) -> Result<HashMap<String, Result<ServiceView, Missing>>, AwsError> {
-        assert!(services.len() <= DESCRIBE_SERVICES_MAX, "ECS describes at most 10 services a call");
+        assert!(
+            services.len() <= DESCRIBE_SERVICES_MAX,
+            "ECS describes at most 10 services a call"
+        );
         self.record_read(format!("describe-services {}", services.len()));
         let mut answers = HashMap::new();
         for service in services {
