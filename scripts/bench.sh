@@ -5,7 +5,10 @@
 #     docs/BENCHMARKS.md;
 #  2. the snapshot benchmark (tests/src/bin/bench_snapshot.rs) beside `openclaw backup create` and an
 #     `aws s3 sync` peer on a realistic state, appended;
-#  3. criterion benchmarks of the pure functions (crates/openclaw/benches/pure.rs), appended.
+#  3. criterion benchmarks of the pure functions (crates/openclaw/benches/pure.rs), appended;
+#  4. the fleet benchmark (tests/src/bin/bench_fleet.rs): the reconciler over 10, 100 and 1,000
+#     registered gateways and a burst of 1,000 task-stopped events through task-events, appended;
+#     it also writes docs/fleet-bench.json, which docs/COST.md's fleet table is priced from.
 # BENCH_RUNS sets the repetitions of (1) (default 20). Never a timed assertion: numbers only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +33,7 @@ CLAWKEEPER_BIN_DIR=$target/release cargo run --quiet -p clawkeeper-tests --bin b
   cargo bench --quiet -p clawkeeper-openclaw --bench pure 2>/dev/null | grep -E '^[a-z]|time:'
   printf '```\n'
 } >> "$doc"
+CLAWKEEPER_BIN_DIR=$target/release cargo run --quiet -p clawkeeper-tests --bin bench_fleet >> "$doc"
 echo "bench: wrote $doc" >&2
 
 # docs/COST.md reads the run times above: regenerate it from this run.

@@ -577,6 +577,187 @@ def estimate(mode: str) -> Estimate:
     return Estimate(mode, "; ".join(summary), _parameters_text(mode), items, yours, counts)
 
 
+# ----------------------------------------------------------------------------- a fleet
+# One stack watching many registered gateways, priced in the watch-only mode from the reconciler's
+# steady runs over 10, 100 and 1,000 gateways (docs/fleet-bench.json, written by `make bench`) and,
+# for one gateway, docs/call-counts.json as in that mode's table.
+FLEET_MODE = "defaults"
+FLEET_SIZES = (1, 10, 100, 1000)
+# What grows with the fleet; every other item of the mode's table is the stack's, whatever its size.
+FLEET_VARIABLE = ("lambda_reconciler", "lambda_events", "dynamodb", "logs")
+# A registration item (the gateway object, owner, time, who): what the registry Query reads per gateway.
+REGISTRATION_BYTES = 300
+# DynamoDB bills a strongly consistent read 1 unit per 4 KB of each item read, a BatchGetItem too
+# (per item, not per call); a gateway's state item stays below 4 KB.
+DDB_READ_UNIT_BYTES = 4096
+# Lambda's own records of an invocation (START, END, REPORT) beside what the function logs.
+LAMBDA_RECORD_BYTES = 1024
+# ECS events of a registered gateway: as many as the stack's own gateway's (EVENT_DRIVEN).
+EVENTS_PER_GATEWAY = "TaskEventsFunction"
+
+
+def fleet_bench() -> dict | None:
+    """docs/fleet-bench.json, when `make bench` has written it."""
+    path = ROOT / "docs" / "fleet-bench.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+@dataclasses.dataclass
+class FleetRow:
+    gateways: int
+    requests: int  # AWS requests of one reconciler tick
+    tick_ms: float  # one tick's billed duration
+    parts: dict[str, float]  # monthly, by FLEET_VARIABLE key and "fixed"
+
+    @property
+    def total(self) -> float:
+        return sum(self.parts.values())
+
+
+def _fleet_run(size: int, fleet: dict | None) -> dict | None:
+    """The measured steady run of `size` gateways (snapshots off), or None."""
+    if size == 1:
+        run = call_counts()["reconciler_steady"]
+        return {"total": run["total"], "wall_ms": None, "log_bytes": None}
+    for run in (fleet or {}).get("reconciler_steady", []):
+        if run["gateways"] == size and not run["snapshots"]:
+            return run
+    return None
+
+
+def fleet_row(size: int, run: dict, e: Estimate, b: Bench) -> FleetRow:
+    """The watch-only stack watching `size` gateways, a month."""
+    t = modes.resolved(FLEET_MODE)
+    functions = _of_type(t, "AWS::Lambda::Function")
+    reconciler = functions["ReconcilerFunction"]
+    r_runs = e.counts["reconciler_runs"]
+    # One gateway: the mode's own figures (BENCHMARKS.md's run, LOG_BYTES); a fleet: its measured run.
+    wall_ms = b.reconciler_ms if run["wall_ms"] is None else run["wall_ms"]
+    log_bytes = LOG_BYTES["reconciler"] if run["log_bytes"] is None else run["log_bytes"] + LAMBDA_RECORD_BYTES
+    tick_ms = wall_ms + run["total"] * AWS_ROUND_TRIP_MS
+    gb_s_price, _ = _lambda_gb_s_price(reconciler)
+    parts = {"lambda_reconciler": r_runs * (tick_ms / 1000 * reconciler["Properties"]["MemorySize"] / 1024 * gb_s_price
+                                            + price("lambda_million_requests") / 1e6)}
+    e_runs, e_cost = 0.0, 0.0
+    for logical, (n, ms, _why) in EVENT_DRIVEN.items():
+        if logical == "LogAlertsFunction" and not _of_type(t, "AWS::Logs::SubscriptionFilter"):
+            continue
+        runs = n * size if logical == EVENTS_PER_GATEWAY else n
+        gb_s_price, _ = _lambda_gb_s_price(functions[logical])
+        e_runs += runs
+        e_cost += runs * (ms / 1000 * functions[logical]["Properties"]["MemorySize"] / 1024 * gb_s_price
+                          + price("lambda_million_requests") / 1e6)
+    parts["lambda_events"] = e_cost
+    # Each tick reads every state (a unit each) and the registry (its items' bytes).
+    read_units = size + math.ceil(size * REGISTRATION_BYTES / DDB_READ_UNIT_BYTES)
+    req = _requests(call_counts()[EVENT_RUN]["calls"], e_runs)
+    parts["dynamodb"] = ((r_runs * read_units + req["ddb_read"]) * price("ddb_million_reads")
+                         + req["ddb_write"] * price("ddb_million_writes")) / 1e6
+    parts["logs"] = (r_runs * log_bytes + e_runs * LOG_BYTES["events"]) / 1e9 * price("logs_ingest_gb")
+    parts["fixed"] = sum(i.monthly for i in e.items if i.key not in FLEET_VARIABLE)
+    return FleetRow(size, run["total"], tick_ms, parts)
+
+
+def fleet_rows() -> list[FleetRow]:
+    e, b, fleet = estimate(FLEET_MODE), bench(), fleet_bench()
+    rows = []
+    for size in FLEET_SIZES:
+        run = _fleet_run(size, fleet)
+        if run is not None:
+            rows.append(fleet_row(size, run, e, b))
+    # The one-gateway row is the mode's own table, priced the same way.
+    if rows and rows[0].gateways == 1 and abs(rows[0].total - e.total) > 0.005:
+        raise SystemExit(f"scripts/cost.py: the fleet's one-gateway row ({rows[0].total:.2f}) is not the "
+                         f"{FLEET_MODE} mode's total ({e.total:.2f})")
+    return rows
+
+
+def _fleet_headroom(fleet: dict) -> str:
+    """The largest measured fleet's run against the reconciler's timeout and memory in the template."""
+    runs = [r for r in fleet.get("reconciler_steady", []) if not r["snapshots"]]
+    run = max(runs, key=lambda r: r["gateways"])
+    props = _of_type(modes.resolved(FLEET_MODE), "AWS::Lambda::Function")["ReconcilerFunction"]["Properties"]
+    return (f"- At {_n(run['gateways'])} gateways the measured tick took {run['wall_ms'] / 1000:.1f} s and its process "
+            f"peaked at {run['peak_rss_kib'] / 1024:.0f} MiB: the reconciler has {props['Timeout']} s and "
+            f"{props['MemorySize']} MB.")
+
+
+def _steady_changes(fleet: dict) -> str:
+    """What the measured steady runs wrote and published: nothing, when the fleet is steady."""
+    writes = publishes = 0
+    for run in fleet.get("reconciler_steady", []):
+        writes += sum(n for op, n in run["calls"].get("dynamodb", {}).items() if op in DDB_WRITE_UNITS)
+        publishes += run["calls"].get("sns", {}).get("Publish", 0)
+    if writes == publishes == 0:
+        return "The measured steady ticks wrote no item and published no notice."
+    return f"The measured steady ticks wrote {writes} times and published {publishes} notices in all (not priced here)."
+
+
+def _snapshot_s3_per_gateway(fleet: dict | None) -> tuple[int, float] | None:
+    """(gateways, $ a gateway-month) of the reconciler's S3 requests with snapshots on, largest fleet measured."""
+    runs = [r for r in (fleet or {}).get("reconciler_steady", []) if r["snapshots"]]
+    if not runs:
+        return None
+    run = max(runs, key=lambda r: r["gateways"])
+    req = _requests({"s3": run["calls"].get("s3", {})}, MINUTES)
+    monthly = req["s3_put"] * price("s3_1k_put") / 1000 + req["s3_get"] * price("s3_1k_get") / 1000
+    return run["gateways"], monthly / run["gateways"]
+
+
+def fleet_section() -> list[str]:
+    fleet = fleet_bench()
+    rows = fleet_rows()
+    lines = [
+        "## A fleet",
+        "",
+        f"One stack watching more gateways registered at run time (`clawkeeper gateways add`), in the "
+        f"[`{FLEET_MODE}`](#{FLEET_MODE}) mode (watch only, no snapshots). The reconciler's requests and run "
+        "times for 10, 100 and 1,000 gateways come from its steady runs over registered gateways of one cluster "
+        "([`fleet-bench.json`](fleet-bench.json), `make bench`: the section \"Fleet\" of "
+        "[`BENCHMARKS.md`](BENCHMARKS.md)); one gateway is the mode's table above. What grows with the fleet: "
+        "the reconciler's run (its batched ECS and DynamoDB reads, the probes), DynamoDB read units (every "
+        "state and the registry are read each tick, billed per item), the log lines (a few per gateway and "
+        "tick) and the ECS events of every gateway; the alarms, metrics, keys and schedule are the stack's "
+        "whatever its size.",
+        "",
+    ]
+    if fleet is None:
+        return lines + ["`docs/fleet-bench.json` is missing: `make bench` measures the fleet.", ""]
+    lines += [
+        "| gateways | AWS requests a tick | tick | Lambda | DynamoDB | CloudWatch Logs | the rest of the stack | "
+        "total a month | per gateway-month |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lam = r.parts["lambda_reconciler"] + r.parts["lambda_events"]
+        lines.append(f"| {_n(r.gateways)} | {_n(r.requests)} | {r.tick_ms:,.0f} ms | {_money(lam)} | "
+                     f"{_money(r.parts['dynamodb'])} | {_money(r.parts['logs'])} | {_money(r.parts['fixed'])} | "
+                     f"**{_money(r.total)}** | {_money(r.total / r.gateways)} |")
+    lines += [
+        "",
+        f"- A tick's billed time is the measured run ({fleet.get('binaries', '?')} binaries, against a local AWS) "
+        f"plus {AWS_ROUND_TRIP_MS} ms for each of its AWS requests, as if made one after the other (an upper "
+        "figure: the per-gateway calls run 64 at once); the probes answered on loopback, and a probe over the "
+        "network adds its round trip for every 64 gateways.",
+        f"- DynamoDB: a read unit for each state each tick (a state item is taken to be below 4 KB), and the registry's "
+        f"{REGISTRATION_BYTES} bytes a gateway in units of 4 KB; each gateway's "
+        f"{EVENT_DRIVEN[EVENTS_PER_GATEWAY][0]} ECS events a month read and write as a routine task stop.",
+        f"- Logs: what the measured run logged, as JSON lines at INFO (the template's `LoggingConfig`), plus "
+        f"{LAMBDA_RECORD_BYTES} bytes of Lambda's own records a tick.",
+        "- ECS requests are free. " + _steady_changes(fleet) + " Notices and restarts cost as in the mode's "
+        "table, per gateway that needs them.",
+    ]
+    lines.append(_fleet_headroom(fleet))
+    s3 = _snapshot_s3_per_gateway(fleet)
+    if s3:
+        lines.append(f"- With snapshots on, the reconciler also lists each gateway's snapshots and reads its failure "
+                     f"record every tick: {_money(s3[1])} a gateway-month of S3 requests (measured over {_n(s3[0])} "
+                     "gateways), on top of each gateway's own snapshots (priced for one gateway in "
+                     "[`efs-snapshots`](#efs-snapshots)).")
+    lines.append("")
+    return lines
+
+
 # ----------------------------------------------------------------------------- the document
 def _table(rows: list[Item]) -> list[str]:
     out = ["| item | quantity | $/month | what drives it |", "|---|---|---:|---|"]
@@ -613,8 +794,8 @@ def render() -> str:
         extra = sum(i.monthly for i in e.yours)
         lines.append(f"| [`{e.mode}`](#{e.mode}) | {e.summary} | {_money(e.total)} | "
                      + (f"+ {_money(extra)}" if e.yours else "-") + " |")
+    lines += [""] + fleet_section()
     lines += [
-        "",
         "## Assumptions",
         "",
         f"- One gateway per stack (the template watches one). Its state (`/home/node`) is {STATE_GB:g} GB; "

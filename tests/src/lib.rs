@@ -4,11 +4,13 @@
 //! environment), with the names in [`consts`].
 
 pub mod aws_setup;
+pub mod bench_support;
 pub mod consts;
 pub mod crash;
 pub mod ec2;
 pub mod events;
 pub mod fault_proxy;
+pub mod fleet_load;
 pub mod function;
 pub mod function_url;
 pub mod home;

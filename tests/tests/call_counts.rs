@@ -23,94 +23,15 @@ fn scheduled() -> Value {
     json!({"source": "aws.scheduler", "detail-type": "Scheduled Event"})
 }
 
-/// The JSON-protocol and query-protocol operations the functions call, by service. An operation
-/// not listed fails the test: the cost table must know which service (and price) a call is.
-const SERVICES: &[(&str, &[&str])] = &[
-    (
-        "dynamodb",
-        &[
-            "GetItem",
-            "PutItem",
-            "UpdateItem",
-            "DeleteItem",
-            "Query",
-            "Scan",
-            "BatchGetItem",
-            "BatchWriteItem",
-            "TransactGetItems",
-            "TransactWriteItems",
-        ],
-    ),
-    (
-        "ecs",
-        &[
-            "DescribeServices",
-            "ListTasks",
-            "DescribeTasks",
-            "UpdateService",
-            "StopTask",
-            "RunTask",
-            "DescribeTaskDefinition",
-        ],
-    ),
-    ("sns", &["Publish", "ListSubscriptionsByTopic"]),
-    ("secretsmanager", &["GetSecretValue"]),
-    ("sqs", &["GetQueueAttributes", "SendMessage"]),
-    (
-        "cloudwatch",
-        &["DescribeAlarms", "GetMetricStatistics", "PutMetricData"],
-    ),
-];
-
-/// (service, operation) of one request as the proxy names it: the `X-Amz-Target` or `Action=`
-/// operation, or `METHOD /path?query` of the REST protocols (S3, Lambda's Invoke), which carries
-/// object keys and upload ids and is reduced here to the operation it is.
+/// (service, operation) of one request, as the library names it; an operation it does not know
+/// fails the test: the cost table must know which service (and price) a call is.
 fn classify(request: &str) -> (String, String) {
-    let Some((method, target)) = request.split_once(' ') else {
-        let service = SERVICES
-            .iter()
-            .find(|(_, ops)| ops.contains(&request))
-            .map(|(s, _)| *s)
-            .unwrap_or_else(|| panic!("{request}: unknown operation; add it to SERVICES with its service"));
-        return (service.to_string(), request.to_string());
-    };
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    if path.starts_with("/2015-03-31/functions/") && path.ends_with("/invocations") {
-        return ("lambda".into(), "Invoke".into());
-    }
-    let params: Vec<(&str, &str)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-        .collect();
-    let has = |name: &str| params.iter().any(|(k, _)| *k == name);
-    // The Rust SDK names most S3 operations in the query (`x-id=GetObject`).
-    if let Some((_, id)) = params.iter().find(|(k, _)| *k == "x-id") {
-        return ("s3".into(), (*id).to_string());
-    }
-    // Path-style requests: /<bucket> or /<bucket>/<key>.
-    let has_key = path
-        .trim_start_matches('/')
-        .split_once('/')
-        .is_some_and(|(_, key)| !key.is_empty());
-    let operation = match method {
-        "GET" if has("list-type") => "ListObjectsV2",
-        "GET" if has("uploads") => "ListMultipartUploads",
-        "GET" if has("uploadId") => "ListParts",
-        "GET" if has_key => "GetObject",
-        "GET" => "ListObjects",
-        "HEAD" if has_key => "HeadObject",
-        "HEAD" => "HeadBucket",
-        "PUT" if has("partNumber") => "UploadPart",
-        "PUT" => "PutObject",
-        "POST" if has("uploads") => "CreateMultipartUpload",
-        "POST" if has("uploadId") => "CompleteMultipartUpload",
-        "POST" if has("delete") => "DeleteObjects",
-        "DELETE" if has("uploadId") => "AbortMultipartUpload",
-        "DELETE" => "DeleteObject",
-        _ => panic!("{request}: unknown S3 request; name its operation in classify()"),
-    };
-    ("s3".into(), operation.into())
+    let (service, operation) = clawkeeper_tests::bench_support::classify(request);
+    assert_ne!(
+        service, "unknown",
+        "{request}: unknown operation; name it in bench_support::classify with its service"
+    );
+    (service, operation)
 }
 
 /// One measured run: the requests of one invocation, counted by service and operation.

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use clawkeeper_tests::aws_setup::{self, Inbox};
+use clawkeeper_tests::bench_support::{cpu_ns, measured};
 use clawkeeper_tests::consts::{CLUSTER, FUNCTIONS, INBOX_TOPIC, POLICY_NOTIFY_AT_ONCE, SERVICE, TABLE};
 use clawkeeper_tests::events;
 use clawkeeper_tests::fault_proxy::FaultProxy;
@@ -273,22 +274,6 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-/// CPU time a process has used so far: the sum over its threads of `/proc/<pid>/task/*/schedstat`
-/// (nanoseconds on CPU); tokio runs handlers on worker threads, not the main one.
-fn cpu_ns(pid: u32) -> Option<u64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total = 0u64;
-    for task in tasks.flatten() {
-        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-        total += stat
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    Some(total)
-}
-
 /// The scripted fixture sequence through `task-events` and through the Python/boto3 peer making
 /// the same AWS calls, with every AWS call counted by a (fault-free) proxy in front of moto.
 async fn per_event_cost(moto: &Moto, inbox: &Inbox) -> String {
@@ -381,17 +366,6 @@ async fn per_event_cost(moto: &Moto, inbox: &Inbox) -> String {
     );
     let _ = inbox.drain().await;
     doc
-}
-
-/// One AWS-calls-and-CPU figure for a function invocation behind the counting proxy.
-fn measured(function: &mut FunctionProcess, proxy: &FaultProxy, event: &Value) -> (Vec<String>, f64, f64) {
-    let before = proxy.forwarded().len();
-    let cpu0 = cpu_ns(function.pid()).unwrap_or(0);
-    let started = std::time::Instant::now();
-    let _ = function.invoke(event);
-    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let cpu_ms = cpu_ns(function.pid()).unwrap_or(0).saturating_sub(cpu0) as f64 / 1e6;
-    (proxy.forwarded()[before..].to_vec(), cpu_ms, wall_ms)
 }
 
 /// Calls, CPU and wall time per reconciler run (1 and 10 gateways) and per snapshot (first run and
