@@ -86,9 +86,10 @@ CALLS = {
         (_call("secretsmanager", {"SecretId": GW7_TOKEN}, **{"x-amz-target": "secretsmanager.GetSecretValue"}), True),
         (_call("secretsmanager", {"SecretId": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:clawkeeper/other/gw-AbC123"},
                **{"x-amz-target": "secretsmanager.GetSecretValue"}), False),
-        (s3("GET", f"/{BUCKET}?list-type=2&prefix=gw-7%2Fsnapshots%2F&x-id=ListObjectsV2"), True),
-        (s3("GET", f"/{BUCKET}/gw-7/snapshots/_status/last-failure.json?x-id=GetObject"), True),
-        (s3("GET", f"/{BUCKET}/gw-7/snapshots/a.tar.gz?x-id=GetObject"), False),  # archives: the bucket policy
+        # Snapshot freshness and failures come from the status items in the batch: no S3 at all.
+        (s3("GET", f"/{BUCKET}?list-type=2&prefix=gw-7%2Fsnapshots%2F&x-id=ListObjectsV2"), False),
+        (s3("GET", f"/{BUCKET}/gw-7/snapshots/a.json?x-id=GetObject"), False),
+        (s3("GET", f"/{BUCKET}/gw-7/snapshots/a.tar.gz?x-id=GetObject"), False),
         (ddb("DeleteItem", {"Key": key("REGISTRY", "GW#gw-7")}), False),
     ],
     "log-alerts": [
@@ -97,7 +98,13 @@ CALLS = {
     ],
     "snapshot": [
         (REGISTRY_QUERY, True),
-        (ddb("PutItem", {"Item": {**key("GW#gw-7", "SNAPSHOT"), "newest_key": {"S": "gw-7/snapshots/a.tar.gz"}}}), False),  # the snapshot function writes no state
+        # Its status item, updated in place and read back; never a whole item put, never the registry's
+        # or a permit's partition.
+        (ddb("UpdateItem", {"Key": key("GW#gw-7", "SNAPSHOT"), "UpdateExpression": "SET saved_at = :saved"}), True),
+        (ddb("GetItem", {"Key": key("GW#gw-7", "SNAPSHOT")}), True),
+        (ddb("PutItem", {"Item": {**key("GW#gw-7", "SNAPSHOT"), "saved_at": {"N": "1"}}}), False),
+        (ddb("UpdateItem", {"Key": key("REGISTRY", "GW#gw-7")}), False),
+        (ddb("UpdateItem", {"Key": key("PERMIT#gw-7", "PERMIT")}), False),
         (ddb("PutItem", {"Item": key("REGISTRY", "GW#gw-7")}), False),
         (s3("PUT", f"/{BUCKET}/gw-7/snapshots/a.json?x-id=PutObject"), True),
         (s3("PUT", f"/{BUCKET}/gw-7/elsewhere.json?x-id=PutObject"), False),

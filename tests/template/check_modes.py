@@ -19,12 +19,12 @@ import modes  # noqa: E402
 # What each function's code calls over the network (read from functions/*/src and crates/aws/src):
 # the clients each main.rs builds and the adapters it hands them to.
 #   snapshot   functions/snapshot/src/main.rs: S3Store, and DynamoDB: the gateway registry (Query of pk
-#              REGISTRY). It never publishes: a failure is a
-#              record that the reconciler turns into a notice.
+#              REGISTRY) and each gateway's snapshot status item. It never publishes: a failure is a
+#              record in that item that the reconciler turns into a notice.
 #   restore    functions/restore/src/main.rs: S3Store, and DynamoDB: the registry and its stop permit
 #              (control checks ECS before invoking it).
-#   reconciler functions/reconciler/src/main.rs: DynamoStore (DynamoDB), SnsNotifier (SNS), EcsClient (ECS),
-#              S3Store (snapshot freshness, failure records), SnapshotInvoker (Lambda Invoke, only when
+#   reconciler functions/reconciler/src/main.rs: DynamoStore (DynamoDB: states, snapshot statuses),
+#              SnsNotifier (SNS), EcsClient (ECS), SnapshotInvoker (Lambda Invoke, only when
 #              CLAWKEEPER_SNAPSHOT_FUNCTION is set: crates/aws/src/invoke.rs), SecretsClient (Secrets
 #              Manager, only for a gateway with token_secret_arn: usable_token), and the HTTP probe of
 #              the task's private IP (inside the VPC, not an AWS service).
@@ -34,9 +34,9 @@ import modes  # noqa: E402
 # The heartbeat and gauges are embedded-metric log lines (no CloudWatch API call); logs go through
 # the Lambda service, not the function's network.
 SERVICES = {
-    "snapshot": {"s3", "dynamodb"},  # dynamodb: the registry
+    "snapshot": {"s3", "dynamodb"},  # dynamodb: the registry, the snapshot status
     "restore": {"s3", "dynamodb"},  # dynamodb: the registry, the stop permit it takes
-    "reconciler": {"s3", "dynamodb", "sns", "ecs"},
+    "reconciler": {"dynamodb", "sns", "ecs"},
     "task-events": {"dynamodb", "sns", "ecs"},
     "log-alerts": {"dynamodb", "sns", "ecs"},
     "control": {"dynamodb", "sns", "ecs", "s3", "lambda"},
@@ -319,15 +319,15 @@ class EveryMode(unittest.TestCase):
                     self.assertTrue(allows(role, action, key_arn), f"{fn}: {action} on the topic key")
 
     # ------------------------------------------------------------------ 5. the snapshot bucket's key
-    def test_snapshot_bucket_key_and_last_check_permissions(self):
+    def test_snapshot_bucket_key_and_write_permissions(self):
         for mode in modes.MODES:
             with self.subTest(mode=mode):
                 t, ids, p = self.get(mode)
                 bucket = ids["SnapshotBucket"]["Arn"]
                 snap_role = role_of(t, ids, function_named(t, "snapshot")[1])
                 gw = p["GatewayId"]
-                self.assertTrue(allows(snap_role, "s3:PutObject", f"{bucket}/{gw}/snapshots/_status/last-check.json"),
-                                "snapshot writes <gateway>/snapshots/_status/last-check.json (crates/snapshot/src/layout.rs)")
+                self.assertTrue(allows(snap_role, "s3:PutObject", f"{bucket}/{gw}/snapshots/20261201T100000Z-scheduled.json"),
+                                "snapshot writes <gateway>/snapshots/<stamp>-<trigger>.json (crates/snapshot/src/layout.rs)")
                 self.assertFalse(allows(snap_role, "s3:PutObject", f"{bucket}/{gw}/other.json"),
                                  "nothing else outside snapshots/")
                 # A customer managed key always: the owner's, else the stack's own (rotated, kept).
@@ -343,11 +343,16 @@ class EveryMode(unittest.TestCase):
                     self.assertTrue(k["Properties"]["EnableKeyRotation"])
                     self.assertEqual(k["DeletionPolicy"], "RetainExceptOnCreate", "kept with the bucket")
                 wants = {"snapshot": ["kms:GenerateDataKey", "kms:Decrypt"], "restore": ["kms:Decrypt"],
-                         "control": ["kms:Decrypt"], "reconciler": ["kms:Decrypt"]}
+                         "control": ["kms:Decrypt"]}
                 for binary, actions in wants.items():
                     role = role_of(t, ids, function_named(t, binary)[1])
                     for action in actions:
                         self.assertTrue(allows(role, action, key), f"{binary}: {action} on {key}")
+                # The reconciler reads snapshot statuses from the table: nothing in the bucket.
+                rec = role_of(t, ids, function_named(t, "reconciler")[1])
+                self.assertFalse(allows(rec, "kms:Decrypt", key), "reconciler: no use for the bucket key")
+                self.assertFalse(allows(rec, "s3:GetObject", f"{bucket}/{p['GatewayId']}/snapshots/x.json"),
+                                 "reconciler: no bucket read")
 
     def test_archives_are_readable_only_by_the_roles_that_need_them(self):
         for mode in modes.MODES:
@@ -520,8 +525,7 @@ class EveryMode(unittest.TestCase):
                             self.assertTrue(allows(role, action, service(p["ClusterName"], name)), f"{binary}: {action} {name}")
                         self.assertFalse(allows(role, action, service("another-cluster", p["ServiceName"])), f"{binary}: {action}")
                 bucket = ids["SnapshotBucket"]["Arn"]
-                reads = {"reconciler": "s3:GetObject", "control": "s3:GetObject", "restore": "s3:GetObject",
-                         "snapshot": "s3:PutObject"}
+                reads = {"control": "s3:GetObject", "restore": "s3:GetObject", "snapshot": "s3:PutObject"}
                 for binary, action in reads.items():
                     role = role_of(t, ids, function_named(t, binary)[1])
                     for gw in (p["GatewayId"], "registered-gw-7"):

@@ -85,7 +85,8 @@ async fn a_run_over_a_fleet_reads_ecs_and_the_states_in_batches_and_a_silent_gat
 
     let answer = reconciler.invoke(&json!({})).expect_ok();
     // 25 services: three DescribeServices; one listing and one description of the cluster's
-    // 13 tasks; all 25 states in one BatchGetItem, none read alone.
+    // 13 tasks; all 25 states in one BatchGetItem and their snapshot statuses in another, none
+    // read alone, and nothing from S3.
     assert_eq!(
         forwarded(&stack, "DescribeServices"),
         3,
@@ -94,8 +95,13 @@ async fn a_run_over_a_fleet_reads_ecs_and_the_states_in_batches_and_a_silent_gat
     );
     assert_eq!(forwarded(&stack, "ListTasks"), 1);
     assert_eq!(forwarded(&stack, "DescribeTasks"), 1);
-    assert_eq!(forwarded(&stack, "BatchGetItem"), 1);
+    assert_eq!(forwarded(&stack, "BatchGetItem"), 2);
     assert_eq!(forwarded(&stack, "GetItem"), 0, "{:?}", stack.proxy().forwarded());
+    assert!(
+        !stack.proxy().forwarded().iter().any(|op| op.starts_with("GET /")),
+        "no S3 read: {:?}",
+        stack.proxy().forwarded()
+    );
 
     for i in 0..FLEET {
         let seen = gateway_answer(&answer, &fleet_id(i));

@@ -6,7 +6,7 @@ mod snapshot_support;
 use std::fs;
 
 use clawkeeper_snapshot::verify::{Limits, verify_archive};
-use clawkeeper_tests::consts::{BUCKET, TABLE, TOPIC};
+use clawkeeper_tests::consts::TOPIC;
 use clawkeeper_tests::home::noise;
 use clawkeeper_tests::s3::{get, keys, open_uploads};
 use clawkeeper_tests::{FunctionProcess, Stack, aws_setup};
@@ -71,9 +71,14 @@ async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() 
         2,
         "{snapshots:?}"
     );
-    let check: serde_json::Value =
-        serde_json::from_slice(&get(&s3, "home/snapshots/_status/last-check.json").await).expect("check");
-    assert_eq!(check["current_key"], key.as_str());
+    // Both runs saved the state: the status the reconciler reads has the later one's time.
+    let saved = snapshot_status(&stack, "home").await.expect("a status");
+    let created_at = clawkeeper_snapshot::clock::parse_compact(
+        key.rsplit('/').next().and_then(|f| f.split('-').next()).expect("stamp"),
+    )
+    .expect("stamp time");
+    assert!(saved.saved_at_millis.is_some_and(|at| at >= created_at), "{saved:?}");
+    assert_eq!(saved.failure, None);
 
     // A change and the schedule: a new snapshot of every gateway.
     fs::write(state.join("openclaw.json"), b"{\"gateway\":{\"changed\":true}}").expect("config");
@@ -98,8 +103,6 @@ async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() 
         key.clone(),
         newest.replace(".tar.gz", ".json"),
         newest.clone(),
-        // The record of the unchanged run above stays: the freshness check reads when it was written.
-        "home/snapshots/_status/last-check.json".to_string(),
     ];
     expected.sort();
     assert_eq!(keys(&s3, "home/snapshots/").await, expected);
@@ -138,10 +141,12 @@ async fn a_failure_mid_upload_leaves_no_sidecar_and_no_incomplete_upload() {
     assert!(failure.error_message.contains("broken.sqlite"), "{failure:?}");
 
     // No archive, no sidecar: only the failure record the reconciler reads.
+    assert!(keys(&s3, "home/").await.is_empty(), "no archive, no sidecar");
+    let status = snapshot_status(&stack, "home").await.expect("a status");
+    assert_eq!(status.saved_at_millis, None, "never saved");
     assert_eq!(
-        keys(&s3, "home/").await,
-        vec!["home/snapshots/_status/last-failure.json".to_string()],
-        "no archive, no sidecar"
+        status.failure.map(|f| f.error_type),
+        Some("SqliteCaptureFailed".to_string())
     );
     let uploads = open_uploads(&s3).await;
     assert!(uploads.is_empty(), "aborted: {uploads:?}");
@@ -243,12 +248,11 @@ async fn a_snapshot_killed_mid_upload_leaves_nothing_visible_and_the_next_run_cl
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() {
-    use clawkeeper_snapshot::status::{FailureRecord, failure_key, failure_observation};
+    use clawkeeper_snapshot::status::failure_observation;
     let stack = snapshot_stack().start().await;
     let s3 = stack.s3();
     let root = stack.state_root();
     let mut function = stack.spawn("snapshot");
-    let record_key = failure_key("home");
 
     // The volume is not mounted: two failed runs in a row.
     for (n, trigger) in [(1, "scheduled"), (2, "task-stopped")] {
@@ -256,13 +260,19 @@ async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() 
             .invoke(&json!({"gateway": "home", "trigger": trigger}))
             .expect_failed();
         assert_eq!(failure.error_type, "StateMissing");
-        let record: FailureRecord = serde_json::from_slice(&get(&s3, &record_key).await).expect("record");
+        let record = snapshot_status(&stack, "home")
+            .await
+            .and_then(|s| s.failure)
+            .expect("a failure record");
         assert_eq!(record.consecutive_failures, n);
         assert_eq!(record.trigger, trigger);
         assert_eq!(record.error_type, "StateMissing");
         assert!(record.message.contains(".openclaw"), "{record:?}");
     }
-    let record: FailureRecord = serde_json::from_slice(&get(&s3, &record_key).await).expect("record");
+    let record = snapshot_status(&stack, "home")
+        .await
+        .and_then(|s| s.failure)
+        .expect("a failure record");
     let failure = failure_observation(&record);
     assert_eq!(
         failure.key,
@@ -272,16 +282,9 @@ async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() 
         (failure.consecutive_failures, failure.error_type.as_str()),
         (2, "StateMissing")
     );
-
-    // The reader behind the trait, as the reconciler would call it.
-    let store = clawkeeper_aws::s3::S3Store::new(&stack.sdk, BUCKET);
-    let read = clawkeeper_snapshot::status::read_failure(&store, "home")
-        .await
-        .expect("read");
-    assert_eq!(read, Some(record));
+    assert!(keys(&s3, "home/").await.is_empty(), "nothing in the bucket");
 
     // The reconciler (outside the VPC) tells the owner: once for this run of failures.
-    aws_setup::create_table(&stack.sdk, TABLE).await;
     aws_setup::create_gateway_service(&stack.sdk).await;
     let inbox = aws_setup::Inbox::create(&stack.sdk, TOPIC).await;
     let mut reconciler = stack.spawn("reconciler");
@@ -303,11 +306,8 @@ async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() 
         .invoke(&json!({"gateway": "home", "trigger": "manual"}))
         .expect_ok();
     assert_eq!(answer["results"][0]["result"], "created");
-    assert_eq!(
-        clawkeeper_snapshot::status::read_failure(&store, "home")
-            .await
-            .expect("read"),
-        None
-    );
+    let status = snapshot_status(&stack, "home").await.expect("a status");
+    assert_eq!(status.failure, None, "the run of failures ended");
+    assert!(status.saved_at_millis.is_some());
     assert_eq!(keys(&s3, "home/").await.len(), 2, "only the snapshot and its sidecar");
 }

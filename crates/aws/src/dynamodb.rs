@@ -94,7 +94,7 @@ fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn key(gateway: &str, sk: String) -> Item {
+pub(crate) fn key(gateway: &str, sk: String) -> Item {
     HashMap::from([("pk".to_string(), s(gateway_pk(gateway))), ("sk".to_string(), s(sk))])
 }
 
@@ -119,11 +119,11 @@ fn corrupt(gateway: &str, what: &'static str, reason: impl Into<String>) -> Stor
     }
 }
 
-fn string_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+pub(crate) fn string_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
-fn number_attr<N: std::str::FromStr>(item: &Item, name: &str) -> Option<N> {
+pub(crate) fn number_attr<N: std::str::FromStr>(item: &Item, name: &str) -> Option<N> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
@@ -403,7 +403,7 @@ fn gateway_pk(gateway: &str) -> String {
 }
 
 /// The gateway id of a partition key written by [`gateway_pk`].
-fn gateway_of_pk(pk: &str) -> Option<&str> {
+pub(crate) fn gateway_of_pk(pk: &str) -> Option<&str> {
     pk.strip_prefix("GW#")
 }
 

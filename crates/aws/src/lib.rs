@@ -14,6 +14,7 @@ pub mod sdk;
 pub mod sdk_error;
 pub mod secrets;
 pub mod signed_post;
+pub mod snapshot_status;
 pub mod sns;
 pub mod stop_permits;
 

@@ -1,6 +1,5 @@
-//! The reconciler's eyes: what ECS runs (with the task's private IP), the gateway's HTTP probes, the
-//! gateway token, and the age of the newest snapshot, turned into one [`Observation`] per gateway
-//! for the pure policy.
+//! The reconciler's eyes: what ECS runs (with the task's private IP) and the gateway's HTTP probes
+//! with its token, for the [`Observation`] of each gateway the pure policy reads.
 //!
 //! ECS and the token come through the core's ports ([`EcsRead`], [`TokenSource`]); the probe
 //! client itself lives in `clawkeeper-openclaw`.

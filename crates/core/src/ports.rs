@@ -7,13 +7,14 @@
 //! | Port | Adapter | What it is for |
 //! |---|---|---|
 //! | [`StateStore`] | DynamoDB | watchdog state, outbox, incident log, dedupe markers |
+//! | [`SnapshotStatusStore`] | DynamoDB | when each gateway's state was last saved, its run of snapshot failures |
 //! | [`StopPermits`] | DynamoDB | `control`'s word to the restore function that no task runs |
 //! | [`Notifier`] | SNS | the owners' notices |
 //! | [`EcsRead`] | ECS | services and tasks as they are |
 //! | [`EcsControl`] | ECS | desired count, restarts, task stops and starts |
 //! | [`SnapshotRequester`] | Lambda (async invoke) | asking the snapshot function for a run |
 //! | [`TokenSource`] | Secrets Manager | the gateway token for authenticated probes |
-//! | [`ObjectStore`] | S3 | snapshot archives, sidecars and status records |
+//! | [`ObjectStore`] | S3 | snapshot archives and sidecars |
 //! | [`GatewayRegistry`] | DynamoDB | the gateways registered at run time, their owners |
 //! | [`OwnerSubscriptions`] | SNS | one owner's e-mail subscription, filtered to their gateways |
 //! | [`GatewayAdmin`] | the gateway's admin RPC (reconciler only) | restarting one channel account |
@@ -65,6 +66,47 @@ pub trait StateStore {
         &self,
         gateways: &[String],
     ) -> impl Future<Output = Result<HashMap<String, Versioned<T>>, StoreError>> + Send;
+}
+
+/// The snapshot function's record of each gateway's snapshots ([`SnapshotStatus`]), kept beside the
+/// gateway's state: the reconciler reads the whole fleet's in batched reads instead of listing S3
+/// per gateway, and the snapshot function reaches it through the VPC's free DynamoDB endpoint.
+/// `F` is the failure record's type (the snapshot crate's).
+pub trait SnapshotStatusStore {
+    /// A run saved the state at `saved_at_millis` (a new snapshot, or a check that found it
+    /// unchanged since the newest): any run of failures ends. A time older than the one recorded
+    /// changes nothing (two runs that overlap record the later).
+    fn record_saved(&self, gateway: &str, saved_at_millis: i64) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A run failed: `failure` replaces the failure record; when the state was saved is kept.
+    fn record_failure<F: Serialize + Sync>(
+        &self,
+        gateway: &str,
+        failure: &F,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One gateway's status; `None` when no run was ever recorded.
+    fn snapshot_status<F: DeserializeOwned + Send>(
+        &self,
+        gateway: &str,
+    ) -> impl Future<Output = Result<Option<SnapshotStatus<F>>, StoreError>> + Send;
+
+    /// The statuses of `gateways` in batched reads (a gateway with none recorded is absent); an
+    /// item that cannot be read is that gateway's error, not the batch's.
+    fn snapshot_statuses<F: DeserializeOwned + Send>(
+        &self,
+        gateways: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, Result<SnapshotStatus<F>, StoreError>>, StoreError>> + Send;
+}
+
+/// What the table keeps of one gateway's snapshot runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotStatus<F> {
+    /// When the state was last saved (ms since the epoch): the newest snapshot, or a later run
+    /// that found the state unchanged since. `None` while no run has saved it.
+    pub saved_at_millis: Option<i64>,
+    /// The failure record, while failures run (none since the last run that saved the state).
+    pub failure: Option<F>,
 }
 
 /// The gateway registry ([`crate::registry`]): every function reads it, only `control` writes it.

@@ -7,7 +7,7 @@ use clawkeeper_core::aws_error::AwsError;
 use clawkeeper_core::objects::ObjectInfo;
 use clawkeeper_core::ports::ObjectStore;
 
-use crate::layout::{archive_key_of_sidecar, last_check_key, parse_snapshot_key, snapshots_prefix};
+use crate::layout::{archive_key_of_sidecar, parse_snapshot_key, snapshots_prefix};
 
 /// One listed snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,16 +23,6 @@ pub struct Listed {
 /// The gateway's snapshots, newest first (ties broken by name, also newest first).
 pub async fn newest_first<O: ObjectStore>(objects: &O, gateway: &str) -> Result<Vec<Listed>, AwsError> {
     Ok(listed_newest_first(objects.list(&snapshots_prefix(gateway)).await?))
-}
-
-/// When the gateway's state was last known to be saved, in epoch seconds, from one listing: the
-/// newest snapshot, or a later "unchanged since the newest snapshot" check (a gateway whose state
-/// does not change gets no new archive, and is not stale for it). `None` when it has neither.
-pub async fn last_saved_at<O: ObjectStore>(objects: &O, gateway: &str) -> Result<Option<i64>, AwsError> {
-    Ok(last_saved_at_of(
-        gateway,
-        objects.list(&snapshots_prefix(gateway)).await?,
-    ))
 }
 
 /// Why [`resolve`] found no snapshot.
@@ -127,21 +117,6 @@ fn wanted_name(gateway: &str, wanted: &str) -> Result<Option<String>, Unresolved
     Ok(Some(name.to_string()))
 }
 
-fn last_saved_at_of(gateway: &str, objects: Vec<ObjectInfo>) -> Option<i64> {
-    let check_key = last_check_key(gateway);
-    let checked = objects
-        .iter()
-        .find(|o| o.key == check_key)
-        .and_then(|o| o.last_modified_millis);
-    let newest = listed_newest_first(objects).first().map(|l| l.taken_at_millis);
-    // A check only counts once a snapshot exists: "unchanged since" needs something to be since.
-    let millis = match (newest, checked) {
-        (Some(newest), Some(checked)) => Some(newest.max(checked)),
-        (newest, _) => newest,
-    };
-    millis.map(|m| m.div_euclid(1000))
-}
-
 fn listed_newest_first(objects: Vec<ObjectInfo>) -> Vec<Listed> {
     let mut listed: Vec<Listed> = objects
         .into_iter()
@@ -211,29 +186,5 @@ mod tests {
         ]);
         let names: Vec<&str> = listed.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["20261201T110000Z-manual", "20261201T100000Z-scheduled"]);
-    }
-
-    #[test]
-    fn an_unchanged_check_after_the_newest_snapshot_keeps_the_state_fresh() {
-        let snapshot = object("home/snapshots/20261201T100000Z-scheduled.json", None);
-        let taken = listed_newest_first(vec![snapshot.clone()])[0].taken_at_millis;
-        let later = taken + 7_200_000;
-        let check = object("home/snapshots/_status/last-check.json", Some(later));
-        assert_eq!(
-            last_saved_at_of("home", vec![snapshot.clone(), check]),
-            Some(later / 1000)
-        );
-        assert_eq!(last_saved_at_of("home", vec![snapshot.clone()]), Some(taken / 1000));
-        let stale_check = object("home/snapshots/_status/last-check.json", Some(taken - 1000));
-        assert_eq!(
-            last_saved_at_of("home", vec![snapshot, stale_check]),
-            Some(taken / 1000)
-        );
-        let orphan_check = object("home/snapshots/_status/last-check.json", Some(later));
-        assert_eq!(
-            last_saved_at_of("home", vec![orphan_check]),
-            None,
-            "no snapshot, nothing saved"
-        );
     }
 }

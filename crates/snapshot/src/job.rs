@@ -19,7 +19,7 @@ use crate::capture::{CaptureOptions, CaptureReport, capture};
 use crate::clock;
 use crate::error::SnapshotError;
 use crate::inventory::{Inventory, gateway_assets, hex, take_inventory};
-use crate::layout::{Sidecar, archive_key, last_check_key, parse_snapshot_key, sidecar_key, snapshots_prefix};
+use crate::layout::{Sidecar, archive_key, parse_snapshot_key, sidecar_key, snapshots_prefix};
 use crate::verify::{Limits, VerifiedArchive, verify_archive};
 
 /// What to snapshot and why.
@@ -89,15 +89,6 @@ pub struct SnapshotAnswer {
     pub results: Vec<SnapshotSummary>,
 }
 
-/// The record of the last "still current" check, read by the reconciler for freshness.
-#[derive(Debug, Clone, Serialize)]
-struct LastCheck<'a> {
-    gateway: &'a str,
-    checked_at: &'a str,
-    current_key: &'a str,
-    state_fingerprint: &'a str,
-}
-
 /// Runs one snapshot of one gateway.
 pub async fn take_snapshot<S: ObjectStore>(
     store: &S,
@@ -123,20 +114,9 @@ pub async fn take_snapshot<S: ObjectStore>(
         && let Some((key, newest)) = newest_snapshot(store, &request.gateway).await?
         && newest.state_fingerprint == fingerprint
     {
+        // Nothing written: the caller records the run in the gateway's snapshot status, which
+        // the reconciler's freshness check reads.
         let checked_at = clock::rfc3339(request.capture.created_at_millis);
-        let record = LastCheck {
-            gateway: &request.gateway,
-            checked_at: &checked_at,
-            current_key: &key,
-            state_fingerprint: &fingerprint,
-        };
-        let body = serde_json::to_vec(&record).map_err(|source| SnapshotError::Json {
-            what: "last check",
-            source,
-        })?;
-        store
-            .put_bytes(&last_check_key(&request.gateway), "application/json", body)
-            .await?;
         tracing::info!(gateway = %request.gateway, current = %key, "state unchanged since the newest snapshot; no archive written");
         return Ok(SnapshotOutcome::Unchanged {
             gateway: request.gateway,

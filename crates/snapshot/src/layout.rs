@@ -112,13 +112,6 @@ pub fn snapshots_prefix(gateway: &str) -> String {
     format!("{gateway}/snapshots/")
 }
 
-/// Where the last "state unchanged" check of a gateway is recorded: beside the failure record under
-/// the snapshots prefix (so the snapshot function's one write grant covers it, and the reconciler's
-/// one listing sees when it was written), with a name no snapshot can have.
-pub fn last_check_key(gateway: &str) -> String {
-    format!("{}_status/last-check.json", snapshots_prefix(gateway))
-}
-
 /// A snapshot's name parsed from its key: `<stamp>-<trigger>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotName {

@@ -1,30 +1,24 @@
 //! The snapshot function's failure record: how a failed snapshot reaches the owner from a VPC
 //! without NAT. The function runs beside the EFS volume with only the S3 and DynamoDB gateway
-//! endpoints, so it cannot publish to SNS; it writes `<gateway>/snapshots/_status/last-failure.json`
-//! to S3 instead (reachable through the free gateway endpoint) and deletes it on the next
-//! success. The reconciler, which can reach SNS, reads it with [`read_failure`] and turns it
-//! into the facts of a `snapshot_failed` notice with [`failure_observation`], deduplicated by
-//! [`FailureRecord::notice_key`].
+//! endpoints, so it cannot publish to SNS; it records the failure in the gateway's snapshot status
+//! in the state table instead ([`SnapshotStatusStore`], reachable through the free endpoint), and
+//! the next run that saves the state ends it. The reconciler, which can reach SNS, reads the
+//! fleet's statuses in batches and turns a record into the facts of a `snapshot_failed` notice with
+//! [`failure_observation`], deduplicated by [`FailureRecord::notice_key`].
 //!
 //! The record holds the error type and message of a [`SnapshotError`](crate::SnapshotError):
 //! paths, SQLite and AWS error text, never file contents (no error carries any).
 
-use clawkeeper_core::aws_error::AwsError;
-use clawkeeper_core::ports::ObjectStore;
+use clawkeeper_core::ports::{SnapshotStatus, SnapshotStatusStore};
+use clawkeeper_core::store::StoreError;
+use clawkeeper_core::watch::SnapshotCheck;
 use clawkeeper_core::watch::health::SnapshotFailure;
 use serde::{Deserialize, Serialize};
 
 use crate::clock;
-use crate::layout::snapshots_prefix;
 
 /// Longest message kept in a record (messages are for a person, not a dump).
 pub const MAX_MESSAGE_CHARS: usize = 600;
-
-/// `<gateway>/snapshots/_status/last-failure.json`: under the snapshots prefix the snapshot
-/// function may already write, and never parsed as a snapshot (its name has no stamp).
-pub fn failure_key(gateway: &str) -> String {
-    format!("{}_status/last-failure.json", snapshots_prefix(gateway))
-}
 
 /// The last failed snapshot run of a gateway, while no run has succeeded since.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,51 +71,64 @@ impl FailureRecord {
     }
 }
 
-/// Reads a gateway's failure record; `None` when the last run succeeded (or none failed). An
-/// unreadable record is reported as a failure of its own, so it is never silently dropped.
-pub async fn read_failure<S: ObjectStore>(store: &S, gateway: &str) -> Result<Option<FailureRecord>, AwsError> {
-    let Some(body) = store.get_bytes(&failure_key(gateway)).await? else {
-        return Ok(None);
-    };
-    Ok(Some(serde_json::from_slice(&body).unwrap_or_else(|e| {
-        tracing::warn!(gateway, error = %e, "unreadable snapshot failure record");
-        FailureRecord::next(
-            None,
-            gateway,
-            "unknown",
-            "InvalidDocument",
-            "the snapshot failure record could not be read",
-            0,
-        )
-    })))
+/// The record that stands for one the table holds but that cannot be read: reported as a failure
+/// of its own, so it is never silently dropped.
+pub fn unreadable_record(gateway: &str) -> FailureRecord {
+    FailureRecord::next(
+        None,
+        gateway,
+        "unknown",
+        "InvalidDocument",
+        "the snapshot failure record could not be read",
+        0,
+    )
 }
 
-/// Writes the record of a failed run, counting on from the previous record. Best effort by
-/// design of the caller: a failure to write it is logged there, the run fails either way.
-pub async fn record_failure<S: ObjectStore>(
+/// Records a failed run, counting on from the previous record. Best effort by design of the
+/// caller: a failure to write it is logged there, the run fails either way.
+pub async fn record_failure<S: SnapshotStatusStore>(
     store: &S,
     gateway: &str,
     trigger: &str,
     error_type: &str,
     message: &str,
     now_millis: i64,
-) -> Result<FailureRecord, AwsError> {
-    let previous = read_failure(store, gateway).await.ok().flatten();
+) -> Result<FailureRecord, StoreError> {
+    // An unreadable previous record starts a new run of failures (and so a new notice).
+    let previous = store
+        .snapshot_status::<FailureRecord>(gateway)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|status| status.failure);
     let record = FailureRecord::next(previous.as_ref(), gateway, trigger, error_type, message, now_millis);
-    let body = serde_json::to_vec_pretty(&record).map_err(|e| AwsError {
-        service: "s3",
-        operation: "PutObject",
-        code: None,
-        retry: clawkeeper_core::aws_error::Retry::Permanent,
-        message: format!("failure record: {e}"),
-    })?;
-    store.put_bytes(&failure_key(gateway), "application/json", body).await?;
+    store.record_failure(gateway, &record).await?;
     Ok(record)
 }
 
-/// Removes the failure record after a successful run (missing is fine).
-pub async fn clear_failure<S: ObjectStore>(store: &S, gateway: &str) -> Result<(), AwsError> {
-    store.delete(&[failure_key(gateway)]).await
+/// What a gateway's snapshot status tells the policy: when the state was last saved, and the
+/// failure record while failures run. No status at all (`None`) is a gateway no run has saved
+/// yet; a status that cannot be read still says there is a failure record, never nothing.
+pub fn status_facts(
+    gateway: &str,
+    status: Option<&Result<SnapshotStatus<FailureRecord>, StoreError>>,
+) -> (SnapshotCheck, Option<SnapshotFailure>) {
+    match status {
+        None => (SnapshotCheck::NoneFound, None),
+        Some(Ok(status)) => (
+            status
+                .saved_at_millis
+                .map_or(SnapshotCheck::NoneFound, |ms| SnapshotCheck::NewestAt(ms.div_euclid(1000))),
+            status.failure.as_ref().map(failure_observation),
+        ),
+        Some(Err(e)) => {
+            tracing::warn!(gateway, error = %e, "unreadable snapshot status");
+            (
+                SnapshotCheck::NotChecked,
+                Some(failure_observation(&unreadable_record(gateway))),
+            )
+        }
+    }
 }
 
 /// What the reconciler hands the policy about a failure record: the facts and the dedupe key;
@@ -164,7 +171,35 @@ mod tests {
         let long = "x".repeat(5000);
         let cut = FailureRecord::next(None, "home", "scheduled", "Internal", &long, 0);
         assert_eq!(cut.message.chars().count(), MAX_MESSAGE_CHARS);
-        assert_eq!(failure_key("home"), "home/snapshots/_status/last-failure.json");
-        assert_eq!(crate::layout::parse_snapshot_key(&failure_key("home")), None);
+        assert_eq!(unreadable_record("home").error_type, "InvalidDocument");
+    }
+
+    #[test]
+    fn a_status_gives_the_saved_time_and_the_run_of_failures() {
+        let failing = FailureRecord::next(None, "home", "scheduled", "StateMissing", "no volume", 9_000_500);
+        let status = Ok(SnapshotStatus {
+            saved_at_millis: Some(7_200_999),
+            failure: Some(failing),
+        });
+        let (check, failure) = status_facts("home", Some(&status));
+        assert_eq!(check, SnapshotCheck::NewestAt(7200));
+        assert_eq!(failure.map(|f| f.key), Some("home/snapshot-failed/9000500".to_string()));
+
+        let never_saved: Result<SnapshotStatus<FailureRecord>, StoreError> = Ok(SnapshotStatus {
+            saved_at_millis: None,
+            failure: None,
+        });
+        assert_eq!(status_facts("home", Some(&never_saved)), (SnapshotCheck::NoneFound, None));
+        assert_eq!(status_facts("home", None), (SnapshotCheck::NoneFound, None));
+
+        let unreadable = Err(StoreError::Corrupt {
+            gateway: "home".into(),
+            what: "snapshot failure record",
+            reason: "not JSON".into(),
+            source: None,
+        });
+        let (check, failure) = status_facts("home", Some(&unreadable));
+        assert_eq!(check, SnapshotCheck::NotChecked);
+        assert_eq!(failure.map(|f| f.error_type), Some("InvalidDocument".to_string()));
     }
 }

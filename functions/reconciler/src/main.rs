@@ -1,11 +1,11 @@
 //! `reconciler`: the every-minute, level-triggered pass over every configured gateway.
 //!
-//! Each run reads the fleet (seeds and registry) and every gateway's state and ECS view in a few
-//! batched calls (services 10 at a time, one task listing per cluster), then for each gateway,
-//! concurrently (bounded): the task the state thinks runs if ECS no longer lists it, a probe of the
-//! gateway (`probe_url`; else the task's private IP on port 18789, only when this function runs in
-//! the gateway's VPC: `CLAWKEEPER_PROBE_TASK_IP=true`), the age of the newest snapshot, all run
-//! through the watchdog policy as one [`Input::Observed`], which also runs the time-driven rules
+//! Each run reads the fleet (seeds and registry), every gateway's state and snapshot status (when
+//! its state was last saved, its run of snapshot failures) and ECS view in a few batched calls
+//! (services 10 at a time, one task listing per cluster), then for each gateway, concurrently
+//! (bounded): the task the state thinks runs if ECS no longer lists it and a probe of the gateway
+//! (`probe_url`; else the task's private IP on port 18789, only when this function runs in the
+//! gateway's VPC: `CLAWKEEPER_PROBE_TASK_IP=true`), all run through the watchdog policy as one [`Input::Observed`], which also runs the time-driven rules
 //! (due "down" notices, backoff resumes, reminders, channel grace). Probes end 15 s before the
 //! invocation does: a gateway not probed by then is unknown this run, and the others go on.
 //!

@@ -1,6 +1,7 @@
 //! One reconciler pass: every configured gateway, concurrently (bounded), observed and run through
 //! the watchdog engine; the answer and the metrics say what each pass found.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,13 +17,14 @@ use clawkeeper_core::health::{
 use clawkeeper_core::ports::StateStore;
 use clawkeeper_core::store::Versioned;
 use clawkeeper_core::watch::channel_runtime::ChannelsCheck;
-use clawkeeper_core::watch::health::{ProbeMode, ProbeOutcome, SnapshotFailure, snapshot_is_stale};
+use clawkeeper_core::watch::health::{ProbeMode, ProbeOutcome, snapshot_is_stale};
 use clawkeeper_core::watch::{EcsObservation, GatewayState, Input, Observation, ProbeReport, SnapshotCheck};
 use clawkeeper_core::{Config, Gateway};
 use clawkeeper_openclaw::admin_rpc::AdminRpc;
 use clawkeeper_openclaw::probe::Prober;
-use clawkeeper_snapshot::catalog;
-use clawkeeper_snapshot::status::{failure_observation, read_failure};
+use clawkeeper_core::ports::{SnapshotStatus, SnapshotStatusStore};
+use clawkeeper_core::store::StoreError;
+use clawkeeper_snapshot::status::{FailureRecord, status_facts};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -98,6 +100,7 @@ pub async fn reconcile_all(app: &'static App, at: Moment, time_left: Duration) -
     };
     // ECS for the whole fleet in a few batched calls.
     let mut ecs_views = observe_fleet_ecs(&app.adapters.ecs, &config.gateways).await;
+    let mut snapshots = snapshot_statuses(app, &ids).await;
     let limit = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = JoinSet::new();
     for (index, gateway) in config.gateways.iter().enumerate() {
@@ -105,10 +108,11 @@ pub async fn reconcile_all(app: &'static App, at: Moment, time_left: Duration) -
         let config = Arc::clone(&config);
         let loaded = states.as_mut().map(|found| found.remove(&gateway.id));
         let ecs = ecs_views.remove(&gateway.id);
+        let snapshot = snapshots.as_mut().map(|found| found.remove(&gateway.id));
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let gateway = &config.gateways[index];
-            let seen = Seen { loaded, ecs };
+            let seen = Seen { loaded, ecs, snapshot };
             (index, reconcile(app, &config, gateway, at, seen, probes_until).await)
         });
     }
@@ -225,7 +229,12 @@ fn log_gateway(report: &Report) {
 struct Seen {
     loaded: Option<Option<Versioned<GatewayState>>>,
     ecs: Option<EcsAnswer>,
+    /// `None`: not checked this run; `Some(None)`: no status recorded yet.
+    snapshot: Option<Option<StatusRead>>,
 }
+
+/// One gateway's snapshot status as the batch read it.
+type StatusRead = Result<SnapshotStatus<FailureRecord>, StoreError>;
 
 async fn reconcile(
     app: &App,
@@ -306,8 +315,10 @@ async fn reconcile(
         }),
     };
 
-    let snapshot = newest_snapshot(app, gateway).await;
-    let snapshot_failure = snapshot_failure(app, gateway).await;
+    let (snapshot, snapshot_failure) = match &seen.snapshot {
+        Some(status) => status_facts(&gateway.id, status.as_ref()),
+        None => (SnapshotCheck::NotChecked, None),
+    };
     let probe_ms = probe_elapsed.map(|elapsed| elapsed.as_millis());
     let observation = Observation {
         ecs,
@@ -466,31 +477,17 @@ async fn usable_token(app: &App, gateway: &Gateway, state: &GatewayState) -> Opt
     Some(token)
 }
 
-/// The snapshot function's record of failed runs, for the notice (`None` when the last run succeeded).
-async fn snapshot_failure(app: &App, gateway: &Gateway) -> Option<SnapshotFailure> {
+/// Every gateway's snapshot status in batched reads, when snapshots are on; `None` when they
+/// are off or the read failed (freshness not checked this run, logged).
+async fn snapshot_statuses(app: &App, ids: &[String]) -> Option<HashMap<String, StatusRead>> {
     if app.config.policy.snapshot_interval_secs == 0 {
         return None;
     }
-    match read_failure(&app.adapters.objects, &gateway.id).await {
-        Ok(record) => record.map(|record| failure_observation(&record)),
+    match app.adapters.store.snapshot_statuses::<FailureRecord>(ids).await {
+        Ok(statuses) => Some(statuses),
         Err(e) => {
-            tracing::warn!(gateway = %gateway.id, error = %e, "snapshot failure record unreadable; not checked");
+            tracing::warn!(error = %e, "snapshot statuses unreadable; freshness not checked this run");
             None
-        }
-    }
-}
-
-/// When the state was last saved: the newest snapshot (a snapshot exists only when its sidecar
-/// does), or a later check that found it unchanged since, from one listing of `<gateway>/snapshots/`.
-async fn newest_snapshot(app: &App, gateway: &Gateway) -> SnapshotCheck {
-    if app.config.policy.snapshot_interval_secs == 0 {
-        return SnapshotCheck::NotChecked;
-    }
-    match catalog::last_saved_at(&app.adapters.objects, &gateway.id).await {
-        Ok(saved) => saved.map_or(SnapshotCheck::NoneFound, SnapshotCheck::NewestAt),
-        Err(e) => {
-            tracing::warn!(gateway = %gateway.id, error = %e, "snapshot listing failed; freshness not checked");
-            SnapshotCheck::NotChecked
         }
     }
 }

@@ -1,10 +1,12 @@
 //! One snapshot request: each gateway it names is captured, archived, uploaded, verified and
-//! retention-pruned; a failure is recorded in S3 for the reconciler to tell the owner.
+//! retention-pruned; each run's end is recorded in the gateway's snapshot status in the state table
+//! (when the state was saved, or the run of failures the reconciler tells the owner of).
 
 use std::path::PathBuf;
 
 use clawkeeper_aws::FunctionError;
 use clawkeeper_aws::lambda::VolumeApp as App;
+use clawkeeper_core::ports::SnapshotStatusStore;
 use clawkeeper_snapshot::job::apply_retention;
 use clawkeeper_snapshot::retention::RetentionPolicy;
 use clawkeeper_snapshot::{
@@ -45,8 +47,10 @@ pub async fn handle(app: &App, event: Value) -> Result<Value, FunctionError> {
         };
         match take_snapshot(store, snapshot).await {
             Ok(outcome) => {
-                if let Err(e) = status::clear_failure(store, &gateway.id).await {
-                    tracing::warn!(gateway = %gateway.id, error = %e, "could not clear the failure record");
+                // Saved now (a new archive, or unchanged since the newest): the reconciler's
+                // freshness check reads this, and any run of failures ends.
+                if let Err(e) = app.adapters.store.record_saved(&gateway.id, now).await {
+                    tracing::warn!(gateway = %gateway.id, error = %e, "could not record the snapshot status");
                 }
                 let mut summary = SnapshotSummary {
                     outcome,
@@ -68,7 +72,7 @@ pub async fn handle(app: &App, event: Value) -> Result<Value, FunctionError> {
             Err(e) => {
                 tracing::error!(gateway = %gateway.id, error_type = e.error_type(), error = %e, "snapshot failed");
                 let recorded = status::record_failure(
-                    store,
+                    &app.adapters.store,
                     &gateway.id,
                     &request.trigger,
                     e.error_type(),

@@ -16,10 +16,23 @@ use clawkeeper_tests::stack::StackBuilder;
 use clawkeeper_tests::{Stack, workspace_root};
 use rusqlite::Connection;
 
-/// moto with the snapshot bucket, and the environment of the `snapshot` and `restore` functions:
+/// moto with the state table and the snapshot bucket, and the environment of the `snapshot` and `restore` functions:
 /// one gateway `home` at [`Stack::state_root`] (not created), `TMPDIR` [`Stack::scratch`].
 pub fn snapshot_stack() -> StackBuilder {
-    Stack::bare().with_bucket().with_state_root()
+    Stack::bare().with_table().with_bucket().with_state_root()
+}
+
+/// The snapshot status the `snapshot` function recorded for `gateway` in the state table, read
+/// through the adapter the reconciler reads it with.
+pub async fn snapshot_status(
+    stack: &Stack,
+    gateway: &str,
+) -> Option<clawkeeper_core::ports::SnapshotStatus<clawkeeper_snapshot::status::FailureRecord>> {
+    use clawkeeper_core::ports::SnapshotStatusStore;
+    clawkeeper_aws::dynamodb::DynamoStore::new(&stack.sdk, clawkeeper_tests::consts::TABLE)
+        .snapshot_status(gateway)
+        .await
+        .expect("snapshot status readable")
 }
 
 /// The SHA-256 of `bytes`, lowercase hex, as clawkeeper's sidecars record it.
