@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use clawkeeper_core::aws_error::{AwsError, Retry};
@@ -44,10 +45,9 @@ impl DynamoStore {
     }
 
     /// Maps an SDK error, naming the table when it does not exist.
-    pub(crate) fn error<E, R>(&self, operation: &'static str, err: SdkError<E, R>) -> StoreError
+    pub(crate) fn error<E>(&self, operation: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
     {
         let source = AwsError::from_sdk("dynamodb", operation, err);
         if source.code.as_deref() == Some("ResourceNotFoundException") {

@@ -49,7 +49,12 @@ impl SnapshotStatusStore for DynamoStore {
         match written {
             Ok(_) => Ok(()),
             // A later run already recorded a later save: nothing to do.
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(self.error("UpdateItem", e)),
         }
     }

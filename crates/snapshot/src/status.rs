@@ -116,9 +116,9 @@ pub fn status_facts(
     match status {
         None => (SnapshotCheck::NoneFound, None),
         Some(Ok(status)) => (
-            status
-                .saved_at_millis
-                .map_or(SnapshotCheck::NoneFound, |ms| SnapshotCheck::NewestAt(ms.div_euclid(1000))),
+            status.saved_at_millis.map_or(SnapshotCheck::NoneFound, |ms| {
+                SnapshotCheck::NewestAt(ms.div_euclid(1000))
+            }),
             status.failure.as_ref().map(failure_observation),
         ),
         Some(Err(e)) => {
@@ -189,7 +189,10 @@ mod tests {
             saved_at_millis: None,
             failure: None,
         });
-        assert_eq!(status_facts("home", Some(&never_saved)), (SnapshotCheck::NoneFound, None));
+        assert_eq!(
+            status_facts("home", Some(&never_saved)),
+            (SnapshotCheck::NoneFound, None)
+        );
         assert_eq!(status_facts("home", None), (SnapshotCheck::NoneFound, None));
 
         let unreadable = Err(StoreError::Corrupt {
