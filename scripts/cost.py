@@ -693,15 +693,19 @@ def _steady_changes(fleet: dict) -> str:
     return f"The measured steady ticks wrote {writes} times and published {publishes} notices in all (not priced here)."
 
 
-def _snapshot_s3_per_gateway(fleet: dict | None) -> tuple[int, float] | None:
-    """(gateways, $ a gateway-month) of the reconciler's S3 requests with snapshots on, largest fleet measured."""
+def _snapshot_reads_per_gateway(fleet: dict | None) -> tuple[int, float, float] | None:
+    """(gateways, S3 requests a gateway and tick, $ a gateway-month) of what snapshots on add to the
+    reconciler's tick, at the largest fleet measured: one more read unit a gateway (its snapshot status
+    item, below 4 KB) and whatever S3 requests the run made."""
     runs = [r for r in (fleet or {}).get("reconciler_steady", []) if r["snapshots"]]
     if not runs:
         return None
     run = max(runs, key=lambda r: r["gateways"])
     req = _requests({"s3": run["calls"].get("s3", {})}, MINUTES)
-    monthly = req["s3_put"] * price("s3_1k_put") / 1000 + req["s3_get"] * price("s3_1k_get") / 1000
-    return run["gateways"], monthly / run["gateways"]
+    s3_monthly = req["s3_put"] * price("s3_1k_put") / 1000 + req["s3_get"] * price("s3_1k_get") / 1000
+    status_reads = MINUTES * run["gateways"] * price("ddb_million_reads") / 1e6
+    s3_per_tick = sum(run["calls"].get("s3", {}).values()) / run["gateways"]
+    return run["gateways"], s3_per_tick, (s3_monthly + status_reads) / run["gateways"]
 
 
 def fleet_section() -> list[str]:
@@ -748,12 +752,13 @@ def fleet_section() -> list[str]:
         "table, per gateway that needs them.",
     ]
     lines.append(_fleet_headroom(fleet))
-    s3 = _snapshot_s3_per_gateway(fleet)
-    if s3:
-        lines.append(f"- With snapshots on, the reconciler also lists each gateway's snapshots and reads its failure "
-                     f"record every tick: {_money(s3[1])} a gateway-month of S3 requests (measured over {_n(s3[0])} "
-                     "gateways), on top of each gateway's own snapshots (priced for one gateway in "
-                     "[`efs-snapshots`](#efs-snapshots)).")
+    snapshots = _snapshot_reads_per_gateway(fleet)
+    if snapshots:
+        gateways, s3_per_tick, monthly = snapshots
+        lines.append(f"- With snapshots on, the reconciler also reads each gateway's snapshot status item in its batched "
+                     f"reads ({_n(s3_per_tick)} S3 requests a gateway and tick, measured over {_n(gateways)} gateways): "
+                     f"{_money(monthly)} a gateway-month, on top of each gateway's own snapshots (priced for one gateway "
+                     "in [`efs-snapshots`](#efs-snapshots)).")
     lines.append("")
     return lines
 

@@ -531,7 +531,12 @@ fn gateways(v: &Value) -> String {
             vec![
                 s(&o["email"]).to_string(),
                 if ids.is_empty() { "-".into() } else { ids },
-                s(&o["status"]).to_string(),
+                // Control knows the subscription, not whether the owner confirmed it (SNS says
+                // that only to the topic's owner's console or a ListSubscriptions call).
+                o["subscription_arn"]
+                    .as_str()
+                    .and_then(|arn| arn.rsplit(':').next())
+                    .map_or_else(|| "-".to_string(), |id| format!("subscribed ({id})")),
             ]
         })
         .collect();
@@ -639,9 +644,8 @@ mod tests {
             ],
             "owners": [
                 {"email": "me@example.com", "gateways": ["lab", "batch"],
-                 "subscription_arn": "arn:aws:sns:us-east-1:123456789012:clawkeeper:1", "status": "pending confirmation"},
-                {"email": "ops@example.com", "gateways": [],
-                 "subscription_arn": "arn:aws:sns:us-east-1:123456789012:clawkeeper:2", "status": "confirmed"}
+                 "subscription_arn": "arn:aws:sns:us-east-1:123456789012:clawkeeper:1b2c"},
+                {"email": "ops@example.com", "gateways": [], "subscription_arn": null}
             ]
         })
     }
@@ -657,8 +661,8 @@ batch    registered  unknown  task family openclaw-batch  me@example.com
 
 Owners:
 EMAIL            GATEWAYS    SUBSCRIPTION
-me@example.com   lab, batch  pending confirmation
-ops@example.com  -           confirmed";
+me@example.com   lab, batch  subscribed (1b2c)
+ops@example.com  -           -";
         assert_eq!(text, expected, "\n{text}");
         assert_eq!(
             answer("gateways", &serde_json::json!({"gateways": [], "owners": []})),

@@ -15,6 +15,8 @@ use clawkeeper_core::health::{
     EcsAnswer, GatewayToken, ProbePlan, TokenCache, add_missed_stop, observe_fleet_ecs, probe_plan,
 };
 use clawkeeper_core::ports::StateStore;
+use clawkeeper_core::ports::{SnapshotStatus, SnapshotStatusStore};
+use clawkeeper_core::store::StoreError;
 use clawkeeper_core::store::Versioned;
 use clawkeeper_core::watch::channel_runtime::ChannelsCheck;
 use clawkeeper_core::watch::health::{ProbeMode, ProbeOutcome, snapshot_is_stale};
@@ -22,8 +24,6 @@ use clawkeeper_core::watch::{EcsObservation, GatewayState, Input, Observation, P
 use clawkeeper_core::{Config, Gateway};
 use clawkeeper_openclaw::admin_rpc::AdminRpc;
 use clawkeeper_openclaw::probe::Prober;
-use clawkeeper_core::ports::{SnapshotStatus, SnapshotStatusStore};
-use clawkeeper_core::store::StoreError;
 use clawkeeper_snapshot::status::{FailureRecord, status_facts};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;

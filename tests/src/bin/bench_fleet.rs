@@ -540,19 +540,27 @@ fn growth(steady: &[SteadyRun]) -> String {
         return String::new();
     };
     let service = |r: &SteadyRun, key: &str| figure(per(service_total(&r.calls, key), r.gateways));
-    let snapshot_s3 = steady
-        .iter()
-        .filter(|r| r.snapshots && r.gateways == large.gateways)
-        .map(|r| service(r, "s3"))
-        .next()
-        .unwrap_or_else(|| "-".into());
+    // What turning snapshots on adds per gateway at the largest fleet, by service.
+    let with_snapshots = steady.iter().find(|r| r.snapshots && r.gateways == large.gateways);
+    let snapshots_add = with_snapshots.map_or_else(
+        || "-".to_string(),
+        |on| {
+            let added = per(on.total as u64, on.gateways) - per(large.total as u64, large.gateways);
+            format!(
+                "{} a gateway (S3 {}, DynamoDB {} instead of {})",
+                figure(added),
+                service(on, "s3"),
+                service(on, "dynamodb"),
+                service(large, "dynamodb")
+            )
+        },
+    );
     format!(
         "How it grows: ECS and DynamoDB are read for the whole fleet in batches (services 10 to a call, one \
          listing of the cluster's tasks, 100 tasks and 100 states to a call, one registry query), so their calls \
          per gateway fall as the fleet grows: from {} to {} gateways, ECS {} to {} and DynamoDB {} to {} a \
-         gateway. {} With snapshots on, each gateway's snapshot \
-         listing and failure record are read every run: S3 stays at {} a gateway, the part that grows with the \
-         fleet. The wall time grows with the probes (64 at once) and the batched reads; the log with the \
+         gateway. {} Snapshots on add {} at {} gateways: the snapshot statuses are read in batches like \
+         the states, with no S3 request. The wall time grows with the probes (64 at once) and the batched reads; the log with the \
          gateways' own lines: {} bytes a gateway and run at {} gateways.",
         small.gateways,
         large.gateways,
@@ -561,7 +569,8 @@ fn growth(steady: &[SteadyRun]) -> String {
         service(small, "dynamodb"),
         service(large, "dynamodb"),
         writes_and_publishes(steady),
-        snapshot_s3,
+        snapshots_add,
+        large.gateways,
         large.log_bytes / large.gateways.max(1),
         large.gateways
     )
