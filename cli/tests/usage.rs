@@ -238,8 +238,7 @@ fn gateways_list_and_remove_go_to_the_control_function() {
             {"id": "lab", "cluster": "openclaw", "task_family": "openclaw-lab", "source": "registered",
              "owner_email": "me@example.com", "registered_at": 1_795_161_600, "registered_by": "me", "phase": "down"}
         ],
-        "owners": [{"email": "me@example.com", "gateways": ["lab"], "subscription_arn": "arn:aws:sns:us-east-1:1:t:1",
-                    "status": "confirmed"}]
+        "owners": [{"email": "me@example.com", "gateways": ["lab"], "subscription_arn": "arn:aws:sns:us-east-1:1:t:1"}]
     });
     let removed = serde_json::json!({"unregistered": "lab", "kept": "snapshots and history", "owner": null});
     let stand_in = StandIn::start(vec![listed, removed]);
@@ -257,7 +256,7 @@ fn gateways_list_and_remove_go_to_the_control_function() {
         "home     seed        healthy  service openclaw-gateway",
         "lab      registered  down     task family openclaw-lab",
         "Owners:",
-        "me@example.com  lab       confirmed",
+        "me@example.com  lab       subscribed (1)",
     ] {
         assert!(list.contains(expected), "{expected:?} not in:\n{list}");
     }
