@@ -53,35 +53,14 @@ impl EcsClient {
 
 impl EcsRead for EcsClient {
     async fn describe_service(&self, cluster: &str, service: &str) -> Result<Result<ServiceView, Missing>, AwsError> {
-        let out = match self
-            .client
-            .describe_services()
-            .cluster(cluster)
-            .services(service)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                let e = AwsError::from_sdk("ecs", "DescribeServices", e);
-                if e.code.as_deref() == Some("ClusterNotFoundException") {
-                    return Ok(Err(Missing {
-                        reason: format!("cluster {cluster} not found"),
-                    }));
-                }
-                return Err(e);
-            }
-        };
-        if let Some(found) = out.services().first() {
-            return Ok(Ok(service_view(found)));
-        }
-        let reason = out
-            .failures()
-            .first()
-            .and_then(|f| f.reason())
-            .unwrap_or("MISSING")
-            .to_string();
-        Ok(Err(Missing { reason }))
+        // The batch of one: the same answer, a missing cluster or service included.
+        let asked = service.to_string();
+        let mut answers = self.describe_services(cluster, std::slice::from_ref(&asked)).await?;
+        Ok(answers.remove(&asked).unwrap_or_else(|| {
+            Err(Missing {
+                reason: "MISSING".into(),
+            })
+        }))
     }
 
     async fn describe_services(
