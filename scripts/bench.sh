@@ -3,13 +3,17 @@
 #  1. the bench harness (tests/src/bin/bench.rs): cold start, footprint, per-event and per-run cost of
 #     every function beside a minimal Rust Lambda and a Python/boto3 peer, in one run; it rewrites
 #     docs/BENCHMARKS.md;
-#  2. the snapshot benchmark (tests/src/bin/bench_snapshot.rs) beside `openclaw backup create` and an
-#     `aws s3 sync` peer on a realistic state, appended;
+#  2. the snapshot benchmark (tests/src/bin/bench_snapshot.rs): the snapshot function (one core) beside
+#     `openclaw backup create`, an `aws s3 sync` peer and a one-core `tar | gzip -1` floor on a realistic
+#     state, the restore of that snapshot beside `tar -xzf`, the function's time profile, and a large
+#     state (BENCH_LARGE_GB, default 5; 0 skips it) snapshotted under a live SQLite writer against
+#     Lambda's 900 s limit, appended; the states are generated once and cached under target/;
 #  3. criterion benchmarks of the pure functions (crates/openclaw/benches/pure.rs), appended;
 #  4. the fleet benchmark (tests/src/bin/bench_fleet.rs): the reconciler over 10, 100 and 1,000
 #     registered gateways and a burst of 1,000 task-stopped events through task-events, appended;
 #     it also writes docs/fleet-bench.json, which docs/COST.md's fleet table is priced from.
-# BENCH_RUNS sets the repetitions of (1) (default 20). Never a timed assertion: numbers only.
+# BENCH_RUNS sets the repetitions of (1) (default 20); BENCH_LARGE_GB and BENCH_LARGE_RESTORE=0 trim (2).
+# Never a timed assertion: numbers only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -24,7 +28,12 @@ CLAWKEEPER_BIN_DIR=$target/release cargo run --quiet -p clawkeeper-tests --bin b
 if [[ ! -d $target/clawkeeper-openclaw-state ]]; then
   cargo test -p clawkeeper-tests --test snapshot_openclaw archives_of_a_real_gateway_state >/dev/null
 fi
-CLAWKEEPER_BIN_DIR=$target/release cargo run --quiet -p clawkeeper-tests --bin bench_snapshot >> "$doc"
+# It pins the functions and floors with taskset (util-linux) and measures with /usr/bin/time.
+for tool in taskset /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is needed by bench_snapshot" >&2; exit 1; }
+done
+CLAWKEEPER_BIN_DIR=$target/release BENCH_LARGE_GB=${BENCH_LARGE_GB:-5} \
+  cargo run --quiet -p clawkeeper-tests --bin bench_snapshot >> "$doc"
 
 {
   printf '\n## Pure functions (criterion)\n\n'

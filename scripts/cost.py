@@ -157,7 +157,7 @@ def bench() -> Bench:
         values["snapshot_unchanged_ms"] = float(m.group(1))
         found.append("snapshot_unchanged_ms")
     state = re.search(r"a state of [\d,]+ files, ([\d.]+) MB", text)
-    row = re.search(r"^\| clawkeeper `snapshot` \(release\) \|[^|]*\|\s*([\d.]+) s \|\s*[\d.]+ MB/s \|[^|]*\|\s*([\d.]+) MB \|$",
+    row = re.search(r"^\| clawkeeper `snapshot` \(release[^)|]*\) \|[^|]*\|\s*([\d.]+) s \|\s*[\d.]+ MB/s \|[^|]*\|\s*([\d.]+) MB \|$",
                     text, re.M)
     if state and row:
         state_mb, wall_s, out_mb = float(state.group(1)), float(row.group(1)), float(row.group(2))

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use crate::http::{Message, read_message};
+use crate::http::{Message, read_head_answer, read_message};
 
 /// What to do instead of forwarding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub enum Fault {
     Delay(Duration),
     /// Read the request, then close the connection without an answer.
     Drop,
+    /// Flip one bit in the middle of the request body, then forward it: bytes damaged between
+    /// the client's buffer and the store, which only an end-to-end checksum notices.
+    Corrupt,
 }
 
 #[derive(Debug, Clone)]
@@ -223,6 +226,7 @@ fn serve(stream: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
                 thread::sleep(d);
                 forward(&request, upstream)
             }
+            Some(Fault::Corrupt) => forward(&corrupted(request), upstream),
             None => forward(&request, upstream),
         };
         let Some(answer) = answer else { return };
@@ -230,6 +234,15 @@ fn serve(stream: TcpStream, upstream: &str, shared: &Mutex<Shared>) {
             return;
         }
     }
+}
+
+/// `request` with the middle bit of its body flipped (an empty body is left as it is).
+fn corrupted(mut request: Message) -> Message {
+    let middle = request.body.len() / 2;
+    if let Some(byte) = request.body.get_mut(middle) {
+        *byte ^= 0x10;
+    }
+    request
 }
 
 fn sigkill(pid: u32) {
@@ -260,7 +273,12 @@ pub(crate) fn fetch(request: &Message, upstream: &str) -> Option<Message> {
     ));
     up.write_all(head.as_bytes()).ok()?;
     up.write_all(&request.body).ok()?;
-    read_message(&mut BufReader::new(stream)).ok()?
+    let mut answer = BufReader::new(stream);
+    if request.start.starts_with("HEAD ") {
+        read_head_answer(&mut answer).ok()?
+    } else {
+        read_message(&mut answer).ok()?
+    }
 }
 
 pub(crate) fn encode(response: &Message) -> Vec<u8> {
@@ -271,7 +289,12 @@ pub(crate) fn encode(response: &Message) -> Vec<u8> {
         }
         out.push_str(&format!("{name}: {value}\r\n"));
     }
-    out.push_str(&format!("content-length: {}\r\n\r\n", response.body.len()));
+    // A bodiless answer keeps the length it states: a `HEAD` answer's is the object's.
+    let length = match response.header("content-length") {
+        Some(stated) if response.body.is_empty() => stated.to_string(),
+        _ => response.body.len().to_string(),
+    };
+    out.push_str(&format!("content-length: {length}\r\n\r\n"));
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(&response.body);
     bytes

@@ -33,6 +33,15 @@ impl Message {
 
 /// Reads one message (head and body by `Content-Length` or chunked). `Ok(None)` at a clean EOF.
 pub fn read_message(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Message>> {
+    read_message_with_body(reader, true)
+}
+
+/// The answer to a `HEAD` request: its headers (a `content-length` among them) and no body.
+pub fn read_head_answer(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Message>> {
+    read_message_with_body(reader, false)
+}
+
+fn read_message_with_body(reader: &mut BufReader<TcpStream>, has_body: bool) -> io::Result<Option<Message>> {
     let mut start = String::new();
     if reader.read_line(&mut start)? == 0 {
         return Ok(None);
@@ -59,6 +68,9 @@ pub fn read_message(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Mess
         headers,
         body: Vec::new(),
     };
+    if !has_body {
+        return Ok(Some(message));
+    }
     if message
         .header("transfer-encoding")
         .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))

@@ -252,3 +252,79 @@ async fn a_snapshot_failing_past_its_retries_leaves_nothing_visible_and_the_next
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_archive_damaged_on_its_way_to_s3_is_never_published() {
+    let stack = stack().await;
+    let mut snapshot = stack.spawn("snapshot");
+    let request = json!({"gateway": "home", "trigger": "manual"});
+
+    // One bit of one part flips between the function and the store: the CRC-64/NVME the store
+    // computed over what it holds is not the one of the archive written.
+    stack.proxy().inject("x-id=UploadPart", Fault::Corrupt, 1);
+    let failure = snapshot.invoke(&request).expect_failed();
+    assert_eq!(stack.proxy().injected().len(), 1, "{:?}", stack.proxy().injected());
+    assert_eq!(failure.error_type, "InvalidArchive", "{failure:?}");
+    assert!(failure.error_message.contains("checksum"), "{failure:?}");
+    let (keys, open_uploads) = bucket(&stack).await;
+    assert!(keys.is_empty(), "the damaged archive is removed, no sidecar: {keys:?}");
+    assert_eq!(open_uploads, 0);
+    stack.proxy().clear();
+
+    // Undamaged, the same state is a snapshot.
+    let answer = ok(&mut snapshot, &request);
+    assert_eq!(answer["results"][0]["result"], "created", "{answer:#}");
+    let (keys, _) = bucket(&stack).await;
+    assert_eq!(keys.len(), 2, "one archive, one sidecar: {keys:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_too_large_for_the_time_left_fails_early_with_the_figures() {
+    let stack = stack().await;
+    let bulk = 192usize << 20;
+    fs::write(
+        stack.state_dir().join("media/bulk.bin"),
+        noise(bulk, 0xD1B5_4A32_D192_ED03),
+    )
+    .expect("bulk");
+    let mut snapshot = stack.spawn("snapshot");
+    let request = json!({"gateway": "home", "trigger": "manual"});
+    let wait = Duration::from_secs(120);
+
+    // 1. Less time left than finishing an upload needs: refused before a byte is read or sent.
+    let failure = snapshot
+        .invoke_as("too-large-1", &request, Duration::from_secs(40), wait)
+        .expect_failed();
+    assert_eq!(failure.error_type, "StateTooLarge", "{failure:?}");
+    assert!(failure.error_message.contains("at the fastest"), "{failure:?}");
+    assert!(
+        !stack
+            .proxy()
+            .seen()
+            .iter()
+            .any(|op| op.starts_with("POST") && op.contains("?uploads")),
+        "no upload was started: {:?}",
+        stack.proxy().seen()
+    );
+
+    // 2. Time enough at the fastest rate, but the store takes every part slowly: the capture stops
+    //    at its own deadline, before the invocation's, and says how far it got.
+    stack
+        .proxy()
+        .inject("x-id=UploadPart", Fault::Delay(Duration::from_millis(700)), 1000);
+    let runs_for = Duration::from_millis(47_500);
+    let started = std::time::Instant::now();
+    let failure = snapshot
+        .invoke_as("too-large-2", &request, runs_for, wait)
+        .expect_failed();
+    assert_eq!(failure.error_type, "StateTooLarge", "{failure:?}");
+    assert!(failure.error_message.contains("reached its deadline"), "{failure:?}");
+    assert!(
+        started.elapsed() < runs_for,
+        "answered before the invocation's own deadline, not killed by it: {:?}",
+        started.elapsed()
+    );
+    let (keys, open_uploads) = bucket(&stack).await;
+    assert!(keys.is_empty(), "nothing published: {keys:?}");
+    assert_eq!(open_uploads, 0, "the upload was aborted");
+}

@@ -107,6 +107,21 @@ async fn a_snapshot_lands_in_s3_sidecar_last_and_unchanged_state_adds_nothing() 
     expected.sort();
     assert_eq!(keys(&s3, "home/snapshots/").await, expected);
 
+    // The store's checksum proved both archives equal to what was written: neither was
+    // downloaded again. A request may still ask for the full read-back.
+    let read_backs = |logs: &str| -> Vec<bool> {
+        logs.lines()
+            .filter(|l| l.contains("snapshot profile"))
+            .map(|l| l.contains("read_back=true"))
+            .collect()
+    };
+    assert_eq!(read_backs(&function.logs()), vec![false, false], "{}", function.logs());
+    let asked = function
+        .invoke(&json!({"gateway": "home", "trigger": "manual", "force": true, "read_back": true}))
+        .expect_ok();
+    assert_eq!(asked["results"][0]["result"], "created", "{asked:#}");
+    assert_eq!(read_backs(&function.logs()), vec![false, false, true]);
+
     assert!(
         !function.logs().contains("c2VjcmV0LW5vaXNl"),
         "no creds content in the logs"

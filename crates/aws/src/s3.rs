@@ -1,5 +1,6 @@
-//! S3 adapter of [`ObjectStore`]: multipart uploads fed part by part from the archive stream
-//! (aborted unless the producer says it finished), small JSON objects, listing, deletes and
+//! S3 adapter of [`ObjectStore`]: multipart uploads fed part by part from the archive stream, a
+//! few parts in flight, with S3's full-object CRC-64/NVME checksum (aborted unless the producer
+//! says it finished), small JSON objects, listing, deletes and
 //! streamed downloads. Path-style addressing when an endpoint override is set (moto in tests).
 
 use std::io::Write;
@@ -7,7 +8,9 @@ use std::path::Path;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier,
+};
 use clawkeeper_core::aws_error::{AwsError, Retry};
 use clawkeeper_core::objects::{ChunkSink, ObjectInfo, Part, PartSource, PendingUpload, UploadError, Uploaded};
 use clawkeeper_core::ports::ObjectStore;
@@ -51,56 +54,137 @@ impl S3Store {
         }
     }
 
+    /// Sends the parts as they come, [`PARTS_IN_FLIGHT`] at a time, then completes the upload.
+    /// Each part carries its CRC-64/NVME (S3 refuses a part whose bytes do not match it) and the
+    /// completed object's full-object CRC is returned for the caller to compare with its own.
     async fn upload_parts(
         &self,
         key: &str,
         upload_id: &str,
         parts: &mut impl PartSource,
     ) -> Result<Uploaded, UploadError> {
+        let mut sending = tokio::task::JoinSet::new();
         let mut completed = Vec::new();
         let mut bytes = 0u64;
-        loop {
+        let mut number = 0i32;
+        let produced_crc = loop {
+            while sending.len() >= PARTS_IN_FLIGHT {
+                completed.push(next_sent(&mut sending).await?);
+            }
             match parts.next_part().await {
                 Some(Part::Data(data)) => {
-                    let number = i32::try_from(completed.len() + 1).unwrap_or(i32::MAX);
+                    number = number.saturating_add(1);
                     bytes += data.len() as u64;
-                    let answer = self
+                    let request = self
                         .client
                         .upload_part()
                         .bucket(&self.bucket)
                         .key(key)
                         .upload_id(upload_id)
                         .part_number(number)
-                        .body(ByteStream::from(data))
-                        .send()
-                        .await
-                        .map_err(|e| AwsError::from_sdk("s3", "UploadPart", e))?;
-                    completed.push(
-                        CompletedPart::builder()
-                            .part_number(number)
-                            .set_e_tag(answer.e_tag)
-                            .build(),
-                    );
+                        .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+                        .body(ByteStream::from(data));
+                    sending.spawn(async move {
+                        let answer = request
+                            .send()
+                            .await
+                            .map_err(|e| AwsError::from_sdk("s3", "UploadPart", e))?;
+                        Ok::<_, AwsError>(
+                            CompletedPart::builder()
+                                .part_number(number)
+                                .set_e_tag(answer.e_tag)
+                                .set_checksum_crc64_nvme(answer.checksum_crc64_nvme)
+                                .build(),
+                        )
+                    });
                 }
-                Some(Part::Finish) => break,
+                Some(Part::Finish { crc64nvme }) => break crc64nvme,
                 None => return Err(UploadError::ProducerStopped),
             }
+        };
+        while !sending.is_empty() {
+            completed.push(next_sent(&mut sending).await?);
         }
+        completed.sort_by_key(|part| part.part_number);
         let parts_count = u32::try_from(completed.len()).unwrap_or(u32::MAX);
-        self.client
+        let answer = self
+            .client
             .complete_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
+            .checksum_type(ChecksumType::FullObject)
+            // S3 refuses to complete an object whose bytes do not have this CRC (BadDigest).
+            .checksum_crc64_nvme(encode_crc64(produced_crc))
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("s3", "CompleteMultipartUpload", e))?;
+        let crc64nvme = match answer.checksum_crc64_nvme.as_deref().and_then(decode_crc64) {
+            Some(crc) => Some(crc),
+            // A store that completes without saying its checksum (some S3-compatible ones) may
+            // still keep one: ask for it rather than have the caller download the object.
+            None => self.stored_crc64(key).await,
+        };
         Ok(Uploaded {
             bytes,
             parts: parts_count,
+            crc64nvme,
         })
     }
+
+    /// The full-object CRC-64/NVME the store keeps for `key` (`HeadObject` in checksum mode);
+    /// `None` when it keeps none or the question fails (the caller then reads the object back).
+    async fn stored_crc64(&self, key: &str) -> Option<u64> {
+        let answer = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        match answer {
+            Ok(head) => head.checksum_crc64_nvme.as_deref().and_then(decode_crc64),
+            Err(e) => {
+                let e = AwsError::from_sdk("s3", "HeadObject", e);
+                tracing::warn!(key, error = %e, "could not read the stored checksum of the upload");
+                None
+            }
+        }
+    }
+}
+
+/// Parts sent at once: enough to keep the link busy while one is being answered, few enough to
+/// keep memory at a few parts (each held until S3 has it).
+pub const PARTS_IN_FLIGHT: usize = 4;
+
+/// The next part S3 answered, or the first failure (the other sends stop with the set).
+async fn next_sent(
+    sending: &mut tokio::task::JoinSet<Result<CompletedPart, AwsError>>,
+) -> Result<CompletedPart, UploadError> {
+    match sending.join_next().await {
+        Some(Ok(sent)) => Ok(sent?),
+        Some(Err(e)) => Err(UploadError::Store(AwsError {
+            service: "s3",
+            operation: "UploadPart",
+            code: None,
+            retry: Retry::Transient,
+            message: format!("the part upload task failed: {e}"),
+        })),
+        None => Err(UploadError::ProducerStopped),
+    }
+}
+
+/// S3's base64 CRC-64/NVME (8 bytes, big-endian) as a number; `None` when it is not one.
+pub fn decode_crc64(encoded: &str) -> Option<u64> {
+    let raw = aws_smithy_types::base64::decode(encoded).ok()?;
+    Some(u64::from_be_bytes(raw.try_into().ok()?))
+}
+
+/// A CRC-64/NVME as S3 writes it: base64 of its 8 big-endian bytes.
+pub fn encode_crc64(crc: u64) -> String {
+    aws_smithy_types::base64::encode(crc.to_be_bytes())
 }
 
 impl ObjectStore for S3Store {
@@ -120,6 +204,8 @@ impl ObjectStore for S3Store {
             .bucket(&self.bucket)
             .key(key)
             .content_type(content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+            .checksum_type(ChecksumType::FullObject)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("s3", "CreateMultipartUpload", e))?;
@@ -339,5 +425,33 @@ fn body_read_error(e: impl std::fmt::Display) -> AwsError {
         code: None,
         retry: Retry::Transient,
         message: format!("reading the body: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decode_crc64, encode_crc64};
+
+    #[test]
+    fn decodes_the_base64_big_endian_crc_s3_returns() {
+        // CRC-64/NVME of "123456789" (the catalogue check value) as S3 writes it.
+        assert_eq!(decode_crc64("rosUhgp5mIg="), Some(0xAE8B_1486_0A79_9888));
+        assert_eq!(decode_crc64("AAAAAAAAAAE="), Some(1));
+    }
+
+    #[test]
+    fn encodes_what_it_decodes() {
+        assert_eq!(encode_crc64(0xAE8B_1486_0A79_9888), "rosUhgp5mIg=");
+        for crc in [0, 1, u64::MAX, 0x0123_4567_89AB_CDEF] {
+            assert_eq!(decode_crc64(&encode_crc64(crc)), Some(crc));
+        }
+    }
+
+    #[test]
+    fn anything_but_eight_base64_bytes_is_not_a_crc() {
+        // Seven bytes, nine bytes, not base64, empty: no number rather than a wrong one.
+        for bad in ["rosUhgp5mA==", "rosUhgp5mIgA", "not base64!", ""] {
+            assert_eq!(decode_crc64(bad), None, "{bad:?}");
+        }
     }
 }

@@ -32,6 +32,7 @@ pub mod vars {
     pub const PROBE_TASK_IP: &str = "CLAWKEEPER_PROBE_TASK_IP";
     pub const POLL_MS: &str = "CLAWKEEPER_POLL_MS";
     pub const SNAPSHOT_STALE_UPLOAD_SECS: &str = "CLAWKEEPER_SNAPSHOT_STALE_UPLOAD_SECS";
+    pub const SNAPSHOT_GZIP_LEVEL: &str = "CLAWKEEPER_SNAPSHOT_GZIP_LEVEL";
     pub const RESTORE_QUIET_SECS: &str = "CLAWKEEPER_RESTORE_QUIET_SECS";
     pub const RESTORE_SETTLE_SECS: &str = "CLAWKEEPER_RESTORE_SETTLE_SECS";
     pub const AWS_ATTEMPT_TIMEOUT_MS: &str = "CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS";
@@ -41,6 +42,11 @@ pub mod vars {
     /// Set by Lambda; read for the `--region` of the commands in notices.
     pub const REGION: &str = "AWS_REGION";
 }
+
+/// The snapshot archives' gzip level unless `CLAWKEEPER_SNAPSHOT_GZIP_LEVEL` says otherwise: the
+/// fastest, as deflate at level 1 still takes most of a capture's CPU (docs/BENCHMARKS.md compares
+/// the levels on one state).
+pub const DEFAULT_GZIP_LEVEL: u32 = 1;
 
 /// Timings with defaults that suit Lambda, overridable for tests and unusual volumes. Each is an
 /// optional whole number; a value that is not one stops init with the variable named (a silent
@@ -133,6 +139,9 @@ pub struct Config {
     pub probe_task_ip: bool,
     /// Poll, quiet and stale-upload timings (see [`Timings`]).
     pub timings: Timings,
+    /// `CLAWKEEPER_SNAPSHOT_GZIP_LEVEL` (1 to 9, default [`DEFAULT_GZIP_LEVEL`]): the snapshot
+    /// archives' gzip level. Higher levels make smaller archives for several times the CPU.
+    pub gzip_level: u32,
 }
 
 impl Config {
@@ -224,6 +233,16 @@ impl Config {
                 }
             },
         };
+        let gzip_level = match optional_count(&lookup, vars::SNAPSHOT_GZIP_LEVEL, "gzip level")? {
+            None => DEFAULT_GZIP_LEVEL,
+            Some(level @ 1..=9) => level as u32,
+            Some(level) => {
+                return Err(ConfigError::new(
+                    vars::SNAPSHOT_GZIP_LEVEL,
+                    format!("{level} is not a gzip level; give 1 (fastest) to 9 (smallest)"),
+                ));
+            }
+        };
         Ok(Self {
             table,
             topic_arn,
@@ -237,6 +256,7 @@ impl Config {
             restore_function,
             probe_task_ip,
             timings,
+            gzip_level,
         })
     }
 
@@ -820,6 +840,17 @@ mod tests {
             Timings::default().restore_settle,
             "empty is unset"
         );
+        assert_eq!(config.gzip_level, DEFAULT_GZIP_LEVEL);
+        assert_eq!(
+            env(&[(vars::SNAPSHOT_GZIP_LEVEL, Some("6"))])
+                .expect("valid")
+                .gzip_level,
+            6
+        );
+        for bad in ["0", "10", "fast"] {
+            let e = error_for(&[(vars::SNAPSHOT_GZIP_LEVEL, Some(bad))]);
+            assert_eq!(e.var, vars::SNAPSHOT_GZIP_LEVEL, "{bad}");
+        }
         let e = error_for(&[(vars::AWS_ATTEMPT_TIMEOUT_MS, Some("99"))]);
         assert_eq!(e.var, vars::AWS_ATTEMPT_TIMEOUT_MS);
         let config = env(&[(vars::AWS_ATTEMPT_TIMEOUT_MS, Some("1000"))]).expect("valid");

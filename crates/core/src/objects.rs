@@ -12,8 +12,12 @@ use crate::aws_error::AwsError;
 pub enum Part {
     /// The next part of the object (at least the store's minimum part size, except the last).
     Data(Vec<u8>),
-    /// Everything was sent: complete the object.
-    Finish,
+    /// Everything was sent: complete the object, whose CRC-64/NVME over every byte sent the
+    /// producer computed as it wrote them (the store checks it against what it received).
+    Finish {
+        /// The producer's CRC-64/NVME of the whole object.
+        crc64nvme: u64,
+    },
 }
 
 /// What a streamed upload wrote.
@@ -23,6 +27,10 @@ pub struct Uploaded {
     pub bytes: u64,
     /// Number of parts.
     pub parts: u32,
+    /// The CRC-64/NVME of the whole object as the store computed it from what it received (S3's
+    /// full-object checksum), when the store reports one: equal to the producer's own CRC of the
+    /// bytes it sent, it proves the stored object is the one written without reading it back.
+    pub crc64nvme: Option<u64>,
 }
 
 /// Why a streamed upload did not complete. It was aborted in both cases.

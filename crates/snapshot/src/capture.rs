@@ -3,19 +3,26 @@
 //!
 //! Memory stays bounded whatever the state size: files are streamed through, only small files
 //! are held whole (to check they did not change while read), and SQLite copies go to scratch
-//! disk. The SHA-256 and size of the archive bytes are computed on the way out.
+//! disk. The SHA-256, CRC-64/NVME and size of the archive bytes are computed on the way out: the
+//! SHA-256 names the archive in its sidecar, the CRC is what S3's full-object checksum of the
+//! upload must equal.
+//!
+//! The writers also feed the run's [`Progress`]: where the time goes (the `snapshot profile` log
+//! line) and whether the run still fits before its deadline ([`crate::budget`]).
 
 use std::fs;
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
+use crate::budget::{self, Phase, Progress};
 use crate::clock;
 use crate::error::SnapshotError;
 use crate::inventory::{AssetKind, Entry, EntryKind, Inventory, hex};
@@ -40,8 +47,14 @@ pub struct CaptureOptions {
     pub in_memory_limit: u64,
     /// How long a SQLite capture waits for writers.
     pub sqlite_busy_deadline: Duration,
-    /// gzip level.
+    /// gzip level, 1 to 9 ([`clawkeeper_core::config::DEFAULT_GZIP_LEVEL`] unless the owner set
+    /// `CLAWKEEPER_SNAPSHOT_GZIP_LEVEL`).
     pub compression: u32,
+    /// When the capture must be done (the invocation's deadline less the time to finish the
+    /// upload); `None` for no limit.
+    pub deadline: Option<Instant>,
+    /// Shared with the uploader and the verifier: time per phase, bytes so far.
+    pub progress: Arc<Progress>,
 }
 
 impl CaptureOptions {
@@ -54,7 +67,9 @@ impl CaptureOptions {
             retry_delay: Duration::from_millis(40),
             in_memory_limit: 8 << 20,
             sqlite_busy_deadline: Duration::from_secs(60),
-            compression: 6,
+            compression: clawkeeper_core::config::DEFAULT_GZIP_LEVEL,
+            deadline: None,
+            progress: Arc::default(),
         }
     }
 }
@@ -76,6 +91,8 @@ pub struct CaptureReport {
     pub archive_bytes: u64,
     /// SHA-256 (hex) of those bytes.
     pub sha256: String,
+    /// CRC-64/NVME of those bytes (S3's full-object checksum of the upload).
+    pub crc64nvme: u64,
     /// Per database.
     pub sqlite: Vec<SqliteSummary>,
     /// Things a person should know. Paths only, never content.
@@ -100,7 +117,7 @@ impl CaptureReport {
             payload_bytes: self.payload_bytes,
             entry_count: Some(self.entries),
             consistency: Consistency {
-                sqlite: "online-backup+integrity_check+vacuum".into(),
+                sqlite: "page-copy+integrity_check".into(),
                 files: "stability-check".into(),
                 quiescent,
             },
@@ -115,10 +132,11 @@ impl CaptureReport {
     }
 }
 
-/// A `Write` that hashes and counts what passes through.
+/// A `Write` that hashes (SHA-256 and CRC-64/NVME) and counts what passes through.
 pub struct HashingWriter<W> {
     inner: W,
     hasher: Sha256,
+    crc: crc_fast::Digest,
     bytes: u64,
 }
 
@@ -128,8 +146,14 @@ impl<W: Write> HashingWriter<W> {
         Self {
             inner,
             hasher: Sha256::new(),
+            crc: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme),
             bytes: 0,
         }
+    }
+
+    /// The CRC-64/NVME of the bytes so far.
+    pub fn crc64nvme(&self) -> u64 {
+        self.crc.finalize()
     }
 
     /// The sink, the byte count and the hex SHA-256.
@@ -142,6 +166,7 @@ impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
+        self.crc.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
@@ -150,6 +175,91 @@ impl<W: Write> Write for HashingWriter<W> {
         self.inner.flush()
     }
 }
+
+/// A `Write` that adds the time spent in `inner` to a phase of the run's profile.
+struct Timed<W> {
+    inner: W,
+    phase: Phase,
+    progress: Arc<Progress>,
+}
+
+impl<W: Write> Write for Timed<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let started = Instant::now();
+        let written = self.inner.write(buf);
+        self.progress.add(self.phase, started.elapsed());
+        written
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let started = Instant::now();
+        let flushed = self.inner.flush();
+        self.progress.add(self.phase, started.elapsed());
+        flushed
+    }
+}
+
+/// A copy holding writers off this long may have made some give up (OpenClaw's SQLite busy
+/// timeout): worth a warning in the sidecar.
+const WRITERS_MAY_GIVE_UP: Duration = Duration::from_secs(5);
+
+/// How often (in archive bytes) the deadline and the projection are looked at.
+const BUDGET_CHECK_BYTES: u64 = 4 << 20;
+
+/// The tar stream's end of the encoder: counts what the archive takes in and stops the run once
+/// [`budget::over_budget`] says it cannot finish in time (checked every [`BUDGET_CHECK_BYTES`]).
+struct Budgeted<W> {
+    inner: W,
+    progress: Arc<Progress>,
+    started: Instant,
+    deadline: Option<Instant>,
+    total_bytes: u64,
+    sqlite_total: u64,
+    unchecked: u64,
+    verdict: Option<String>,
+}
+
+impl<W> Budgeted<W> {
+    /// `Err` (and the reason kept) once the run must stop.
+    fn check(&mut self) -> io::Result<()> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let figures = self
+            .progress
+            .figures(now - self.started, self.total_bytes, self.sqlite_total);
+        if let Some(reason) = budget::over_budget(&figures, deadline.saturating_duration_since(now)) {
+            self.progress.mark_overrun();
+            self.verdict = Some(reason);
+            return Err(io::Error::new(
+                ErrorKind::TimedOut,
+                "the snapshot run is past its time budget",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for Budgeted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.unchecked >= BUDGET_CHECK_BYTES {
+            self.unchecked = 0;
+            self.check()?;
+        }
+        let n = self.inner.write(buf)?;
+        self.unchecked += n as u64;
+        self.progress.archived(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The writer stack under the tar builder: budget check, gzip (timed), hashing (timed), sink.
+type Encoder<W> = Budgeted<Timed<GzEncoder<Timed<HashingWriter<W>>>>>;
 
 /// Writes the archive of `inventory` into `sink` and returns the report and the sink.
 pub fn capture<W: Write>(
@@ -164,13 +274,102 @@ pub fn capture<W: Write>(
         source,
     })?;
 
-    let gz = GzEncoder::new(HashingWriter::new(sink), Compression::new(options.compression.min(9)));
-    let mut tar = tar::Builder::new(gz);
+    let progress = &options.progress;
+    let hashing = Timed {
+        inner: HashingWriter::new(sink),
+        phase: Phase::Sink,
+        progress: progress.clone(),
+    };
+    let gz = GzEncoder::new(hashing, Compression::new(options.compression.min(9)));
+    let (total_bytes, sqlite_total) = inventory_bytes(inventory);
+    let mut tar = tar::Builder::new(Budgeted {
+        inner: Timed {
+            inner: gz,
+            phase: Phase::Encode,
+            progress: progress.clone(),
+        },
+        progress: progress.clone(),
+        started: Instant::now(),
+        deadline: options.deadline,
+        total_bytes,
+        sqlite_total,
+        unchecked: 0,
+        verdict: None,
+    });
+    let written = match write_entries(&mut tar, inventory, options, &root, &manifest_json) {
+        Ok(written) => written,
+        // A write refused by the budget (or a database copy interrupted by the deadline) is the
+        // run being out of time, not an I/O fault.
+        Err(e) => {
+            let verdict = tar.get_mut().verdict.take();
+            return Err(match verdict {
+                Some(reason) => SnapshotError::StateTooLarge(reason),
+                None if progress.overrun() => {
+                    SnapshotError::StateTooLarge(format!("the run reached its deadline while copying a database ({e})"))
+                }
+                None => e,
+            });
+        }
+    };
+    let encoder = tar.into_inner().map_err(SnapshotError::Write)?;
+    let hashing = encoder.inner.inner.finish().map_err(SnapshotError::Write)?.inner;
+    let crc64nvme = hashing.crc64nvme();
+    let (sink, archive_bytes, sha256) = hashing.finish();
+    Ok((
+        CaptureReport {
+            archive_root: root,
+            manifest,
+            file_count: written.file_count,
+            payload_bytes: written.payload_bytes,
+            entries: written.entries,
+            archive_bytes,
+            sha256,
+            crc64nvme,
+            sqlite: written.sqlite,
+            warnings: written.warnings,
+        },
+        sink,
+    ))
+}
+
+/// Bytes the archive will take in (every entry's size at inventory time and a header each), and
+/// of them, the databases'.
+fn inventory_bytes(inventory: &Inventory) -> (u64, u64) {
+    inventory.entries.iter().fold((0u64, 0u64), |(total, sqlite), entry| {
+        let db = if matches!(entry.kind, EntryKind::Sqlite { .. }) {
+            entry.size
+        } else {
+            0
+        };
+        (
+            total.saturating_add(entry.size.saturating_add(512)),
+            sqlite.saturating_add(db),
+        )
+    })
+}
+
+/// What [`write_entries`] counted.
+struct Written {
+    file_count: u64,
+    payload_bytes: u64,
+    entries: u64,
+    sqlite: Vec<SqliteSummary>,
+    warnings: Vec<String>,
+}
+
+/// The manifest, then every entry of the inventory.
+fn write_entries<W: Write>(
+    tar: &mut tar::Builder<Encoder<W>>,
+    inventory: &Inventory,
+    options: &CaptureOptions,
+    root: &str,
+    manifest_json: &[u8],
+) -> Result<Written, SnapshotError> {
     let mut writer = ArchiveWriter {
-        tar: &mut tar,
+        tar,
         inventory,
         options,
-        root: &root,
+        root,
         file_count: 0,
         payload_bytes: 0,
         // The manifest, appended next.
@@ -186,41 +385,19 @@ pub fn capture<W: Write>(
     header.set_mtime(u64::try_from(options.created_at_millis / 1000).unwrap_or(0));
     writer
         .tar
-        .append_data(
-            &mut header,
-            Path::new(&root).join("manifest.json"),
-            manifest_json.as_slice(),
-        )
+        .append_data(&mut header, Path::new(root).join("manifest.json"), manifest_json)
         .map_err(SnapshotError::Write)?;
 
     for entry in &inventory.entries {
         writer.append(entry)?;
     }
-    let ArchiveWriter {
-        file_count,
-        payload_bytes,
-        entries,
-        sqlite,
-        warnings,
-        ..
-    } = writer;
-    let gz = tar.into_inner().map_err(SnapshotError::Write)?;
-    let hashing = gz.finish().map_err(SnapshotError::Write)?;
-    let (sink, archive_bytes, sha256) = hashing.finish();
-    Ok((
-        CaptureReport {
-            archive_root: root,
-            manifest,
-            file_count,
-            payload_bytes,
-            entries,
-            archive_bytes,
-            sha256,
-            sqlite,
-            warnings,
-        },
-        sink,
-    ))
+    Ok(Written {
+        file_count: writer.file_count,
+        payload_bytes: writer.payload_bytes,
+        entries: writer.entries,
+        sqlite: writer.sqlite,
+        warnings: writer.warnings,
+    })
 }
 
 fn build_manifest(inventory: &Inventory, root: &str, created_at_millis: i64) -> Manifest {
@@ -251,7 +428,7 @@ fn build_manifest(inventory: &Inventory, root: &str, created_at_millis: i64) -> 
 }
 
 struct ArchiveWriter<'a, W: Write> {
-    tar: &'a mut tar::Builder<GzEncoder<HashingWriter<W>>>,
+    tar: &'a mut tar::Builder<Encoder<W>>,
     inventory: &'a Inventory,
     options: &'a CaptureOptions,
     root: &'a str,
@@ -326,7 +503,12 @@ impl<W: Write> ArchiveWriter<'_, W> {
                 .push(format!("{} was removed during the snapshot", live.display()));
             return Ok(());
         }
-        let copy = sqlite::capture_database(&live, &self.options.scratch_dir, self.options.sqlite_busy_deadline)?;
+        let limits = sqlite::CopyLimits {
+            busy_deadline: self.options.sqlite_busy_deadline,
+            deadline: self.options.deadline,
+            progress: &self.options.progress,
+        };
+        let copy = sqlite::capture_database(&live, &self.options.scratch_dir, limits)?;
         let file = fs::File::open(&copy.path).map_err(SnapshotError::Write)?;
         let mut header = Self::header(entry, EntryType::Regular, copy.bytes);
         let mut hashing = HashingReader::new(file.take(copy.bytes));
@@ -339,6 +521,14 @@ impl<W: Write> ArchiveWriter<'_, W> {
                 live.display()
             ));
         }
+        if copy.writers_held >= WRITERS_MAY_GIVE_UP {
+            self.warnings.push(format!(
+                "{} was written to throughout, so it was copied under a read lock that held the gateway's writers off \
+                 for {} s; writes that waited longer than their busy timeout (OpenClaw's is 5 s) failed",
+                live.display(),
+                copy.writers_held.as_secs()
+            ));
+        }
         self.file_count += 1;
         self.entries += 1;
         self.payload_bytes += copy.bytes;
@@ -348,6 +538,7 @@ impl<W: Write> ArchiveWriter<'_, W> {
             bytes: copy.bytes,
             sha256: hashing.finish(),
             hot_journal_rolled_back: copy.hot_journal_rolled_back,
+            writers_held_ms: u64::try_from(copy.writers_held.as_millis()).unwrap_or(u64::MAX),
         });
         Ok(())
     }

@@ -28,7 +28,7 @@ pub enum SnapshotError {
     Sqlite {
         /// The live database.
         path: PathBuf,
-        /// What failed (busy past the deadline, integrity check, VACUUM...).
+        /// What failed (busy past the deadline, the copy, the integrity check...).
         problem: String,
     },
     /// Writing the archive stream (or the private scratch copies) failed.
@@ -109,6 +109,12 @@ pub enum SnapshotError {
         /// What to do, with the size to set.
         advice: String,
     },
+    /// The state cannot be archived inside one invocation: too much of it for the time left, or a
+    /// database larger than the scratch space its private copy needs. Said before the capture
+    /// starts when the sizes show it, or as soon as the capture falls behind the deadline, never
+    /// by a timeout; nothing is published.
+    #[error("the state is too large for one snapshot run: {0}")]
+    StateTooLarge(String),
     /// The state volume cannot hold the restored state beside the one kept as
     /// `<name>.pre-restore-<stamp>`: refused before download.
     #[error(
@@ -150,6 +156,7 @@ impl SnapshotError {
             SnapshotError::DeadlineTooClose { .. } => "DeadlineTooClose",
             SnapshotError::ScratchTooSmall { .. } => "ScratchTooSmall",
             SnapshotError::StateVolumeTooSmall { .. } => "StateVolumeTooSmall",
+            SnapshotError::StateTooLarge(_) => "StateTooLarge",
         }
     }
 

@@ -1,12 +1,21 @@
 //! One snapshot run of one gateway against an [`ObjectStore`]: abort uploads that earlier,
 //! killed runs left behind, inventory, skip when nothing changed since the newest snapshot,
-//! otherwise stream the archive into a multipart upload while it is being written, read it
-//! back from the store through the verifying reader, then write the sidecar last (with
-//! `verified`). A run that fails anywhere aborts its upload and writes no sidecar, so a
-//! half-written snapshot never looks like a snapshot.
+//! refuse at once a state that cannot fit in the invocation, otherwise stream the archive into a
+//! multipart upload while it is being written, then write the sidecar last (with `verified`). A
+//! run that fails anywhere aborts its upload and writes no sidecar, so a half-written snapshot
+//! never looks like a snapshot.
+//!
+//! Verification costs no second read of the archive: a verifier thread parses the archive stream
+//! as it is produced (gzip, tar layout, manifest, paths, links, sizes: the reader a restore uses),
+//! and the store's full-object CRC-64/NVME of what it received must equal the producer's CRC of
+//! what it sent. Together they prove the stored object is a valid archive. A store that reports
+//! no checksum, or a request with `read_back`, gets the full read-back through the verifying
+//! reader as well.
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use clawkeeper_core::objects::{ChunkSink, ObjectInfo, Part, PartSource, UploadError};
@@ -15,10 +24,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::budget::{self, Phase, Progress};
 use crate::capture::{CaptureOptions, CaptureReport, capture};
 use crate::clock;
 use crate::error::SnapshotError;
-use crate::inventory::{Inventory, gateway_assets, hex, take_inventory};
+use crate::inventory::{EntryKind, Inventory, gateway_assets, hex, take_inventory};
 use crate::layout::{Sidecar, archive_key, parse_snapshot_key, sidecar_key, snapshots_prefix};
 use crate::verify::{Limits, VerifiedArchive, verify_archive};
 
@@ -44,6 +54,11 @@ pub struct SnapshotRequest {
     /// Multipart uploads under the gateway's prefix older than this are left by a run that
     /// died (no live run lasts longer than the function's timeout) and are aborted.
     pub stale_upload_age: Duration,
+    /// When the invocation ends: the run refuses a state it cannot archive by then, and stops
+    /// (saying so) when it falls behind. `None` for no limit.
+    pub invocation_deadline: Option<Instant>,
+    /// Also read the stored archive back in full through the verifying reader.
+    pub read_back: bool,
 }
 
 /// How a run ended.
@@ -126,24 +141,50 @@ pub async fn take_snapshot<S: ObjectStore>(
         });
     }
 
+    let mut options = request.capture.clone();
+    if let Some(end) = request.invocation_deadline {
+        let deadline = budget::capture_deadline(end);
+        refuse_if_too_large(&inventory, &options.scratch_dir, deadline)?;
+        options.deadline = Some(deadline);
+    }
     let key = archive_key(
         &request.gateway,
         &clock::compact(request.capture.created_at_millis),
         &request.trigger,
     );
-    let mut report = upload_archive(store, &key, inventory, request.capture.clone()).await?;
+    let progress = options.progress.clone();
+    let upload_started = Instant::now();
+    let (mut report, stored_crc) = upload_archive(store, &key, inventory, options).await?;
+    let upload_ms = upload_started.elapsed();
     if aborted > 0 {
         report.warnings.push(format!(
             "aborted {aborted} incomplete upload(s) left by an earlier run that was interrupted"
         ));
     }
-    let verified = match verify_stored(store, &key, &report.sha256, report.archive_bytes).await {
-        Ok(_) => true,
+    let read_back = match stored_crc {
+        Some(stored) if stored != report.crc64nvme => {
+            // What the store holds is not what was written: never publish it.
+            discard(store, &request.gateway, &key).await;
+            return Err(SnapshotError::InvalidArchive(format!(
+                "the store's checksum of {key} ({stored:016x}) differs from the archive written ({:016x})",
+                report.crc64nvme
+            )));
+        }
+        Some(_) => request.read_back,
+        // Nothing proves the stored bytes are the written ones: read them back.
+        None => true,
+    };
+    let verified = match if read_back {
+        verify_stored(store, &key, &report.sha256, report.archive_bytes)
+            .await
+            .map(|_| ())
+    } else {
+        Ok(())
+    } {
+        Ok(()) => true,
         Err(e @ (SnapshotError::InvalidArchive(_) | SnapshotError::UploadAborted(_))) => {
             // What the store holds is not what was written: never publish it.
-            if let Err(cleanup) = store.delete(std::slice::from_ref(&key)).await {
-                tracing::warn!(gateway = %request.gateway, key = %key, error = %cleanup, "could not remove the archive that failed verification");
-            }
+            discard(store, &request.gateway, &key).await;
             return Err(e);
         }
         Err(e) => {
@@ -189,7 +230,81 @@ pub async fn take_snapshot<S: ObjectStore>(
         warnings = sidecar.warnings.len(),
         "snapshot written"
     );
+    log_profile(
+        &request.gateway,
+        &progress,
+        &sidecar,
+        upload_ms,
+        started.elapsed(),
+        read_back,
+    );
     Ok(SnapshotOutcome::Created(Box::new(sidecar)))
+}
+
+/// Deletes an archive that must not be published, best effort.
+async fn discard<S: ObjectStore>(store: &S, gateway: &str, key: &str) {
+    if let Err(cleanup) = store.delete(&[key.to_string()]).await {
+        tracing::warn!(gateway, key, error = %cleanup, "could not remove the archive that failed verification");
+    }
+}
+
+/// Refuses, before any work, a state whose sizes alone show it cannot be archived by `deadline`
+/// ([`budget::refuse_before_start`]): a database larger than the free scratch space, or more
+/// bytes than the fastest run moves in the time left.
+fn refuse_if_too_large(
+    inventory: &Inventory,
+    scratch: &std::path::Path,
+    deadline: Instant,
+) -> Result<(), SnapshotError> {
+    let total: u64 = inventory.entries.iter().map(|e| e.size).sum();
+    let largest_db = inventory
+        .entries
+        .iter()
+        .filter(|e| matches!(e.kind, EntryKind::Sqlite { .. }))
+        .map(|e| e.size)
+        .max()
+        .unwrap_or(0);
+    // Unknown free space is not a refusal: the copy itself says so if the disk fills.
+    let free = crate::space::free_space(scratch).ok().map(|s| s.available);
+    let left = deadline.saturating_duration_since(Instant::now());
+    match budget::refuse_before_start(total, largest_db, free, left) {
+        Some(reason) => Err(SnapshotError::StateTooLarge(reason)),
+        None => Ok(()),
+    }
+}
+
+/// The `snapshot profile` log line: where the run's time went, for the benchmark and for an owner
+/// wondering why a snapshot is slow. `compress_ms` is the encoder's own time (its output's
+/// handling taken out), `hash_ms` the hashing, `upload_wait_ms` the producer blocked on the
+/// uploader or the verifier, `upload_ms` the whole streamed upload.
+fn log_profile(
+    gateway: &str,
+    progress: &Progress,
+    sidecar: &Sidecar,
+    upload: Duration,
+    total: Duration,
+    read_back: bool,
+) {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let (encode, sink, wait) = (
+        progress.spent(Phase::Encode),
+        progress.spent(Phase::Sink),
+        progress.spent(Phase::UploadWait),
+    );
+    tracing::info!(
+        gateway,
+        sqlite_ms = ms(progress.spent(Phase::Sqlite)),
+        compress_ms = ms(encode.saturating_sub(sink)),
+        hash_ms = ms(sink.saturating_sub(wait)),
+        upload_wait_ms = ms(wait),
+        verify_ms = ms(progress.spent(Phase::Verify)),
+        upload_ms = ms(upload),
+        total_ms = ms(total),
+        payload_bytes = sidecar.payload_bytes,
+        archive_bytes = sidecar.archive_bytes,
+        read_back,
+        "snapshot profile"
+    );
 }
 
 /// The newest snapshot of a gateway (by the stamp in its key) and its sidecar. Archives
@@ -340,39 +455,116 @@ impl Read for HashingChannelReader {
     }
 }
 
+/// Streams the archive of `inventory` into `key` while a verifier parses the same bytes; returns
+/// the capture's report and the store's full-object CRC-64/NVME, when it gave one.
 async fn upload_archive<S: ObjectStore>(
     store: &S,
     key: &str,
     inventory: Inventory,
     options: CaptureOptions,
-) -> Result<CaptureReport, SnapshotError> {
-    // Capacity 1: at most one finished part waits while the next is filled and another is sent.
+) -> Result<(CaptureReport, Option<u64>), SnapshotError> {
+    // Capacity 1: at most one finished part waits while the next is filled and others are sent.
     let (tx, rx) = mpsc::channel(1);
+    // The verifier gets each part as it is handed to the uploader; two may wait for it.
+    let (to_verifier, verifier_rx) = std_mpsc::sync_channel::<Vec<u8>>(2);
     let part_size = store.min_part_size().max(1);
+    let progress = options.progress.clone();
+    let verifier = blocking({
+        let progress = progress.clone();
+        move || verify_stream(verifier_rx, &progress)
+    });
     let producer = blocking(move || {
-        let writer = PartWriter::new(tx, part_size);
+        let writer = PartWriter::new(tx, part_size).with_verifier(to_verifier, options.progress.clone());
         let (report, writer) = capture(&inventory, &options, writer)?;
-        writer.finish().map_err(SnapshotError::Write)?;
+        writer.finish(report.crc64nvme).map_err(SnapshotError::Write)?;
         Ok(report)
     });
     let upload = store.put_stream(key, "application/gzip", ChannelParts(rx));
-    let (uploaded, produced) = tokio::join!(upload, producer);
-    match (uploaded, produced) {
-        (Ok(uploaded), Ok(report)) => {
-            if uploaded.bytes != report.archive_bytes {
-                return Err(SnapshotError::UploadAborted(format!(
-                    "uploaded {} bytes but the archive has {}",
-                    uploaded.bytes, report.archive_bytes
+    let (uploaded, produced, verified) = tokio::join!(upload, producer, verifier);
+    // Whoever stopped first explains the others: a store failure stops the producer (its parts
+    // are refused), so does the verifier's refusal (its stream is refused), and a producer that
+    // fails ends both streams early.
+    if let Err(UploadError::Store(e)) = uploaded {
+        return Err(SnapshotError::Store(e));
+    }
+    let report = match (produced, verified) {
+        (Err(SnapshotError::Write(e)), Err(refused @ SnapshotError::InvalidArchive(_)))
+            if e.kind() == io::ErrorKind::BrokenPipe =>
+        {
+            return Err(refused);
+        }
+        (Err(e), _) | (Ok(_), Err(e)) => return Err(e),
+        (Ok(report), Ok(seen)) => {
+            if seen.entries != report.entries {
+                return Err(SnapshotError::InvalidArchive(format!(
+                    "the archive stream holds {} entries but {} were written",
+                    seen.entries, report.entries
                 )));
             }
-            Ok(report)
+            report
         }
-        // The producer's own error is the cause; the store only saw the stream stop.
-        (Err(UploadError::ProducerStopped), Err(e)) | (Ok(_), Err(e)) => Err(e),
-        (Err(UploadError::Store(e)), _) => Err(SnapshotError::Store(e)),
-        (Err(UploadError::ProducerStopped), Ok(_)) => Err(SnapshotError::UploadAborted(
+    };
+    match uploaded {
+        Ok(uploaded) if uploaded.bytes != report.archive_bytes => Err(SnapshotError::UploadAborted(format!(
+            "uploaded {} bytes but the archive has {}",
+            uploaded.bytes, report.archive_bytes
+        ))),
+        Ok(uploaded) => Ok((report, uploaded.crc64nvme)),
+        Err(UploadError::Store(e)) => Err(SnapshotError::Store(e)),
+        Err(UploadError::ProducerStopped) => Err(SnapshotError::UploadAborted(
             "the uploader saw the archive stream stop early".into(),
         )),
+    }
+}
+
+/// The verifier's side: the verifying reader over the produced stream, read to its real end
+/// (the tar end marker comes before the gzip trailer, whose CRC and length gzip checks).
+fn verify_stream(parts: std_mpsc::Receiver<Vec<u8>>, progress: &Progress) -> Result<VerifiedArchive, SnapshotError> {
+    let started = Instant::now();
+    let mut stream = PartReader {
+        parts,
+        chunk: Vec::new(),
+        at: 0,
+        waited: Duration::ZERO,
+    };
+    let verified = verify_archive(&mut stream, Limits::default());
+    let drained = verified.and_then(|verified| {
+        io::copy(&mut stream, &mut io::sink())
+            .map_err(|e| SnapshotError::InvalidArchive(format!("the archive stream after its end marker: {e}")))?;
+        Ok(verified)
+    });
+    progress.add(Phase::Verify, started.elapsed().saturating_sub(stream.waited));
+    drained
+}
+
+/// A blocking `Read` over the parts the producer hands the verifier, timing its waits (so the
+/// profile counts the verifier's work, not its idling).
+struct PartReader {
+    parts: std_mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+    waited: Duration,
+}
+
+impl Read for PartReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at >= self.chunk.len() {
+            let asked = Instant::now();
+            let next = self.parts.recv();
+            self.waited += asked.elapsed();
+            match next {
+                Ok(next) => {
+                    self.chunk = next;
+                    self.at = 0;
+                }
+                // The producer is done (or gone: the capture's own error says why).
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -412,6 +604,7 @@ pub struct PartWriter {
     tx: mpsc::Sender<Part>,
     buf: Vec<u8>,
     part_size: usize,
+    verifier: Option<(std_mpsc::SyncSender<Vec<u8>>, Arc<Progress>)>,
 }
 
 impl PartWriter {
@@ -421,22 +614,43 @@ impl PartWriter {
             tx,
             buf: Vec::with_capacity(part_size),
             part_size,
+            verifier: None,
         }
     }
 
-    fn send(&mut self, part: Part) -> io::Result<()> {
-        self.tx
-            .blocking_send(part)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the uploader stopped"))
+    /// Also hands every part to a verifier (a copy: the uploader owns its part until S3 has it),
+    /// counting the time blocked on either in `progress`.
+    pub fn with_verifier(mut self, verifier: std_mpsc::SyncSender<Vec<u8>>, progress: Arc<Progress>) -> Self {
+        self.verifier = Some((verifier, progress));
+        self
     }
 
-    /// Sends the last part and the end marker: only now may the upload complete.
-    pub fn finish(mut self) -> io::Result<()> {
+    fn send(&mut self, part: Part) -> io::Result<()> {
+        let started = Instant::now();
+        if let (Some((verifier, _)), Part::Data(data)) = (&self.verifier, &part) {
+            verifier
+                .send(data.clone())
+                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the archive verifier stopped"))?;
+        }
+        let sent = self
+            .tx
+            .blocking_send(part)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the uploader stopped"));
+        if let Some((_, progress)) = &self.verifier {
+            progress.add(Phase::UploadWait, started.elapsed());
+        }
+        sent
+    }
+
+    /// Sends the last part and the end marker with the CRC-64/NVME of everything written: only
+    /// now may the upload complete. The verifier sees the end of its stream as its channel closes.
+    pub fn finish(mut self, crc64nvme: u64) -> io::Result<()> {
         if !self.buf.is_empty() {
             let last = std::mem::take(&mut self.buf);
             self.send(Part::Data(last))?;
         }
-        self.send(Part::Finish)
+        self.verifier = None;
+        self.send(Part::Finish { crc64nvme })
     }
 }
 

@@ -151,19 +151,23 @@ pub struct SqliteSummary {
     pub path: String,
     /// The live file's header change counter when the inventory was taken.
     pub change_counter: u32,
-    /// Bytes of the compacted copy in the archive.
+    /// Bytes of the copy in the archive.
     pub bytes: u64,
-    /// SHA-256 (hex) of the compacted copy in the archive.
+    /// SHA-256 (hex) of the copy in the archive.
     pub sha256: String,
     /// True when a hot journal was rolled back on a private copy first.
     #[serde(default)]
     pub hot_journal_rolled_back: bool,
+    /// How long the copy held the gateway's writers off, in milliseconds: zero when the database
+    /// was copied without a lock (no commit landed meanwhile).
+    #[serde(default)]
+    pub writers_held_ms: u64,
 }
 
 /// How the snapshot was made consistent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consistency {
-    /// `online-backup+integrity_check+vacuum`.
+    /// `page-copy+integrity_check`.
     pub sqlite: String,
     /// `stability-check` (size and mtime unchanged across the read, retried).
     pub files: String,

@@ -19,6 +19,7 @@
 //! - [`space`]: free space of the scratch dir and the state volume, checked before a download.
 //! - [`status`]: the failure record the reconciler turns into a `snapshot_failed` notice.
 
+pub mod budget;
 pub mod capture;
 pub mod catalog;
 pub mod clock;

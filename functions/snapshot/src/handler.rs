@@ -3,6 +3,7 @@
 //! (when the state was saved, or the run of failures the reconciler tells the owner of).
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use clawkeeper_aws::FunctionError;
 use clawkeeper_aws::lambda::VolumeApp as App;
@@ -16,8 +17,9 @@ use serde_json::Value;
 
 use crate::request;
 
-/// Snapshots every gateway the request names; any failure fails the invocation (after recording it).
-pub async fn handle(app: &App, event: Value) -> Result<Value, FunctionError> {
+/// Snapshots every gateway the request names, before `deadline` (the invocation's end); any
+/// failure fails the invocation (after recording it).
+pub async fn handle(app: &App, event: Value, deadline: Option<Instant>) -> Result<Value, FunctionError> {
     // A request for one gateway needs the fleet that knows it; a scheduled run snapshots the fleet
     // last known when the registry cannot be read.
     let named = event.get("gateway").and_then(Value::as_str);
@@ -42,8 +44,13 @@ pub async fn handle(app: &App, event: Value) -> Result<Value, FunctionError> {
             quiescent: request.quiescent,
             source_task: request.source_task.clone(),
             force: request.force,
-            capture: CaptureOptions::new(now, scratch),
+            capture: CaptureOptions {
+                compression: config.gzip_level,
+                ..CaptureOptions::new(now, scratch)
+            },
             stale_upload_age,
+            invocation_deadline: deadline,
+            read_back: request.read_back,
         };
         match take_snapshot(store, snapshot).await {
             Ok(outcome) => {

@@ -13,6 +13,8 @@ pub struct Request<'a> {
     pub quiescent: bool,
     pub source_task: Option<String>,
     pub force: bool,
+    /// Read the stored archive back in full as well (the streamed checks always run).
+    pub read_back: bool,
 }
 
 /// Parses a scheduled event (all gateways) or a direct `{"gateway","trigger"}` invocation.
@@ -31,6 +33,7 @@ pub fn parse<'a>(event: &Value, config: &'a Config) -> Result<Request<'a>, Funct
             quiescent: false,
             source_task: None,
             force: false,
+            read_back: false,
         });
     }
     let id = object.get("gateway").and_then(Value::as_str).ok_or_else(|| {
@@ -65,6 +68,7 @@ pub fn parse<'a>(event: &Value, config: &'a Config) -> Result<Request<'a>, Funct
         quiescent: flag("quiescent")?,
         source_task: object.get("source_task").and_then(Value::as_str).map(str::to_string),
         force: flag("force")?,
+        read_back: flag("read_back")?,
     })
 }
 
@@ -116,6 +120,18 @@ mod tests {
             assert_eq!(request.trigger, "scheduled", "{event}");
             assert_eq!(request.gateways.len(), 2, "{event}");
         }
+    }
+
+    #[test]
+    fn read_back_is_asked_for_by_a_boolean() {
+        let config = config();
+        let asked = parse(&json!({"gateway": "a", "read_back": true}), &config).expect("request");
+        assert!(asked.read_back);
+        assert!(!parse(&json!({"gateway": "a"}), &config).expect("request").read_back);
+        let Err(e) = parse(&json!({"gateway": "a", "read_back": "yes"}), &config) else {
+            panic!("a string is not a flag")
+        };
+        assert_eq!(e.error_type, "InvalidRequest");
     }
 
     #[test]
