@@ -84,35 +84,51 @@ type Https = HttpsConnector<HttpConnector>;
 /// An HTTP(S) client for gateway probes, built once per process.
 #[derive(Clone)]
 pub struct Prober {
-    connector: Https,
+    http: HttpConnector,
+    /// The TLS settings, checked at build; the CA certificates are added on first use.
+    tls: rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>,
     timeout: Duration,
 }
 
+/// The TLS configuration of HTTPS probes, built on the first probe rather than at init: reading
+/// the system's CA certificates costs milliseconds of every cold start, and most probes are plain
+/// HTTP to a private IP. Shared by every [`Prober`] of the process.
+static PROBE_TLS: OnceLock<rustls::ClientConfig> = OnceLock::new();
+
 impl Prober {
     /// A client that waits at most `timeout` to connect, and `timeout` again for the answer.
+    /// The CA certificates for HTTPS are read on the first probe ([`PROBE_TLS`]).
     pub fn new(timeout: Duration) -> Result<Self, ProbeError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
-        let tls = match builder.clone().with_native_roots() {
-            Ok(b) => b.with_no_client_auth(),
-            Err(e) => {
-                // Plain-HTTP probes (the common case: a private IP) still work without roots.
-                tracing::warn!(error = %e, "no system CA certificates: HTTPS probe URLs will fail");
-                builder
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth()
-            }
-        };
+        let tls = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
         http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+        Ok(Self { http, tls, timeout })
+    }
+
+    fn tls_config(&self) -> rustls::ClientConfig {
+        let config = PROBE_TLS.get_or_init(|| match self.tls.clone().with_native_roots() {
+            Ok(b) => b.with_no_client_auth(),
+            Err(e) => {
+                // Plain-HTTP probes (the common case: a private IP) still work without roots.
+                tracing::warn!(error = %e, "no system CA certificates: HTTPS probe URLs will fail");
+                self.tls
+                    .clone()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth()
+            }
+        });
+        config.clone()
+    }
+
+    fn connector(&self) -> Https {
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(self.tls_config())
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
-        Ok(Self { connector, timeout })
+            .wrap_connector(self.http.clone())
     }
 
     /// Probes the gateway at `base` (`http://10.0.1.23:18789`, `https://gw.example.com`).
@@ -192,7 +208,7 @@ impl Prober {
         let client: Client<Traced, B> = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(0)
             .build(Traced {
-                inner: self.connector.clone(),
+                inner: self.connector(),
                 connected: Arc::clone(&connected),
             });
         let exchange = async {
