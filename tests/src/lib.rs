@@ -8,6 +8,7 @@ pub mod bench_support;
 pub mod consts;
 pub mod crash;
 pub mod ec2;
+pub mod elf_sections;
 pub mod events;
 pub mod fault_proxy;
 pub mod fleet_load;
