@@ -326,3 +326,113 @@ async fn failures_leave_a_record_the_reconciler_reads_and_a_success_clears_it() 
     assert!(status.saved_at_millis.is_some());
     assert_eq!(keys(&s3, "home/").await.len(), 2, "only the snapshot and its sidecar");
 }
+
+/// Rows in each of the two tables of the database the live writer below changes.
+const LIVE_ROWS: i64 = 2500;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_a_writer_in_another_process_keeps_changing_is_captured_as_one_committed_state() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::Duration;
+
+    let stack = snapshot_stack().start().await;
+    let s3 = stack.s3();
+    let state = stack.state_root().join(".openclaw");
+    add_whatsapp_creds(&state, "default", 20);
+    let db = state.join("agents/main/agent/openclaw-agent.sqlite");
+    fs::create_dir_all(db.parent().expect("dir")).expect("agent dir");
+    // Table `a` fills the first half of the file and `b` the second (about 20 MB in all).
+    rusqlite::Connection::open(&db)
+        .expect("open")
+        .execute_batch(&format!(
+            "PRAGMA journal_mode=DELETE; \
+             CREATE TABLE a(id INTEGER PRIMARY KEY, n INTEGER, pad BLOB); \
+             CREATE TABLE b(id INTEGER PRIMARY KEY, n INTEGER, pad BLOB); \
+             WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {LIVE_ROWS}) \
+             INSERT INTO a SELECT i, 0, zeroblob(4000) FROM k; INSERT INTO b SELECT * FROM a;"
+        ))
+        .expect("fill");
+
+    // The writer is this test process and the copy the function's: SQLite's locks between them
+    // are the file's POSIX locks, as between the gateway and the snapshot on EFS. Each commit adds
+    // one to a row of `a` and to a row of `b`, far apart in the file: any one committed state has
+    // equal sums, and a copy torn by a commit does not.
+    let stop = Arc::new(AtomicBool::new(false));
+    let commits = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (db, stop, commits) = (db.clone(), stop.clone(), commits.clone());
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(&db).expect("writer");
+            conn.busy_timeout(Duration::from_secs(20)).expect("busy timeout");
+            // No fsync: commits as fast as the locks allow, so every copy overlaps many.
+            conn.execute_batch("PRAGMA synchronous=OFF").expect("synchronous");
+            let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+            let mut next = move || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed % LIVE_ROWS as u64) as i64 + 1
+            };
+            while !stop.load(Ordering::Relaxed) {
+                conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; UPDATE a SET n = n + 1 WHERE id = {}; \
+                     UPDATE b SET n = n + 1 WHERE id = {}; COMMIT;",
+                    next(),
+                    next()
+                ))
+                .expect("a commit within the busy timeout");
+                commits.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    while commits.load(Ordering::Relaxed) < 20 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let mut function = stack.spawn("snapshot");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut checked = Vec::new();
+    for round in 0..2 {
+        let before = commits.load(Ordering::Relaxed);
+        let answer = function
+            .invoke(&json!({"gateway": "home", "trigger": "manual", "force": true}))
+            .expect_ok();
+        let created = &answer["results"][0];
+        assert_eq!(created["result"], "created", "round {round}: {answer:#}");
+        let during = commits.load(Ordering::Relaxed) - before;
+        let key = created["archive_key"].as_str().expect("key");
+        let archive = tmp.path().join(format!("{round}.tar.gz"));
+        fs::write(&archive, get(&s3, key).await).expect("archive");
+        let out = tmp.path().join(format!("restored-{round}"));
+        // Extraction runs integrity_check on every database.
+        clawkeeper_snapshot::verify::extract_archive(&archive, &out, Limits::default()).expect("a valid archive");
+        let copy = files_under(&out)
+            .into_iter()
+            .find(|p| p.ends_with("openclaw-agent.sqlite"))
+            .map(|p| out.join(p))
+            .expect("the agent database in the archive");
+        let conn = rusqlite::Connection::open_with_flags(&copy, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the copy");
+        let sum = |table: &str| -> i64 {
+            conn.query_row(&format!("SELECT sum(n) FROM {table}"), [], |r| r.get(0))
+                .expect("sum")
+        };
+        let (a, b) = (sum("a"), sum("b"));
+        assert_eq!(
+            a, b,
+            "round {round}: a commit tore the copy ({during} commits during the run)"
+        );
+        checked.push((a, during));
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("the writer never gave up waiting");
+    assert!(
+        checked.iter().all(|&(_, during)| during > 0),
+        "the writer kept committing through every run: {checked:?}"
+    );
+    assert!(
+        checked.windows(2).all(|w| w[0].0 < w[1].0),
+        "each run saw later commits: {checked:?}"
+    );
+}

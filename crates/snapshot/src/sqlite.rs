@@ -176,21 +176,20 @@ struct Stamp {
 
 /// The live file's [`Stamp`], read with a read transaction open on `source` (no commit can be
 /// under way then). The transaction ends before this returns unless `keep` is set.
-fn stamp_under_read_lock(source: &Connection, live: &Path, keep: bool) -> Result<Stamp, CopyFailure> {
+fn stamp_under_read_lock(source: &Connection, file: &fs::File, keep: bool) -> Result<Stamp, CopyFailure> {
     source.execute_batch("BEGIN")?;
     let stamped = source
         .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get::<_, i64>(0))
         .map_err(CopyFailure::from)
-        .and_then(|_| read_stamp(live).map_err(CopyFailure::from));
+        .and_then(|_| read_stamp(file).map_err(CopyFailure::from));
     if !keep || stamped.is_err() {
         source.execute_batch("COMMIT")?;
     }
     stamped
 }
 
-fn read_stamp(live: &Path) -> std::io::Result<Stamp> {
+fn read_stamp(file: &fs::File) -> std::io::Result<Stamp> {
     use std::os::unix::fs::FileExt;
-    let file = fs::File::open(live)?;
     let mut counter = [0u8; 4];
     file.read_exact_at(&mut counter, CHANGE_COUNTER_AT)?;
     Ok(Stamp {
@@ -210,37 +209,45 @@ fn is_wal(live: &Path) -> std::io::Result<bool> {
 /// Copies the live file's bytes into `copy` as one committed state (see the module comment):
 /// unlocked while no commit lands meanwhile, else under a read lock. Returns how long writers
 /// were held off.
+///
+/// The live file is read through one descriptor, opened before the first lock and closed after
+/// the last: POSIX drops every lock a process holds on a file when it closes *any* descriptor of
+/// that file, so opening and closing one per read would silently release the read lock SQLite
+/// took for `source`, and a writer in another process could commit in the middle of a "locked"
+/// copy.
 fn page_copy(source: &Connection, live: &Path, copy: &Path, limits: CopyLimits<'_>) -> Result<Duration, CopyFailure> {
+    let file = fs::File::open(live)?;
     for _ in 0..UNLOCKED_ATTEMPTS {
-        let before = stamp_under_read_lock(source, live, false)?;
-        if copy_bytes(live, copy, Some(before), limits.deadline)?
-            && stamp_under_read_lock(source, live, false)? == before
+        let before = stamp_under_read_lock(source, &file, false)?;
+        if copy_bytes(&file, copy, Some(before), limits.deadline)?
+            && stamp_under_read_lock(source, &file, false)? == before
         {
             return Ok(Duration::ZERO);
         }
     }
     // Writers kept committing: hold them off for one copy.
     let locked = Instant::now();
-    stamp_under_read_lock(source, live, true)?;
-    let copied = copy_bytes(live, copy, None, limits.deadline);
+    stamp_under_read_lock(source, &file, true)?;
+    let copied = copy_bytes(&file, copy, None, limits.deadline);
     source.execute_batch("COMMIT")?;
     copied?;
     Ok(locked.elapsed())
 }
 
-/// Copies `live` into `copy`. With `unchanged`, gives up (`Ok(false)`) as soon as the live
-/// file's stamp is no longer that one; without it, the caller holds the read lock. Stops at
-/// `deadline`.
+/// Copies the live database open as `live` into `copy`. With `unchanged`, gives up (`Ok(false)`)
+/// as soon as the live file's stamp is no longer that one; without it, the caller holds the read
+/// lock. Stops at `deadline`.
 fn copy_bytes(
-    live: &Path,
+    live: &fs::File,
     copy: &Path,
     unchanged: Option<Stamp>,
     deadline: Option<Instant>,
 ) -> Result<bool, CopyFailure> {
-    use std::io::{Read, Write};
-    let mut from = fs::File::open(live)?;
+    use std::io::Write;
+    use std::os::unix::fs::FileExt;
     let mut to = fs::File::create(copy)?;
     let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
     // Looked at before the first byte too: a run already out of time copies nothing.
     let mut since_check = CHECK_EVERY;
     loop {
@@ -253,11 +260,12 @@ fn copy_bytes(
                 return Ok(false);
             }
         }
-        let n = from.read(&mut buf)?;
+        let n = live.read_at(&mut buf, at)?;
         if n == 0 {
             break;
         }
         to.write_all(&buf[..n])?;
+        at += n as u64;
         since_check += n as u64;
     }
     to.sync_data()?;
