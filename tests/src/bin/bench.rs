@@ -244,7 +244,7 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
         let cpu_vs_floor = floor_cpu.map(|fl| spread(&f.init_cpu_ms).0 / fl).unwrap_or(f64::NAN);
         let vs_python = python.map(|py| py / init).unwrap_or(f64::NAN);
         let size_mb = program.size.map(|s| s as f64 / 1e6).unwrap_or(f64::NAN);
-        if !(size_mb < 10.0) {
+        if size_mb.is_nan() || size_mb >= 10.0 {
             over_size.push(program.name.as_str());
         }
         let _ = writeln!(
