@@ -20,6 +20,12 @@ use super::FromSdk;
 /// S3's minimum size of every multipart part but the last.
 pub const MIN_PART_SIZE: usize = 5 << 20;
 
+/// How long a `CompleteMultipartUpload` may take, all attempts together. S3 assembles the object
+/// before it answers, which for an archive of gigabytes can take minutes (it keeps the connection
+/// open meanwhile): the ordinary attempt timeout of an AWS call (10 s) would give up on a
+/// completion that is going well, leaving an archive without its sidecar.
+pub const COMPLETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// One bucket of snapshots.
 #[derive(Debug, Clone)]
 pub struct S3Store {
@@ -117,6 +123,16 @@ impl S3Store {
             // S3 refuses to complete an object whose bytes do not have this CRC (BadDigest).
             .checksum_crc64_nvme(encode_crc64(produced_crc))
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(completed)).build())
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Builder::default().timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .connect_timeout(super::sdk::CONNECT_TIMEOUT)
+                        .operation_attempt_timeout(COMPLETE_TIMEOUT)
+                        .operation_timeout(COMPLETE_TIMEOUT)
+                        .build(),
+                ),
+            )
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("s3", "CompleteMultipartUpload", e))?;

@@ -9,6 +9,9 @@ use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
+/// How long an AWS endpoint may take to accept a connection.
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Loads the SDK configuration from the environment (region, credentials, and endpoint
 /// overrides through the standard `AWS_ENDPOINT_URL`), with retries and timeouts chosen on
 /// purpose: a few jittered retries of transient faults, and attempts short enough that a
@@ -36,7 +39,7 @@ pub async fn load_sdk_config(attempt_timeout: Duration) -> SdkConfig {
         )
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
+                .connect_timeout(CONNECT_TIMEOUT)
                 .operation_attempt_timeout(attempt_timeout)
                 .operation_timeout(Duration::from_secs(30))
                 .build(),
