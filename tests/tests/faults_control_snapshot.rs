@@ -11,7 +11,7 @@ use std::time::Duration;
 use clawkeeper_tests::fault_proxy::Fault;
 use clawkeeper_tests::home::noise;
 use clawkeeper_tests::s3::{keys, open_uploads};
-use clawkeeper_tests::{Invocation, Stack, ok};
+use clawkeeper_tests::{Stack, ok};
 use serde_json::{Value, json};
 
 /// The gateway service, the bucket and a small OpenClaw home with 6 MiB that gzip cannot shrink
