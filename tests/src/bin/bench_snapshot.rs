@@ -1157,8 +1157,8 @@ fn render_large(large: &Large) -> String {
     let _ = writeln!(
         doc,
         "\n### A large state: {:.1} GB, one {:.1} GB agent database under a live writer\n",
-        large.bytes as f64 / 1e9,
-        large.db_bytes as f64 / 1e9
+        mb(large.bytes) / 1024.0,
+        mb(large.db_bytes) / 1024.0
     );
     let _ = writeln!(
         doc,
