@@ -10,6 +10,8 @@
 //!   match arm, a `const NAME_VAR: &str = "..."`, a literal passed to `std::env::var`...);
 //! - any other upper-case literal passed to `env::var(` / `env::var_os(` (or `var(` / `var_os(`
 //!   after an import), directly or through a `const` of the scanned files;
+//! - the value of a `const` inside a `mod vars { ... }` (the product's home for the names of the
+//!   variables a `from_lookup` reads, whatever their prefix);
 //! - the few library calls that read the environment on our behalf ([`INDIRECT`]).
 //!
 //! Comments are skipped (a name mentioned in a doc comment is not a read). `env!` and
@@ -41,10 +43,10 @@ const TEST_ONLY: &[(&str, &str)] = &[(
 const INDIRECT: &[(&str, &[&str])] = &[
     // std::env::temp_dir(): the scratch dir of snapshot and restore.
     ("temp_dir(", &["TMPDIR"]),
-    // lambda_runtime::tracing::init_default_subscriber(): the log level and format.
+    // The functions' credentials (crates/aws/src/sdk.rs), read when a first call signs.
     (
-        "init_default_subscriber(",
-        &["AWS_LAMBDA_LOG_LEVEL", "RUST_LOG", "AWS_LAMBDA_LOG_FORMAT"],
+        "EnvironmentVariableCredentialsProvider::new(",
+        &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"],
     ),
 ];
 
@@ -238,7 +240,12 @@ fn rust_reads(files: &[PathBuf]) -> Reads {
         .collect();
     // `const NAME: &str = "VALUE";` of every file, to resolve `env::var(NAME)`.
     let mut consts: BTreeMap<String, String> = BTreeMap::new();
-    for (_, file) in &lexed {
+    let mut reads = Reads::new();
+    let mut add = |name: &str, file: &str| {
+        reads.entry(name.to_string()).or_default().insert(file.to_string());
+    };
+    for (path, file) in &lexed {
+        let vars_blocks = mod_blocks(&file.code, "vars");
         for (at, content) in &file.literals {
             let before = code_before(&file.code, *at);
             let Some(decl) = before
@@ -254,14 +261,13 @@ fn rust_reads(files: &[PathBuf]) -> Reads {
             let ident: String = decl.chars().rev().take_while(|&c| is_ident(c)).collect();
             let ident: String = ident.chars().rev().collect();
             if decl[..decl.len() - ident.len()].trim_end().ends_with("const") {
+                if is_env_name(content) && vars_blocks.iter().any(|block| block.contains(at)) {
+                    add(content, path);
+                }
                 consts.insert(ident, content.clone());
             }
         }
     }
-    let mut reads = Reads::new();
-    let mut add = |name: &str, file: &str| {
-        reads.entry(name.to_string()).or_default().insert(file.to_string());
-    };
     for (file, lexed) in &lexed {
         for (at, content) in &lexed.literals {
             if is_clawkeeper_name(content) || (is_env_name(content) && is_env_call(&code_before(&lexed.code, *at))) {
@@ -295,6 +301,48 @@ fn rust_reads(files: &[PathBuf]) -> Reads {
         }
     }
     reads
+}
+
+/// The spans (from `mod` to the closing brace) of every `mod <name> { ... }` in `code`, whose
+/// comments and string contents are blanked, so every brace left is Rust's.
+fn mod_blocks(code: &[char], name: &str) -> Vec<std::ops::Range<usize>> {
+    let text: String = code.iter().collect();
+    let mut blocks = Vec::new();
+    let pattern = format!("mod {name}");
+    for (byte_pos, _) in text.match_indices(&pattern) {
+        let start = text[..byte_pos].chars().count();
+        let after = start + pattern.chars().count();
+        if code.get(start.wrapping_sub(1)).is_some_and(|&c| is_ident(c))
+            || code.get(after).is_some_and(|&c| is_ident(c))
+        {
+            continue;
+        }
+        let Some(open) = code[after..]
+            .iter()
+            .position(|&c| !c.is_whitespace())
+            .map(|p| after + p)
+        else {
+            continue;
+        };
+        if code[open] != '{' {
+            continue; // `mod vars;`: its file is scanned on its own.
+        }
+        let mut depth = 0usize;
+        for (i, &c) in code.iter().enumerate().skip(open) {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        blocks.push(start..i + 1);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    blocks
 }
 
 /// `CLAWKEEPER_*` names anywhere in a text (a doc, a template, a shell script).
@@ -442,6 +490,11 @@ fn every_variable_the_code_reads_is_in_the_environment_table() {
     assert!(
         product.keys().any(|n| n.as_str() == "CLAWKEEPER_TABLE"),
         "the scan found no read of CLAWKEEPER_TABLE: the scanner is broken, not the doc"
+    );
+    assert!(
+        product.keys().any(|n| n.as_str() == "AWS_USE_FIPS_ENDPOINT"),
+        "the scan found no read of AWS_USE_FIPS_ENDPOINT (a `vars` constant of crates/aws/src/sdk.rs \
+         read through `from_lookup`): the scanner is broken, not the doc"
     );
 
     // CLAWKEEPER_* variables: a row of a table of the section each.

@@ -77,6 +77,29 @@ fn malformed_variables_are_named() {
     }
 }
 
+/// Where the SDK reaches AWS is read once at init too: the region and the execution role's
+/// credentials Lambda sets, and the overrides. Each function refuses a broken one by name.
+#[test]
+fn the_sdk_environment_is_checked_at_init() {
+    for function in FUNCTIONS {
+        expect_init_error(function, &with("AWS_REGION", None), "AWS_REGION", "is not set");
+    }
+    let cases = [
+        ("AWS_ACCESS_KEY_ID", None, "execution role"),
+        ("AWS_SECRET_ACCESS_KEY", Some(""), "execution role"),
+        (
+            "AWS_ENDPOINT_URL",
+            Some("127.0.0.1:9"),
+            "not an http:// or https:// URL",
+        ),
+        ("AWS_MAX_ATTEMPTS", Some("0"), "at least 1"),
+        ("AWS_USE_FIPS_ENDPOINT", Some("yes"), "neither `true` nor `false`"),
+    ];
+    for (var, value, fragment) in cases {
+        expect_init_error("task-events", &with(var, value), var, fragment);
+    }
+}
+
 #[test]
 fn functions_not_built_yet_refuse_events() {
     for function in NOT_BUILT_YET {

@@ -39,10 +39,9 @@ pub struct Adapters {
 }
 
 impl Adapters {
-    /// Loads the SDK configuration from the environment ([`super::load_sdk_config`]) and builds
-    /// every adapter for `config`.
-    pub async fn from_config(config: &Config) -> Self {
-        Self::new(super::load_sdk_config(config.timings.aws_attempt).await, config)
+    /// Every adapter for `config`, reaching AWS as `env` says ([`super::sdk_config`]).
+    pub fn from_config(config: &Config, env: &super::SdkEnvironment) -> Self {
+        Self::new(super::sdk_config(env, config.timings.aws_attempt), config)
     }
 
     /// Builds every adapter for `config` on an SDK configuration.

@@ -7,28 +7,24 @@ use std::time::Duration;
 use clawkeeper_core::config::{Config, ConfigError};
 use lambda_runtime::Diagnostic;
 
-/// Sets up `tracing`: JSON when Lambda's `LoggingConfig` asks for it, level from `RUST_LOG` or
-/// `AWS_LAMBDA_LOG_LEVEL`.
-pub fn init_tracing() {
-    lambda_runtime::tracing::init_default_subscriber();
-}
-
-/// Reads the configuration, or logs why it cannot, tells the Lambda Runtime API (so the
-/// invoker sees `Runtime.ConfigError` with the variable named instead of a bare exit) and
-/// returns the error for `main` to exit with.
-pub fn load_config(function: &str) -> Result<Config, ConfigError> {
-    Config::from_env().inspect_err(|e| {
-        tracing::error!(function, variable = e.var, error = %e, "invalid configuration; fix the function's environment");
-        report_init_error("Runtime.ConfigError", &e.to_string());
-    })
+/// Reads the configuration and where the SDK reaches AWS ([`crate::SdkEnvironment`]), or logs
+/// why it cannot, tells the Lambda Runtime API (so the invoker sees `Runtime.ConfigError` with the
+/// variable named instead of a bare exit) and returns the error for `main` to exit with.
+pub fn load_config(function: &str) -> Result<(Config, crate::SdkEnvironment), ConfigError> {
+    Config::from_env()
+        .and_then(|config| Ok((config, crate::SdkEnvironment::from_env()?)))
+        .inspect_err(|e| {
+            tracing::error!(function, variable = e.var, error = %e, "invalid configuration; fix the function's environment");
+            report_init_error("Runtime.ConfigError", &e.to_string());
+        })
 }
 
 /// A function's init: logging, then its configuration (an init error names a bad variable), then
 /// every adapter built once from it. `main` hands both to its handler and runs.
-pub async fn start(function: &str) -> Result<(Config, crate::Adapters), ConfigError> {
-    init_tracing();
-    let config = load_config(function)?;
-    let adapters = crate::Adapters::from_config(&config).await;
+pub fn start(function: &str) -> Result<(Config, crate::Adapters), ConfigError> {
+    crate::logging::init_tracing();
+    let (config, env) = load_config(function)?;
+    let adapters = crate::Adapters::from_config(&config, &env);
     Ok((config, adapters))
 }
 
@@ -46,8 +42,8 @@ pub struct VolumeApp {
 
 impl VolumeApp {
     /// [`start`], with the process's temp dir as scratch space.
-    pub async fn start(function: &str) -> Result<Self, ConfigError> {
-        let (config, adapters) = start(function).await?;
+    pub fn start(function: &str) -> Result<Self, ConfigError> {
+        let (config, adapters) = start(function)?;
         Ok(Self {
             config,
             adapters,

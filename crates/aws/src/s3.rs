@@ -35,10 +35,11 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    /// A store for `bucket`, with 8 MiB parts.
+    /// A store for `bucket`, with 8 MiB parts. Path-style addressing when the endpoint is
+    /// overridden (moto in tests has no per-bucket host names).
     pub fn new(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
         let config = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(super::endpoint_overridden())
+            .force_path_style(sdk.endpoint_url().is_some())
             .build();
         Self {
             client: Client::from_conf(config),

@@ -1,32 +1,132 @@
-//! The one place SDK clients are configured: retries, timeouts and the endpoint override.
+//! The one place SDK clients are configured: where the region, credentials and endpoint come
+//! from, retries, timeouts, and the HTTPS client.
 
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::identity::IdentityCache;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
+use aws_smithy_async::time::SharedTimeSource;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use clawkeeper_core::config::ConfigError;
 
 /// How long an AWS endpoint may take to accept a connection.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Loads the SDK configuration from the environment (region, credentials, and endpoint
-/// overrides through the standard `AWS_ENDPOINT_URL`), with retries and timeouts chosen on
-/// purpose: a few jittered retries of transient faults, and attempts short enough that a
-/// stuck call fails inside the function's own timeout so Lambda can retry the event.
-/// `AWS_MAX_ATTEMPTS` still overrides the attempt count (tests set it to 1), and
-/// `attempt_timeout` each attempt (the `Config`'s `CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS`, default 10 s).
-/// The HTTPS client is the SDK's own (rustls on aws-lc), set up on the first request
-/// ([`FirstUseHttpClient`]).
-pub async fn load_sdk_config(attempt_timeout: Duration) -> SdkConfig {
-    let max_attempts = std::env::var("AWS_MAX_ATTEMPTS")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|&n| n >= 1)
-        .unwrap_or(3);
-    aws_config::defaults(BehaviorVersion::latest())
+/// The variables the SDK configuration is read from. Lambda sets the region and the execution
+/// role's credentials in every function's environment; the rest are optional overrides.
+pub mod vars {
+    /// The function's region (Lambda sets it; the notices' commands name it too).
+    pub use clawkeeper_core::config::vars::REGION;
+    /// The execution role's access key (Lambda sets it, with the secret key and session token).
+    pub const ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+    /// The execution role's secret key.
+    pub const SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+    /// One endpoint for every service (moto in tests).
+    pub const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+    /// Attempts per call, the first included (default 3).
+    pub const MAX_ATTEMPTS: &str = "AWS_MAX_ATTEMPTS";
+    /// `true` for the FIPS endpoints.
+    pub const USE_FIPS_ENDPOINT: &str = "AWS_USE_FIPS_ENDPOINT";
+    /// `true` for the dual-stack (IPv6) endpoints.
+    pub const USE_DUALSTACK_ENDPOINT: &str = "AWS_USE_DUALSTACK_ENDPOINT";
+}
+
+/// Where a function's SDK clients reach AWS, and as whom, read from its environment at init.
+///
+/// Only what Lambda provides is read: the region and the execution role's credentials from their
+/// variables, never a profile file, the instance metadata service or a web-identity token. The
+/// SDK's default chain would probe each of them (and link an STS client, a profile parser and an
+/// IMDS client into every binary) for a function that always finds its answer in the first place
+/// it looks. A missing or malformed variable is an init error that names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkEnvironment {
+    /// The region every client calls.
+    pub region: String,
+    /// The endpoint every client calls instead of AWS's, when set.
+    pub endpoint_url: Option<String>,
+    /// Attempts per call.
+    pub max_attempts: u32,
+    /// FIPS endpoints.
+    pub use_fips: bool,
+    /// Dual-stack endpoints.
+    pub use_dual_stack: bool,
+}
+
+impl SdkEnvironment {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `lookup` (blank counts as unset).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let read = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let region = read(vars::REGION)
+            .ok_or_else(|| ConfigError::new(vars::REGION, "is not set (Lambda sets it to the function's region)"))?;
+        for name in [vars::ACCESS_KEY_ID, vars::SECRET_ACCESS_KEY] {
+            if read(name).is_none() {
+                return Err(ConfigError::new(
+                    name,
+                    "is not set (Lambda sets the execution role's credentials in the function's environment)",
+                ));
+            }
+        }
+        let endpoint_url = read(vars::ENDPOINT_URL);
+        if let Some(url) = &endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                vars::ENDPOINT_URL,
+                format!("`{url}` is not an http:// or https:// URL"),
+            ));
+        }
+        let max_attempts = match read(vars::MAX_ATTEMPTS) {
+            None => 3,
+            Some(v) => v.parse::<u32>().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                ConfigError::new(vars::MAX_ATTEMPTS, format!("`{v}` is not a whole number of at least 1"))
+            })?,
+        };
+        let flag = |name: &'static str| match read(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(ConfigError::new(
+                name,
+                format!("`{other}` is neither `true` nor `false`"),
+            )),
+        };
+        Ok(Self {
+            region,
+            endpoint_url,
+            max_attempts,
+            use_fips: flag(vars::USE_FIPS_ENDPOINT)?,
+            use_dual_stack: flag(vars::USE_DUALSTACK_ENDPOINT)?,
+        })
+    }
+}
+
+/// The SDK configuration every client of a function is built from, with retries and timeouts
+/// chosen on purpose: a few jittered retries of transient faults, and attempts short enough that
+/// a stuck call fails inside the function's own timeout so Lambda can retry the event
+/// (`attempt_timeout`: the `Config`'s `CLAWKEEPER_AWS_ATTEMPT_TIMEOUT_MS`, default 10 s).
+/// Credentials are read from the environment when a first call signs, and cached. The HTTPS
+/// client is the SDK's own (rustls on aws-lc), set up on the first request ([`FirstUseHttpClient`]).
+pub fn sdk_config(env: &SdkEnvironment, attempt_timeout: Duration) -> SdkConfig {
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(env.region.clone()))
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .identity_cache(IdentityCache::lazy().build())
+        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
+        .time_source(SharedTimeSource::default())
         .http_client(FirstUseHttpClient::new(
             aws_smithy_http_client::Builder::new()
                 .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
@@ -34,7 +134,7 @@ pub async fn load_sdk_config(attempt_timeout: Duration) -> SdkConfig {
         ))
         .retry_config(
             RetryConfig::standard()
-                .with_max_attempts(max_attempts)
+                .with_max_attempts(env.max_attempts)
                 .with_initial_backoff(Duration::from_millis(200)),
         )
         .timeout_config(
@@ -44,8 +144,10 @@ pub async fn load_sdk_config(attempt_timeout: Duration) -> SdkConfig {
                 .operation_timeout(Duration::from_secs(30))
                 .build(),
         )
-        .load()
-        .await
+        .use_fips(env.use_fips)
+        .use_dual_stack(env.use_dual_stack);
+    builder.set_endpoint_url(env.endpoint_url.clone());
+    builder.build()
 }
 
 /// An HTTP client whose connectors (TLS configuration, the system's CA certificates) are built
@@ -78,11 +180,6 @@ impl HttpClient for FirstUseHttpClient {
     // build the throw-away connector this type exists to avoid.
 }
 
-/// True when an endpoint override is set (moto in tests): S3 then needs path-style addressing.
-pub fn endpoint_overridden() -> bool {
-    std::env::var_os("AWS_ENDPOINT_URL").is_some_and(|v| !v.is_empty())
-}
-
 /// Formats an SDK timestamp as RFC 3339.
 pub(crate) fn rfc3339(time: Option<&aws_smithy_types::DateTime>) -> Option<String> {
     time.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
@@ -110,6 +207,90 @@ mod tests {
             .endpoint_url(endpoint)
             .http_client(client)
             .build()
+    }
+
+    fn lambda_env(overrides: &[(&str, Option<&str>)]) -> Result<SdkEnvironment, ConfigError> {
+        let mut env: Vec<(&str, Option<&str>)> = vec![
+            (vars::REGION, Some("eu-west-1")),
+            (vars::ACCESS_KEY_ID, Some("ASIAEXAMPLE")),
+            (vars::SECRET_ACCESS_KEY, Some("secret")),
+        ];
+        env.extend_from_slice(overrides);
+        SdkEnvironment::from_lookup(|name| {
+            env.iter()
+                .rev()
+                .find(|(k, _)| *k == name)
+                .and_then(|(_, v)| v.map(str::to_string))
+        })
+    }
+
+    #[test]
+    fn lambdas_variables_are_enough() {
+        assert_eq!(
+            lambda_env(&[]),
+            Ok(SdkEnvironment {
+                region: "eu-west-1".into(),
+                endpoint_url: None,
+                max_attempts: 3,
+                use_fips: false,
+                use_dual_stack: false,
+            })
+        );
+        let tuned = lambda_env(&[
+            (vars::ENDPOINT_URL, Some("http://127.0.0.1:5000")),
+            (vars::MAX_ATTEMPTS, Some("1")),
+            (vars::USE_FIPS_ENDPOINT, Some("TRUE")),
+            (vars::USE_DUALSTACK_ENDPOINT, Some("false")),
+        ])
+        .expect("valid");
+        assert_eq!(tuned.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            (tuned.max_attempts, tuned.use_fips, tuned.use_dual_stack),
+            (1, true, false)
+        );
+    }
+
+    #[test]
+    fn a_missing_or_malformed_variable_is_named() {
+        let cases = [
+            (vars::REGION, None, "is not set"),
+            (vars::REGION, Some(" "), "is not set"),
+            (vars::ACCESS_KEY_ID, None, "execution role"),
+            (vars::SECRET_ACCESS_KEY, Some(""), "execution role"),
+            (
+                vars::ENDPOINT_URL,
+                Some("localhost:4566"),
+                "not an http:// or https:// URL",
+            ),
+            (vars::MAX_ATTEMPTS, Some("0"), "at least 1"),
+            (vars::MAX_ATTEMPTS, Some("three"), "at least 1"),
+            (vars::USE_FIPS_ENDPOINT, Some("yes"), "neither `true` nor `false`"),
+            (vars::USE_DUALSTACK_ENDPOINT, Some("1"), "neither `true` nor `false`"),
+        ];
+        for (var, value, fragment) in cases {
+            let e = lambda_env(&[(var, value)]).expect_err(var);
+            assert_eq!(e.var, var, "{e}");
+            assert!(e.problem.contains(fragment), "{var}={value:?}: {e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_configuration_carries_the_environment() {
+        let env = lambda_env(&[
+            (vars::ENDPOINT_URL, Some("http://127.0.0.1:9")),
+            (vars::USE_FIPS_ENDPOINT, Some("true")),
+        ])
+        .expect("valid");
+        let sdk = sdk_config(&env, Duration::from_millis(1500));
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:9"));
+        assert_eq!(sdk.use_fips(), Some(true));
+        assert_eq!(sdk.retry_config().map(|r| r.max_attempts()), Some(3));
+        assert_eq!(
+            sdk.timeout_config().and_then(|t| t.operation_attempt_timeout()),
+            Some(Duration::from_millis(1500))
+        );
+        assert!(sdk.sleep_impl().is_some() && sdk.time_source().is_some());
     }
 
     #[tokio::test]

@@ -31,7 +31,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let (config, adapters) = start("control").await?;
+    let (config, adapters) = start("control")?;
     // A bad list stops the init (naming the entry) rather than leaving the actions unguarded.
     let operators = Operators::from_env().inspect_err(|e| {
         tracing::error!(error = %e, "invalid operator list; fix the function's environment");

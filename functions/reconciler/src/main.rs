@@ -35,7 +35,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let (config, adapters) = start("reconciler").await?;
+    let (config, adapters) = start("reconciler")?;
     let app = App {
         config,
         adapters,

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let app = VolumeApp::start("restore").await?;
+    let app = VolumeApp::start("restore")?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         // Lambda's own deadline: the work must end before it, whatever the caller allowed.
         let ends_at_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);

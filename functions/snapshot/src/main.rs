@@ -24,7 +24,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let app = VolumeApp::start("snapshot").await?;
+    let app = VolumeApp::start("snapshot")?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let deadline = std::time::Instant::now() + clawkeeper_aws::lambda::time_left(&event.context);
         handler::handle(&app, event.payload, Some(deadline))

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let (config, adapters) = start("task-events").await?;
+    let (config, adapters) = start("task-events")?;
     let app = App { config, adapters };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| handler::handle(&app, event))).await
 }
