@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make bench: builds the functions and the Rust peer as deployed (release profile), then
 #  1. the bench harness (tests/src/bin/bench.rs): cold start, footprint, per-event and per-run cost of
-#     every function beside a minimal Rust Lambda and a Python/boto3 peer, in one run; it rewrites
-#     docs/BENCHMARKS.md;
+#     every function beside a minimal Rust Lambda and a Python/boto3 peer, in one run, and the sizes of
+#     the arm64 functions `make sam-build` packages; it rewrites docs/BENCHMARKS.md;
 #  2. the snapshot benchmark (tests/src/bin/bench_snapshot.rs): the snapshot function (one core) beside
 #     `openclaw backup create`, an `aws s3 sync` peer and a one-core `tar | gzip -1` floor on a realistic
 #     state, the restore of that snapshot beside `tar -xzf`, the function's time profile, and a large
@@ -20,9 +20,12 @@ cd "$root"
 scripts/python-env.sh >/dev/null
 scripts/install-openclaw.sh >/dev/null
 cargo build --release --workspace --bins --exclude clawkeeper-tests
+# The functions as deployed (arm64, `sam build`): their sizes go beside the local ones.
+make --no-print-directory sam-build >/dev/null
 target=${CARGO_TARGET_DIR:-$root/target}
 doc=docs/BENCHMARKS.md
-CLAWKEEPER_BIN_DIR=$target/release cargo run --quiet -p clawkeeper-tests --bin bench
+CLAWKEEPER_BIN_DIR=$target/release CLAWKEEPER_DEPLOYED_DIR=$root/.aws-sam/build \
+  cargo run --quiet -p clawkeeper-tests --bin bench
 
 # The snapshot benchmark starts from a state dir a real gateway wrote (cached by the interop test).
 if [[ ! -d $target/clawkeeper-openclaw-state ]]; then
