@@ -14,6 +14,7 @@ use aws_smithy_async::time::SharedTimeSource;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use clawkeeper_core::config::ConfigError;
 
 /// How long an AWS endpoint may take to accept a connection.
@@ -30,6 +31,20 @@ pub mod vars {
     pub const SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
     /// One endpoint for every service (moto in tests).
     pub const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+    /// One service's endpoint, over `AWS_ENDPOINT_URL` (a test's Lambda stand-in, say).
+    pub const ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+    /// See [`ENDPOINT_URL_DYNAMODB`].
+    pub const ENDPOINT_URL_ECS: &str = "AWS_ENDPOINT_URL_ECS";
+    /// See [`ENDPOINT_URL_DYNAMODB`].
+    pub const ENDPOINT_URL_LAMBDA: &str = "AWS_ENDPOINT_URL_LAMBDA";
+    /// See [`ENDPOINT_URL_DYNAMODB`].
+    pub const ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
+    /// See [`ENDPOINT_URL_DYNAMODB`].
+    pub const ENDPOINT_URL_SECRETS_MANAGER: &str = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
+    /// See [`ENDPOINT_URL_DYNAMODB`].
+    pub const ENDPOINT_URL_SNS: &str = "AWS_ENDPOINT_URL_SNS";
+    /// See [`ENDPOINT_URL_DYNAMODB`].
+    pub const ENDPOINT_URL_SQS: &str = "AWS_ENDPOINT_URL_SQS";
     /// Attempts per call, the first included (default 3).
     pub const MAX_ATTEMPTS: &str = "AWS_MAX_ATTEMPTS";
     /// `true` for the FIPS endpoints.
@@ -37,6 +52,18 @@ pub mod vars {
     /// `true` for the dual-stack (IPv6) endpoints.
     pub const USE_DUALSTACK_ENDPOINT: &str = "AWS_USE_DUALSTACK_ENDPOINT";
 }
+
+/// The services the functions call, by the SDK's service id, with the variable of each one's
+/// own endpoint (the SDK's `AWS_ENDPOINT_URL_<SERVICE>` convention).
+const SERVICE_ENDPOINTS: &[(&str, &str)] = &[
+    ("DynamoDB", vars::ENDPOINT_URL_DYNAMODB),
+    ("ECS", vars::ENDPOINT_URL_ECS),
+    ("Lambda", vars::ENDPOINT_URL_LAMBDA),
+    ("S3", vars::ENDPOINT_URL_S3),
+    ("Secrets Manager", vars::ENDPOINT_URL_SECRETS_MANAGER),
+    ("SNS", vars::ENDPOINT_URL_SNS),
+    ("SQS", vars::ENDPOINT_URL_SQS),
+];
 
 /// Where a function's SDK clients reach AWS, and as whom, read from its environment at init.
 ///
@@ -51,6 +78,8 @@ pub struct SdkEnvironment {
     pub region: String,
     /// The endpoint every client calls instead of AWS's, when set.
     pub endpoint_url: Option<String>,
+    /// Endpoints of single services (by service id), over `endpoint_url`.
+    pub service_endpoints: Vec<(&'static str, String)>,
     /// Attempts per call.
     pub max_attempts: u32,
     /// FIPS endpoints.
@@ -78,14 +107,19 @@ impl SdkEnvironment {
                 ));
             }
         }
-        let endpoint_url = read(vars::ENDPOINT_URL);
-        if let Some(url) = &endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(ConfigError::new(
-                vars::ENDPOINT_URL,
+        let url = |name: &'static str| match read(name) {
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(ConfigError::new(
+                name,
                 format!("`{url}` is not an http:// or https:// URL"),
-            ));
+            )),
+            other => Ok(other),
+        };
+        let endpoint_url = url(vars::ENDPOINT_URL)?;
+        let mut service_endpoints = Vec::new();
+        for &(service, name) in SERVICE_ENDPOINTS {
+            if let Some(endpoint) = url(name)? {
+                service_endpoints.push((service, endpoint));
+            }
         }
         let max_attempts = match read(vars::MAX_ATTEMPTS) {
             None => 3,
@@ -104,6 +138,7 @@ impl SdkEnvironment {
         Ok(Self {
             region,
             endpoint_url,
+            service_endpoints,
             max_attempts,
             use_fips: flag(vars::USE_FIPS_ENDPOINT)?,
             use_dual_stack: flag(vars::USE_DUALSTACK_ENDPOINT)?,
@@ -147,7 +182,27 @@ pub fn sdk_config(env: &SdkEnvironment, attempt_timeout: Duration) -> SdkConfig 
         .use_fips(env.use_fips)
         .use_dual_stack(env.use_dual_stack);
     builder.set_endpoint_url(env.endpoint_url.clone());
+    if !env.service_endpoints.is_empty() {
+        builder.set_service_config(Some(ServiceEndpoints(env.service_endpoints.clone())));
+    }
     builder.build()
+}
+
+/// The per-service endpoints, as the SDK's clients ask for them when they are built (each falls
+/// back to the configuration's `endpoint_url` when its service has none).
+#[derive(Debug)]
+struct ServiceEndpoints(Vec<(&'static str, String)>);
+
+impl LoadServiceConfig for ServiceEndpoints {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        if key.env() != vars::ENDPOINT_URL {
+            return None;
+        }
+        self.0
+            .iter()
+            .find(|(service, _)| *service == key.service_id())
+            .map(|(_, endpoint)| endpoint.clone())
+    }
 }
 
 /// An HTTP client whose connectors (TLS configuration, the system's CA certificates) are built
@@ -231,6 +286,7 @@ mod tests {
             Ok(SdkEnvironment {
                 region: "eu-west-1".into(),
                 endpoint_url: None,
+                service_endpoints: vec![],
                 max_attempts: 3,
                 use_fips: false,
                 use_dual_stack: false,
@@ -291,6 +347,66 @@ mod tests {
             Some(Duration::from_millis(1500))
         );
         assert!(sdk.sleep_impl().is_some() && sdk.time_source().is_some());
+    }
+
+    /// A loopback listener that answers nothing and hands back the first request line it read
+    /// within 10 s (empty when no request came).
+    fn first_request_line() -> (String, std::thread::JoinHandle<String>) {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = std::thread::spawn(move || {
+            for _ in 0..1000 {
+                if let Ok((stream, _)) = listener.accept() {
+                    let _ = stream.set_nonblocking(false);
+                    let mut line = String::new();
+                    let _ = BufReader::new(stream).read_line(&mut line);
+                    return line;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            String::new()
+        });
+        (endpoint, seen)
+    }
+
+    #[tokio::test]
+    async fn a_services_own_endpoint_wins_for_that_service_only() {
+        let (default, default_seen) = first_request_line();
+        let (lambda, lambda_seen) = first_request_line();
+        let env = lambda_env(&[
+            (vars::ENDPOINT_URL, Some(&default)),
+            (vars::ENDPOINT_URL_LAMBDA, Some(&lambda)),
+        ])
+        .expect("valid");
+        assert_eq!(env.service_endpoints, vec![("Lambda", lambda.clone())]);
+        let sdk = sdk_config(&env, Duration::from_secs(2));
+        // The test process has no credential variables of its own: the clients get some here.
+        let keys = Credentials::new("AKID", "secret", None, None, "test");
+        let lambda_client = aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::config::Builder::from(&sdk)
+                .credentials_provider(keys.clone())
+                .build(),
+        );
+        let sns_client = aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(&sdk)
+                .credentials_provider(keys)
+                .build(),
+        );
+        // Neither listener answers: both calls fail, after reaching their endpoint.
+        let _ = lambda_client.invoke().function_name("snapshot").send().await;
+        let _ = sns_client.list_topics().send().await;
+        let lambda_line = lambda_seen.join().expect("lambda listener");
+        let default_line = default_seen.join().expect("default listener");
+        assert!(
+            lambda_line.starts_with("POST /2015-03-31/functions/snapshot/invocations"),
+            "{lambda_line}"
+        );
+        assert!(
+            default_line.starts_with("POST / "),
+            "SNS at the shared endpoint: {default_line}"
+        );
     }
 
     #[tokio::test]
