@@ -30,6 +30,19 @@ pub fn cpu_ns(pid: u32) -> Option<u64> {
     Some(total)
 }
 
+/// Minor page faults a process has taken so far (all its threads): `/proc/<pid>/stat`. At a
+/// function's first poll they count the pages the loader and init touched for the first time.
+pub fn minor_faults(pid: u32) -> Option<u64> {
+    minor_faults_from_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// `minflt`, the tenth field of a `/proc/<pid>/stat` line. The second field, the command name in
+/// parentheses, may itself hold spaces and parentheses, so fields are counted after the last `)`.
+fn minor_faults_from_stat(stat: &str) -> Option<u64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(7)?.parse().ok()
+}
+
 /// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:` for the peak over the process's life).
 pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -240,5 +253,15 @@ mod tests {
         assert_eq!(counts["unknown"]["Frobnicate"], 1);
         assert_eq!(service_total(&counts, "s3"), 2);
         assert_eq!(service_total(&counts, "lambda"), 0);
+    }
+
+    #[test]
+    fn minor_faults_are_counted_after_the_command_name() {
+        let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 1234 0 5 0 7 3 0 0 20 0 3 0 99";
+        assert_eq!(minor_faults_from_stat(stat), Some(1234));
+        assert_eq!(minor_faults_from_stat("4242 (truncated"), None);
+        assert_eq!(minor_faults_from_stat("4242 (x) S 1 2"), None);
+        let own = minor_faults(std::process::id()).expect("this process's own stat");
+        assert!(own > 0, "a running test process has faulted in some pages");
     }
 }

@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use clawkeeper_tests::aws_setup::{self, Inbox};
-use clawkeeper_tests::bench_support::{cpu_ns, measured};
+use clawkeeper_tests::bench_support::{cpu_ns, measured, minor_faults};
 use clawkeeper_tests::consts::{CLUSTER, FUNCTIONS, INBOX_TOPIC, POLICY_NOTIFY_AT_ONCE, SERVICE, TABLE};
 use clawkeeper_tests::elf_sections;
 use clawkeeper_tests::events;
@@ -57,6 +57,8 @@ struct Figures {
     init_ms: Vec<f64>,
     /// CPU time of init (all threads), which machine load does not inflate as it does wall time.
     init_cpu_ms: Vec<f64>,
+    /// Minor page faults by the first poll: the pages the loader and init touched first.
+    init_faults: Vec<u64>,
     rss_init_kib: Vec<u64>,
     rss_event_kib: Vec<u64>,
     event_ms: Vec<f64>,
@@ -132,6 +134,7 @@ fn measure(program: &Program, env: &[(String, String)], runs: usize) -> Figures 
     let mut figures = Figures {
         init_ms: vec![],
         init_cpu_ms: vec![],
+        init_faults: vec![],
         rss_init_kib: vec![],
         rss_event_kib: vec![],
         event_ms: vec![],
@@ -152,6 +155,7 @@ fn measure(program: &Program, env: &[(String, String)], runs: usize) -> Figures 
         figures
             .init_cpu_ms
             .extend(cpu_ns(process.pid()).map(|ns| ns as f64 / 1e6));
+        figures.init_faults.extend(minor_faults(process.pid()));
         figures.rss_init_kib.extend(rss_kib(process.pid()));
         let started = std::time::Instant::now();
         match process.invoke(&event) {
@@ -182,6 +186,11 @@ fn spread(values: &[f64]) -> (f64, f64, f64) {
     }
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
     (at(0.5), at(0.1), at(0.9))
+}
+
+/// The median of a program's init page faults.
+fn median_faults(f: &Figures) -> f64 {
+    spread(&f.init_faults.iter().map(|&n| n as f64).collect::<Vec<_>>()).0
 }
 
 fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
@@ -221,9 +230,9 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
     );
     let _ = writeln!(
         doc,
-        "| program | kind | init ms | init CPU ms | RSS after init MiB | RSS after 1 event MiB | first event ms | binary MB |"
+        "| program | kind | init ms | init CPU ms | init page faults | RSS after init MiB | RSS after 1 event MiB | first event ms | binary MB |"
     );
-    let _ = writeln!(doc, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(doc, "|---|---|---|---|---|---|---|---|---|");
     let floor = rows
         .iter()
         .find(|(p, _)| p.name == "floor-lambda")
@@ -243,9 +252,10 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             doc,
-            "| `{}` | {} | {m:.1} ({lo:.1}-{hi:.1}) | {cpu:.1} | {:.1} | {:.1} | {em:.1} ({elo:.1}-{ehi:.1}) | {size} |",
+            "| `{}` | {} | {m:.1} ({lo:.1}-{hi:.1}) | {cpu:.1} | {:.0} | {:.1} | {:.1} | {em:.1} ({elo:.1}-{ehi:.1}) | {size} |",
             program.name,
             program.kind,
+            median_faults(f),
             rss(&f.rss_init_kib),
             rss(&f.rss_event_kib),
         );
@@ -299,6 +309,7 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
         .map(|(_, f)| spread(&f.init_cpu_ms).0);
     let _ = writeln!(doc, "\n## Against the goals\n");
     let mut over_size = Vec::new();
+    let mut over_init = Vec::new();
     let mut deployed_over_size = Vec::new();
     for (program, f) in rows.iter().filter(|(p, _)| p.kind == "clawkeeper") {
         let init = spread(&f.init_ms).0;
@@ -307,7 +318,10 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
         let vs_python = python.map(|py| py / init).unwrap_or(f64::NAN);
         let size_mb = program.size.map(|s| s as f64 / 1e6).unwrap_or(f64::NAN);
         if size_mb.is_nan() || size_mb >= 10.0 {
-            over_size.push(program.name.as_str());
+            over_size.push(format!("`{}` by {:.2} MB", program.name, size_mb - 10.0));
+        }
+        if vs_floor.is_nan() || vs_floor > 3.0 {
+            over_init.push((program.name.as_str(), vs_floor, cpu_vs_floor, median_faults(f)));
         }
         let deployed_mb = program.deployed.as_deref().and_then(file_size).map(|s| s as f64 / 1e6);
         if deployed_mb.is_none_or(|mb| mb >= 10.0) {
@@ -337,6 +351,28 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
          machine whose cores are busy is inflated for every program alike, so the ratio of init CPU to the \
          floor's is given beside it."
     );
+    if !over_init.is_empty() {
+        let floor_faults = rows
+            .iter()
+            .find(|(p, _)| p.name == "floor-lambda")
+            .map_or(f64::NAN, |(_, f)| median_faults(f));
+        let missed: Vec<String> = over_init
+            .iter()
+            .map(|(name, wall, cpu, faults)| {
+                format!(
+                    "`{name}` by {:.1}x ({cpu:.1}x in CPU; {faults:.0} page faults against the floor's {floor_faults:.0})",
+                    wall - 3.0
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            doc,
+            "\nInit over 3x the floor: {}. A process's first touch of each page of its binary is a page fault, \
+             and the loader writes every page the relocations patch (the `relocations` and `read-only data` \
+             columns below): a binary several times the floor's size pays for that before its `main` runs.",
+            missed.join("; ")
+        );
+    }
     if !over_size.is_empty() {
         let deployed = if deployed_over_size.is_empty() {
             "every function is under it as deployed for arm64".to_string()
@@ -345,7 +381,7 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
         };
         let _ = writeln!(
             doc,
-            "\nSize: {} over 10 MB as built for this machine; {deployed}. Two parts of every binary (table above) are there by choice: the relocations \
+            "\nSize: over 10 MB as built for this machine: {}; {deployed}. Two parts of every binary (table above) are there by choice: the relocations \
              that let the loader place the binary at a random address (a position-independent executable, so \
              address-space randomisation covers it), and the unwind tables through which a panic in one handler \
              or one gateway's pass fails that invocation or that gateway, not the whole process. A non-PIE \
@@ -354,7 +390,7 @@ fn render(rows: &[(&Program, Figures)], runs: usize) -> String {
              endpoints, the path the archives holding the WhatsApp credentials and the gateway tokens travel. \
              The rest is the SDK operations each function calls: control, which answers every owner command, \
              calls the most.",
-            named(&over_size)
+            over_size.join(", ")
         );
     } else if !deployed_over_size.is_empty() {
         let _ = writeln!(
