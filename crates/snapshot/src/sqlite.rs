@@ -268,7 +268,10 @@ fn copy_bytes(
         at += n as u64;
         since_check += n as u64;
     }
-    to.sync_data()?;
+    // No flush to disk: the copy is scratch this process reads back through the page cache, and
+    // a locked copy holds the gateway's writers until it returns, so a flush of gigabytes to the
+    // scratch disk would be time the writers wait for nothing. Errors a write can meet (a full
+    // disk) are raised by `write_all`; a copy that reads back wrong fails `integrity_check`.
     Ok(unchanged.is_none_or(|stamp| read_stamp(live).ok() == Some(stamp)))
 }
 
